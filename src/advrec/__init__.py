@@ -1,0 +1,3 @@
+"""advrec: adversarial training, attacks, defences and honest evaluation for recommender systems."""
+
+__version__ = "0.1.0"
