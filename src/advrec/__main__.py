@@ -1,0 +1,5 @@
+import sys
+
+from advrec.cli import main
+
+sys.exit(main())

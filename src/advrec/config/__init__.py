@@ -1,0 +1,30 @@
+"""Typed run configuration: YAML + dotted overrides, unknown keys rejected loudly."""
+
+from advrec.config.loading import apply_overrides, dump_config, load_config, parse_config
+from advrec.config.schema import (
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    OptimizerConfig,
+    RunConfig,
+    ScheduleConfig,
+    SplitConfig,
+    SyntheticConfig,
+    TrainConfig,
+)
+
+__all__ = [
+    "DataConfig",
+    "EvalConfig",
+    "ModelConfig",
+    "OptimizerConfig",
+    "RunConfig",
+    "ScheduleConfig",
+    "SplitConfig",
+    "SyntheticConfig",
+    "TrainConfig",
+    "apply_overrides",
+    "dump_config",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,119 @@
+"""One pydantic model per component. Defaults live here, in code; unknown keys are errors."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SyntheticConfig(Strict):
+    """Latent-factor users/items with power-law item popularity (the embedded default)."""
+
+    n_users: int = Field(600, ge=2)
+    n_items: int = Field(900, ge=2)
+    interactions_per_user: float = Field(40.0, gt=0, description="mean profile length")
+    dim: int = Field(8, ge=1, description="dimension of the true latent factors")
+    popularity_exponent: float = Field(1.0, ge=0, description="Zipf exponent of item popularity")
+    temperature: float = Field(0.5, gt=0, description="lower = profiles follow the factors more closely")
+    seed: int = 0
+
+
+class DataConfig(Strict):
+    format: Literal["synthetic", "movielens-100k", "movielens-dat", "lightgcn", "table"] = "synthetic"
+    path: str | None = Field(None, description="main file; relative paths resolve against --data-root")
+    valid_path: str | None = Field(None, description="given validation file (split.method: given)")
+    test_path: str | None = Field(None, description="given test file (split.method: given)")
+    columns: dict[str, int | str] = Field(
+        default_factory=lambda: {"user": 0, "item": 1, "rating": 2, "timestamp": 3},
+        description="table format: user/item[/rating/timestamp] -> column name or 0-based position",
+    )
+    sep: str | None = Field(None, description="table format: separator (default from the extension)")
+    header: bool | None = Field(None, description="table format: first line is a header")
+    rating_threshold: float | None = Field(None, description="keep ratings >= this (implicit feedback)")
+    k_core: int = Field(0, ge=0, description="drop users and items with fewer interactions, iteratively")
+    duplicates: Literal["keep_last", "keep_first", "keep_all", "error"] = "keep_last"
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+
+
+class SplitConfig(Strict):
+    method: Literal["ratio", "loo", "temporal", "given"] = "ratio"
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    valid_ratio_of_train: float = Field(
+        0.1, gt=0, lt=1, description="given split without a valid file: share of each user's train carved out"
+    )
+
+    @field_validator("ratios")
+    @classmethod
+    def _ratios_sum_to_one(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(r < 0 for r in v) or abs(sum(v) - 1.0) > 1e-6 or v[0] <= 0:
+            raise ValueError(f"ratios must be non-negative, train > 0, and sum to 1; got {list(v)}")
+        return v
+
+
+class ModelConfig(Strict):
+    name: Literal["mf", "neumf", "lightgcn"] = "mf"
+    dim: int = Field(64, ge=1)
+    n_layers: int = Field(2, ge=0, description="LightGCN propagation layers")
+    mlp_layers: list[int] = Field(default_factory=lambda: [64, 32, 16], description="NeuMF MLP tower")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    init_std: float = Field(0.1, gt=0, description="std of the normal initialisation of embeddings")
+
+
+class OptimizerConfig(Strict):
+    name: Literal["adam", "adamw", "adagrad", "sgd"] = "adam"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    momentum: float = Field(0.0, ge=0, description="SGD only")
+
+
+class ScheduleConfig(Strict):
+    name: Literal["constant", "step", "exponential", "cosine", "plateau"] = "constant"
+    warmup_epochs: int = Field(0, ge=0, description="linear warm-up, combinable with any schedule")
+    step_size: int = Field(10, ge=1, description="step: epochs between decays")
+    gamma: float = Field(0.5, gt=0, le=1, description="step/exponential/plateau decay factor")
+    min_lr: float = Field(0.0, ge=0, description="cosine floor")
+    patience: int = Field(5, ge=0, description="plateau: epochs without improvement before decaying")
+
+
+class TrainConfig(Strict):
+    objective: Literal["bpr", "bce"] = "bpr"
+    epochs: int = Field(300, ge=1)
+    batch_size: int = Field(2048, ge=1)
+    n_negatives: int = Field(1, ge=1, description="sampled negatives per positive")
+    l2: float = Field(0.0, ge=0, description="L2 on the batch's embeddings, scaled by 1/batch")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    patience: int = Field(10, ge=1, description="early stopping: epochs without valid improvement")
+    eval_every: int = Field(1, ge=1)
+    grad_clip: float | None = Field(None, gt=0)
+
+
+class EvalConfig(Strict):
+    ks: list[int] = Field(default_factory=lambda: [10, 20])
+    metrics: list[str] = Field(
+        default_factory=lambda: ["precision", "recall", "f1", "ndcg", "hit", "mrr", "map", "auc"]
+    )
+    select_metric: str = Field("ndcg@10", description="validation metric for model selection")
+    memory_budget_mb: float = Field(256.0, gt=0)
+
+    @field_validator("ks")
+    @classmethod
+    def _positive_ks(cls, v: list[int]) -> list[int]:
+        if not v or any(k < 1 for k in v):
+            raise ValueError(f"ks must be a non-empty list of positive integers; got {v}")
+        return sorted(set(v))
+
+
+class RunConfig(Strict):
+    seed: int = 2020
+    device: str = Field("cpu", description="cpu, cuda, cuda:N")
+    data: DataConfig = Field(default_factory=DataConfig)
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)

@@ -1,0 +1,62 @@
+"""The evaluation protocol of a run: valid ranks past train; test ranks past train + valid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import scipy.sparse as sp
+
+from advrec.config.schema import EvalConfig
+from advrec.data.split import Split
+from advrec.evaluation.ranking import evaluate_ranking, topk_items
+from advrec.models.base import Recommender
+
+
+@dataclass(frozen=True)
+class Protocol:
+    train: sp.csr_matrix
+    valid: sp.csr_matrix
+    test: sp.csr_matrix
+    seen_at_test: sp.csr_matrix
+    cfg: EvalConfig
+    device: str = "cpu"
+
+    @classmethod
+    def from_split(cls, split: Split, cfg: EvalConfig, device: str = "cpu") -> Protocol:
+        train, valid, test = split.train.csr(), split.valid.csr(), split.test.csr()
+        seen = (train + valid).tocsr()
+        seen.data[:] = 1.0
+        return cls(train, valid, test, seen, cfg, device)
+
+    def _run(self, model: Recommender, truth: sp.csr_matrix, exclude: sp.csr_matrix, **kw) -> dict:
+        return evaluate_ranking(
+            model.scorer(),
+            truth,
+            exclude,
+            self.cfg.ks,
+            self.cfg.metrics,
+            memory_budget_mb=self.cfg.memory_budget_mb,
+            device=self.device,
+            **kw,
+        )
+
+    def validate(self, model: Recommender) -> dict[str, float]:
+        return self._run(model, self.valid, self.train)
+
+    def test_metrics(self, model: Recommender, per_user: bool = False) -> dict:
+        return self._run(model, self.test, self.seen_at_test, per_user=per_user)
+
+    def test_topk(self, model: Recommender, k: int):
+        """Top-k items of every user with test items, ranked past train + valid."""
+        import numpy as np
+
+        users = np.flatnonzero(self.test.getnnz(axis=1) > 0)
+        items = topk_items(
+            model.scorer(),
+            users,
+            self.seen_at_test,
+            k,
+            memory_budget_mb=self.cfg.memory_budget_mb,
+            device=self.device,
+        )
+        return users, items

@@ -1,0 +1,171 @@
+"""A run, end to end: config -> split -> model -> trainer -> test once -> run folder.
+
+Run folder layout::
+
+    config.yaml          the resolved config (every default written out)
+    split/               train.tsv, valid.tsv, test.tsv with original ids (reused exactly on resume)
+    metrics.jsonl        one line per epoch: loss, lr, valid metrics, timings
+    checkpoints/         last.pt (everything needed to resume), best.pt (best model by valid metric)
+    results.json         test metrics (read once, at the best epoch), valid metrics, timing
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from advrec.config import RunConfig, dump_config, parse_config
+from advrec.data.loading import load_split
+from advrec.data.sampler import NegativeSampler
+from advrec.data.split import Split, load_saved_split, save_split
+from advrec.errors import AdvrecError, ConfigError
+from advrec.evaluation.protocol import Protocol
+from advrec.models import build_model
+from advrec.models.base import Recommender
+from advrec.training.checkpoint import load_checkpoint
+from advrec.training.distributed import DistContext, init_distributed
+from advrec.training.hooks import TrainHook
+from advrec.training.objectives import build_objective
+from advrec.training.optim import LRSchedule, build_optimizer
+from advrec.training.trainer import Trainer
+from advrec.utils.files import atomic_write_json, atomic_write_text
+from advrec.utils.seeding import child_seed, numpy_rng, torch_generator
+
+
+def prepare_split(config: RunConfig, run_dir: Path, data_root: str | Path | None, ctx: DistContext) -> Split:
+    """Build the split once and persist it; every later use (resume, evaluate) reads it back.
+
+    Reading back even on a fresh run means a fresh and a resumed run see byte-identical data.
+    """
+    folder = run_dir / "split"
+    if not (folder / "test.tsv").exists():
+        if ctx.is_main:
+            split = load_split(config.data, config.split, data_root, numpy_rng(config.seed, "split"))
+            save_split(split, folder)
+        ctx.barrier()
+    return load_saved_split(folder)
+
+
+def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
+    saved = run_dir / "config.yaml"
+    if resume:
+        if not saved.exists():
+            raise AdvrecError(f"--resume: {saved} not found; is {run_dir} a run folder?")
+        previous = parse_config(yaml.safe_load(saved.read_text(encoding="utf-8")), str(saved))
+        if previous != config:
+            raise ConfigError(f"--resume: the config differs from the one saved in {saved}")
+    elif (run_dir / "checkpoints" / "last.pt").exists():
+        raise AdvrecError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
+
+
+def train_run(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    data_root: str | Path | None = None,
+    resume: bool = False,
+    hooks: list[TrainHook] | None = None,
+    show_progress: bool = True,
+) -> dict[str, Any]:
+    run_dir = Path(run_dir)
+    ctx = init_distributed(config.device)
+    _check_run_dir(config, run_dir, resume)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "config.yaml", dump_config(config))
+        if not resume:
+            (run_dir / "metrics.jsonl").unlink(missing_ok=True)
+    ctx.barrier()
+    split = prepare_split(config, run_dir, data_root, ctx)
+    protocol = Protocol.from_split(split, config.eval, config.device)
+
+    model = build_model(config.model, split.train, torch_generator(config.seed, "init")).to(config.device)
+    torch.manual_seed(child_seed(config.seed, "dropout"))
+    tc = config.train
+    optimizer = build_optimizer(model.parameters(), tc.optimizer)
+    trainer = Trainer(
+        model,
+        build_objective(tc.objective, tc.l2),
+        NegativeSampler(split.train, tc.n_negatives),
+        optimizer,
+        LRSchedule(optimizer, tc.schedule, tc.epochs),
+        protocol.validate,
+        tc,
+        select_metric=config.eval.select_metric,
+        rngs={"sampler": numpy_rng(config.seed, "sampler")},
+        run_dir=run_dir,
+        hooks=hooks or [],
+        dist_ctx=ctx,
+        device=config.device,
+        show_progress=show_progress,
+    )
+    fit = trainer.fit(resume=resume)
+
+    # The test split is read here, once, after the best checkpoint was restored.
+    model.eval()
+    start = time.perf_counter()
+    test = protocol.test_metrics(model)
+    test_s = time.perf_counter() - start
+    results = {
+        "test": test,
+        "valid": fit.best_valid,
+        "best_epoch": fit.best_epoch,
+        "epochs_run": fit.epochs_run,
+        "timing": {"train_s_per_epoch": fit.train_s_per_epoch, "eval_s": fit.eval_s, "test_eval_s": test_s},
+        "dataset": {
+            "n_users": split.train.n_users,
+            "n_items": split.train.n_items,
+            "n_train": len(split.train),
+            "n_valid": len(split.valid),
+            "n_test": len(split.test),
+        },
+        "world_size": ctx.world_size,
+    }
+    if ctx.is_main:
+        atomic_write_json(run_dir / "results.json", results)
+    return results
+
+
+def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
+    """The config, the exact split and the best model of a finished (or interrupted) run."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.exists():
+        raise AdvrecError(f"{run_dir}: not a run folder (no config.yaml)")
+    config = parse_config(yaml.safe_load(config_path.read_text(encoding="utf-8")), str(config_path))
+    split = load_saved_split(run_dir / "split")
+    model = build_model(config.model, split.train, torch_generator(config.seed, "init"))
+    model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
+    return config, split, model.to(config.device).eval()
+
+
+def export_topk(run_dir: str | Path, path: str | Path, k: int | None = None) -> int:
+    """Write ``user<TAB>rank<TAB>item`` (original ids, rank from 1) for every test user; return rows."""
+    config, split, model = load_run(run_dir)
+    protocol = Protocol.from_split(split, config.eval, config.device)
+    users, items = protocol.test_topk(model, k or max(config.eval.ks))
+    user_ids = split.train.user_map.raw
+    item_ids = split.train.item_map.raw
+    lines = ["user\trank\titem"]
+    for u, row in zip(users.tolist(), items):
+        lines += [f"{user_ids[u]}\t{r + 1}\t{item_ids[i]}" for r, i in enumerate(row.tolist()) if i >= 0]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return len(lines) - 1
+
+
+def evaluate_run(run_dir: str | Path) -> dict[str, float]:
+    config, split, model = load_run(run_dir)
+    with torch.inference_mode():
+        return Protocol.from_split(split, config.eval, config.device).test_metrics(model)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0

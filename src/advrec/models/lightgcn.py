@@ -1,0 +1,54 @@
+"""LightGCN (He et al., SIGIR 2020): embeddings averaged over K rounds of normalised propagation."""
+
+from __future__ import annotations
+
+import torch
+
+from advrec.models.base import Recommender, Scorer, init_embedding
+
+
+class LightGCN(Recommender):
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        adjacency: torch.Tensor,
+        dim: int = 64,
+        n_layers: int = 2,
+        init_std: float = 0.1,
+        generator=None,
+    ) -> None:
+        super().__init__(n_users, n_items)
+        self.n_layers = n_layers
+        self.user_embedding = init_embedding(n_users, dim, init_std, generator)
+        self.item_embedding = init_embedding(n_items, dim, init_std, generator)
+        # A buffer so that .to(device) moves it; not saved: it is rebuilt from the split.
+        self.register_buffer("adjacency", adjacency, persistent=False)
+
+    def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+        total = ego
+        layer = ego
+        for _ in range(self.n_layers):
+            layer = self.adjacency @ layer
+            total = total + layer
+        final = total / (self.n_layers + 1)
+        return final[: self.n_users], final[self.n_users :]
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        user_final, item_final = self.propagate()
+        u, i = user_final[users], item_final[items]
+        if items.dim() == 2:
+            return torch.einsum("nd,nmd->nm", u, i)
+        return (u * i).sum(-1)
+
+    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
+        user_final, item_final = self.propagate()
+        return user_final[users] @ item_final.T
+
+    def scorer(self) -> Scorer:
+        user_final, item_final = self.propagate()
+        return lambda users: user_final[users] @ item_final.T
+
+    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.user_embedding(users).pow(2).sum() + self.item_embedding(items).pow(2).sum())

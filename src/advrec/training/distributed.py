@@ -1,0 +1,58 @@
+"""Data parallelism with torch DDP under ``torchrun`` (gloo on CPU, nccl on GPU).
+
+How a global batch is shared: every rank builds the same epoch of triples (same sampler seed),
+cuts each global batch into ``world_size`` contiguous slices and trains on its own slice. Each rank's
+loss is scaled by ``world_size * n_local / n_global``, so DDP's gradient average equals the gradient
+of the single-process global batch mean, also for an uneven last batch. Parameters therefore match
+a single-process run up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistContext:
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    def shard(self, n: int) -> tuple[int, int]:
+        """This rank's [start, stop) of a global batch of n rows."""
+        per = -(-n // self.world_size)
+        start = min(n, self.rank * per)
+        return start, min(n, start + per)
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def init_distributed(device: str) -> DistContext:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); otherwise single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistContext()
+    if not dist.is_initialized():
+        backend = "nccl" if device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend=backend)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size())
+
+
+def shutdown_distributed(ctx: DistContext) -> None:
+    if ctx.enabled and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,29 @@
+"""Hooks let adversaries and monitors plug into the one training loop without subclassing it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from advrec.models.base import Recommender
+
+
+class TrainHook:
+    """Override what you need; every method is a no-op by default."""
+
+    def on_epoch_start(self, epoch: int) -> None:
+        """Called before the epoch's batches (e.g. to switch an adversary on after pre-training)."""
+
+    def on_loss(self, model: Recommender, batch: dict[str, torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
+        """Return the loss to optimise for this batch (e.g. loss + lambda * adversarial loss)."""
+        return loss
+
+    def on_epoch_end(self, epoch: int, log: dict[str, Any]) -> None:
+        """Add entries to the epoch's log line."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what ``state_dict`` returned (on resume)."""

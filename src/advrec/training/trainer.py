@@ -1,0 +1,293 @@
+"""The one training loop. Objectives score batches; hooks add adversaries; nothing subclasses this."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from advrec.config.schema import TrainConfig
+from advrec.data.sampler import NegativeSampler
+from advrec.errors import AdvrecError
+from advrec.models.base import Recommender
+from advrec.training.checkpoint import (
+    load_checkpoint,
+    restore_rng_state,
+    rng_state,
+    save_checkpoint,
+)
+from advrec.training.distributed import DistContext
+from advrec.training.hooks import TrainHook
+from advrec.training.optim import LRSchedule
+from advrec.utils.files import atomic_write_text
+from advrec.utils.progress import progress
+
+Validate = Callable[[Recommender], dict[str, float]]
+
+
+class TrainingDiverged(AdvrecError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    best_epoch: int
+    best_valid: dict[str, float]
+    epochs_run: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    train_s_per_epoch: float = 0.0
+    eval_s: float = 0.0
+
+
+class _Scored(nn.Module):
+    """Lets DDP see ``score`` as ``forward`` (DDP syncs gradients of what its forward computed)."""
+
+    def __init__(self, model: Recommender):
+        super().__init__()
+        self.model = model
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.model.score(users, items)
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: Recommender,
+        objective: Callable[[Recommender, dict[str, torch.Tensor]], torch.Tensor],
+        sampler: NegativeSampler,
+        optimizer: torch.optim.Optimizer,
+        schedule: LRSchedule,
+        validate: Validate,
+        config: TrainConfig,
+        *,
+        select_metric: str,
+        rngs: dict[str, np.random.Generator],
+        run_dir: str | Path | None = None,
+        hooks: Sequence[TrainHook] = (),
+        dist_ctx: DistContext | None = None,
+        device: str = "cpu",
+        show_progress: bool = True,
+    ) -> None:
+        self.model = model
+        self.objective = objective
+        self.sampler = sampler
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.validate = validate
+        self.cfg = config
+        self.select_metric = select_metric
+        self.rngs = rngs
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.hooks = list(hooks)
+        self.dist = dist_ctx or DistContext()
+        self.device = torch.device(device)
+        self.show_progress = show_progress
+        self._forward_model = self._wrap(model)
+
+    def _wrap(self, model: Recommender) -> Recommender:
+        if not self.dist.enabled:
+            return model
+        from torch.nn.parallel import DistributedDataParallel
+
+        ddp = DistributedDataParallel(_Scored(model), device_ids=None)
+        return _DDPScoringView(model, ddp)
+
+    # -- paths -----------------------------------------------------------------
+    def _path(self, name: str) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / name
+
+    # -- the loop --------------------------------------------------------------
+    def fit(self, resume: bool = False) -> TrainResult:
+        state = {"epoch": 0, "best": -math.inf, "best_epoch": -1, "bad_epochs": 0, "best_valid": {}}
+        history: list[dict[str, Any]] = []
+        if resume:
+            state, history = self._resume()
+        train_times = [h["train_s"] for h in history]
+        eval_times = [h["eval_s"] for h in history if "eval_s" in h]
+        epoch = state["epoch"]
+        while epoch < self.cfg.epochs and state["bad_epochs"] < self.cfg.patience:
+            log = self._run_epoch(epoch)
+            train_times.append(log["train_s"])
+            if (epoch + 1) % self.cfg.eval_every == 0 or epoch + 1 == self.cfg.epochs:
+                start = time.perf_counter()
+                valid = self._evaluate()
+                log["eval_s"] = time.perf_counter() - start
+                eval_times.append(log["eval_s"])
+                log["valid"] = valid
+                current = self._selection_value(valid)
+                self.schedule.end_epoch(current)
+                if current > state["best"]:
+                    state.update(best=current, best_epoch=epoch, bad_epochs=0, best_valid=valid)
+                    self._save_best()
+                else:
+                    state["bad_epochs"] += 1
+            for hook in self.hooks:
+                hook.on_epoch_end(epoch, log)
+            epoch += 1
+            state["epoch"] = epoch
+            history.append(log)
+            self._append_log(log)
+            self._save_last(state)
+        self._restore_best()
+        return TrainResult(
+            best_epoch=state["best_epoch"],
+            best_valid=state["best_valid"],
+            epochs_run=epoch,
+            history=history,
+            train_s_per_epoch=float(np.mean(train_times)) if train_times else 0.0,
+            eval_s=float(np.mean(eval_times)) if eval_times else 0.0,
+        )
+
+    def _run_epoch(self, epoch: int) -> dict[str, Any]:
+        self.schedule.start_epoch(epoch)
+        for hook in self.hooks:
+            hook.on_epoch_start(epoch)
+        start = time.perf_counter()
+        triples = self.sampler.epoch(self.rngs["sampler"])
+        self.model.train()
+        total, count = 0.0, 0
+        n_batches = -(-len(triples) // self.cfg.batch_size)
+        bar = progress(
+            range(n_batches), desc=f"epoch {epoch}", enabled=self.show_progress and self.dist.is_main
+        )
+        for lo in bar:
+            lo *= self.cfg.batch_size
+            hi = min(lo + self.cfg.batch_size, len(triples))
+            start_r, stop_r = self.dist.shard(hi - lo)
+            batch = {
+                "users": triples.users[lo + start_r : lo + stop_r].to(self.device),
+                "pos": triples.pos[lo + start_r : lo + stop_r].to(self.device),
+                "neg": triples.neg[lo + start_r : lo + stop_r].to(self.device),
+            }
+            loss = self._step(batch, scale=self.dist.world_size * (stop_r - start_r) / (hi - lo))
+            total += loss * (hi - lo)
+            count += hi - lo
+        mean_loss = total / max(count, 1)
+        if not math.isfinite(mean_loss):
+            raise TrainingDiverged(
+                f"epoch {epoch}: training loss is {mean_loss}; stopped, last good checkpoint kept"
+                + (f" in {self.run_dir}" if self.run_dir else "")
+            )
+        return {
+            "epoch": epoch,
+            "loss": mean_loss,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_s": time.perf_counter() - start,
+        }
+
+    def _step(self, batch: dict[str, torch.Tensor], scale: float) -> float:
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.objective(self._forward_model, batch)
+        for hook in self.hooks:
+            loss = hook.on_loss(self._forward_model, batch, loss)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss.item()}; stopped, last good checkpoint kept")
+        (loss * scale if scale != 1.0 else loss).backward()
+        if self.cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return float(loss.detach())
+
+    def _evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        with torch.inference_mode():
+            return self.validate(self.model)
+
+    def _selection_value(self, valid: dict[str, float]) -> float:
+        if self.select_metric not in valid:
+            raise AdvrecError(
+                f"eval.select_metric: {self.select_metric!r} is not computed; available: {', '.join(valid)}"
+            )
+        return valid[self.select_metric]
+
+    # -- persistence -------------------------------------------------------------
+    def _append_log(self, log: dict[str, Any]) -> None:
+        path = self._path("metrics.jsonl")
+        if path is None or not self.dist.is_main:
+            return
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(log) + "\n")
+
+    def _save_best(self) -> None:
+        path = self._path("checkpoints/best.pt")
+        if path is not None and self.dist.is_main:
+            save_checkpoint(path, {"model": self.model.state_dict()})
+        self._best_in_memory = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def _save_last(self, state: dict[str, Any]) -> None:
+        path = self._path("checkpoints/last.pt")
+        if path is None or not self.dist.is_main:
+            return
+        save_checkpoint(
+            path,
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(),
+                "hooks": [hook.state_dict() for hook in self.hooks],
+                "rng": rng_state(self.rngs),
+                "trainer": state,
+            },
+        )
+
+    def _restore_best(self) -> None:
+        best = getattr(self, "_best_in_memory", None)
+        if best is None:
+            path = self._path("checkpoints/best.pt")
+            if path is not None and path.exists():
+                best = load_checkpoint(path)["model"]
+        if best is not None:
+            self.model.load_state_dict(best)
+
+    def _resume(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        path = self._path("checkpoints/last.pt")
+        if path is None or not path.exists():
+            raise AdvrecError(f"--resume: no checkpoint at {path}; start the run without --resume")
+        ckpt = load_checkpoint(path)
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        for hook, hook_state in zip(self.hooks, ckpt["hooks"]):
+            hook.load_state_dict(hook_state)
+        restore_rng_state(ckpt["rng"], self.rngs)
+        state = ckpt["trainer"]
+        history = self._read_log(upto=state["epoch"])
+        return state, history
+
+    def _read_log(self, upto: int) -> list[dict[str, Any]]:
+        """Epoch lines already on disk, dropping any written after the checkpoint (a kill between)."""
+        path = self._path("metrics.jsonl")
+        if path is None or not path.exists():
+            return []
+        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        kept = [line for line in lines if line["epoch"] < upto]
+        if self.dist.is_main:
+            atomic_write_text(path, "".join(json.dumps(line) + "\n" for line in kept))
+        return kept
+
+
+class _DDPScoringView(Recommender):
+    """Routes ``score`` through DDP (so gradients are averaged) and the rest to the bare model."""
+
+    def __init__(self, model: Recommender, ddp: nn.Module):
+        super().__init__(model.n_users, model.n_items)
+        self.inner = model
+        self.ddp = ddp
+
+    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.ddp(users, items)
+
+    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
+        return self.inner.full_scores(users)
+
+    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.inner.reg_loss(users, items)

@@ -1,0 +1,1 @@
+"""Small shared helpers: seed streams, atomic files, progress bars."""
