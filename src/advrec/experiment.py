@@ -43,11 +43,9 @@ def prepare_split(config: RunConfig, run_dir: Path, data_root: str | Path | None
     Reading back even on a fresh run means a fresh and a resumed run see byte-identical data.
     """
     folder = run_dir / "split"
-    if not (folder / "test.tsv").exists():
-        if ctx.is_main:
-            split = load_split(config.data, config.split, data_root, numpy_rng(config.seed, "split"))
-            save_split(split, folder)
-        ctx.barrier()
+    if ctx.is_main and not (folder / "test.tsv").exists():
+        save_split(load_split(config.data, config.split, data_root, numpy_rng(config.seed, "split")), folder)
+    ctx.barrier()  # unconditional: every rank must reach it, whatever it saw on disk
     return load_saved_split(folder)
 
 
