@@ -35,9 +35,17 @@ def _parser() -> argparse.ArgumentParser:
         "--export-topk", metavar="FILE", help="write each test user's top-K items (original ids) as TSV"
     )
 
+    download = sub.add_parser("download", help="download and verify a public dataset (ml-100k, ml-1m)")
+    download.add_argument("name", help="dataset name, e.g. ml-100k")
+    download.add_argument(
+        "--cache-dir",
+        default=str(Path.home() / ".cache" / "advrec"),
+        help="where archives and extracted files go (default: ~/.cache/advrec)",
+    )
+
     demo = sub.add_parser("demo", help="train MF-BPR on the embedded synthetic data and print metrics")
     demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
-    demo.add_argument("--epochs", type=int, default=40)
+    demo.add_argument("--epochs", type=int, default=30)
     return parser
 
 
@@ -86,11 +94,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         print(f"wrote {rows} rows to {args.export_topk}")
 
 
+def _cmd_download(args: argparse.Namespace) -> None:
+    from advrec.data.download import DATASETS, fetch
+
+    folder = fetch(args.name, args.cache_dir)
+    info = DATASETS.get(args.name)
+    print(folder / info.ratings if info else folder)
+
+
 def _cmd_demo(args: argparse.Namespace) -> None:
     from advrec.config import parse_config
     from advrec.experiment import train_run
 
-    config = parse_config({"train": {"epochs": args.epochs, "patience": 5, "l2": 1e-4}, "model": {"dim": 32}})
+    config = parse_config(
+        {
+            "train": {"epochs": args.epochs, "patience": 5, "optimizer": {"lr": 0.005}},
+            "model": {"dim": 32, "init_std": 0.01},
+        }
+    )
     out = Path(args.out)
     start = time.perf_counter()
     resume = (out / "checkpoints" / "last.pt").exists() and not (out / "results.json").exists()
@@ -107,7 +128,12 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"train": _cmd_train, "evaluate": _cmd_evaluate, "demo": _cmd_demo}
+    commands = {
+        "train": _cmd_train,
+        "evaluate": _cmd_evaluate,
+        "download": _cmd_download,
+        "demo": _cmd_demo,
+    }
     try:
         commands[args.command](args)
     except AdvrecError as exc:

@@ -1,7 +1,8 @@
 """Vectorised negative sampling that never returns one of the user's positives.
 
 Negatives are drawn uniformly for all rows at once; the few that hit a positive are redrawn (again
-all at once) until none do. Membership is a binary search in the sorted keys ``user * n_items + item``.
+all at once) until none do. Membership is a lookup of ``user * n_items + item`` in a bitmap (small catalogues) or in the sorted
+keys (binary search).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import numpy as np
 import torch
 
 from advrec.data.interactions import Interactions
+
+DENSE_LIMIT = 1 << 26
 
 
 @dataclass
@@ -39,12 +42,19 @@ class NegativeSampler:
         self.users = train.users.astype(np.int64)
         self.items = train.items.astype(np.int64)
         self._keys = np.unique(self.users * self.n_items + self.items)
+        # A dense bitmap answers membership with one gather; above ~64M cells fall back to binary search.
+        self._dense: np.ndarray | None = None
+        if train.n_users * self.n_items <= DENSE_LIMIT:
+            self._dense = np.zeros(train.n_users * self.n_items, dtype=bool)
+            self._dense[self._keys] = True
         full = np.bincount(self.users, minlength=train.n_users) >= self.n_items
         if full.any():
             raise ValueError(f"{int(full.sum())} users interacted with every item: no negative exists")
 
     def is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         keys = users * self.n_items + items
+        if self._dense is not None:
+            return self._dense[keys]
         idx = np.minimum(np.searchsorted(self._keys, keys), len(self._keys) - 1)
         return self._keys[idx] == keys
 

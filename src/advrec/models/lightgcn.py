@@ -39,7 +39,7 @@ class LightGCN(Recommender):
         user_final, item_final = self.propagate()
         u, i = user_final[users], item_final[items]
         if items.dim() == 2:
-            return torch.einsum("nd,nmd->nm", u, i)
+            return (u.unsqueeze(1) * i).sum(-1)
         return (u * i).sum(-1)
 
     def full_scores(self, users: torch.Tensor) -> torch.Tensor:

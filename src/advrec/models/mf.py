@@ -19,7 +19,7 @@ class MF(Recommender):
         u = self.user_embedding(users)
         i = self.item_embedding(items)
         if items.dim() == 2:
-            return torch.einsum("nd,nmd->nm", u, i)
+            return (u.unsqueeze(1) * i).sum(-1)
         return (u * i).sum(-1)
 
     def full_scores(self, users: torch.Tensor) -> torch.Tensor:
