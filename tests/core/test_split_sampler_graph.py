@@ -110,3 +110,15 @@ def test_normalized_adjacency_matches_dense_formula():
     expected = inv[:, None] * a * inv[None, :]
     assert np.allclose(adj, expected, atol=1e-6)
     assert torch.is_tensor(normalized_adjacency(data))
+
+
+def test_symmetric_matmul_gradient_matches_dense():
+    from advrec.data.graph import symmetric_matmul
+
+    adj = normalized_adjacency(_data(10, 15))
+    x = torch.randn(adj.shape[0], 3, requires_grad=True, generator=torch.Generator().manual_seed(0))
+    symmetric_matmul(adj, x).pow(2).sum().backward()
+    sparse_grad = x.grad.clone()
+    x.grad = None
+    (adj.to_dense() @ x).pow(2).sum().backward()
+    assert torch.allclose(sparse_grad, x.grad, atol=1e-6)

@@ -1,8 +1,8 @@
 """Vectorised negative sampling that never returns one of the user's positives.
 
 Negatives are drawn uniformly for all rows at once; the few that hit a positive are redrawn (again
-all at once) until none do. Membership is a lookup of ``user * n_items + item`` in a bitmap (small catalogues) or in the sorted
-keys (binary search).
+all at once) until none do. Membership is a lookup of ``user * n_items + item`` in a bitmap (small
+catalogues) or a binary search in the sorted keys (large ones).
 """
 
 from __future__ import annotations

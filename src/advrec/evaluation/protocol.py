@@ -28,23 +28,29 @@ class Protocol:
         seen.data[:] = 1.0
         return cls(train, valid, test, seen, cfg, device)
 
-    def _run(self, model: Recommender, truth: sp.csr_matrix, exclude: sp.csr_matrix, **kw) -> dict:
+    def _run(
+        self, model: Recommender, truth: sp.csr_matrix, exclude: sp.csr_matrix, metrics: list[str], **kw
+    ) -> dict:
         return evaluate_ranking(
             model.scorer(),
             truth,
             exclude,
             self.cfg.ks,
-            self.cfg.metrics,
+            metrics,
             memory_budget_mb=self.cfg.memory_budget_mb,
             device=self.device,
             **kw,
         )
 
     def validate(self, model: Recommender) -> dict[str, float]:
-        return self._run(model, self.valid, self.train)
+        """Valid metrics for model selection, every epoch. AUC (a sort of every score row, ~2x the
+        cost of the rest) is left out here unless it is the selection metric; test always has it."""
+        select = self.cfg.select_metric.split("@")[0]
+        metrics = [m for m in self.cfg.metrics if m != "auc" or select == "auc"]
+        return self._run(model, self.valid, self.train, metrics)
 
     def test_metrics(self, model: Recommender, per_user: bool = False) -> dict:
-        return self._run(model, self.test, self.seen_at_test, per_user=per_user)
+        return self._run(model, self.test, self.seen_at_test, self.cfg.metrics, per_user=per_user)
 
     def test_topk(self, model: Recommender, k: int):
         """Top-k items of every user with test items, ranked past train + valid."""

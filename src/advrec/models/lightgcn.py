@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from advrec.data.graph import symmetric_matmul
 from advrec.models.base import Recommender, Scorer, init_embedding
 
 
@@ -30,14 +31,15 @@ class LightGCN(Recommender):
         total = ego
         layer = ego
         for _ in range(self.n_layers):
-            layer = self.adjacency @ layer
+            layer = symmetric_matmul(self.adjacency, layer)
             total = total + layer
         final = total / (self.n_layers + 1)
         return final[: self.n_users], final[self.n_users :]
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         user_final, item_final = self.propagate()
-        u, i = user_final[users], item_final[items]
+        u = user_final.index_select(0, users)
+        i = item_final.index_select(0, items.reshape(-1)).view(*items.shape, -1)
         if items.dim() == 2:
             return (u.unsqueeze(1) * i).sum(-1)
         return (u * i).sum(-1)
@@ -51,4 +53,6 @@ class LightGCN(Recommender):
         return lambda users: user_final[users] @ item_final.T
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (self.user_embedding(users).pow(2).sum() + self.item_embedding(items).pow(2).sum())
+        u = self.user_embedding.weight.index_select(0, users)
+        i = self.item_embedding.weight.index_select(0, items.reshape(-1))
+        return 0.5 * (u.pow(2).sum() + i.pow(2).sum())

@@ -16,8 +16,8 @@ class MF(Recommender):
         self.item_embedding = init_embedding(n_items, dim, init_std, generator)
 
     def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        u = self.user_embedding(users)
-        i = self.item_embedding(items)
+        u = self.user_embedding.weight.index_select(0, users)
+        i = self.item_embedding.weight.index_select(0, items.reshape(-1)).view(*items.shape, -1)
         if items.dim() == 2:
             return (u.unsqueeze(1) * i).sum(-1)
         return (u * i).sum(-1)
@@ -26,4 +26,6 @@ class MF(Recommender):
         return self.user_embedding(users) @ self.item_embedding.weight.T
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return 0.5 * (self.user_embedding(users).pow(2).sum() + self.item_embedding(items).pow(2).sum())
+        u = self.user_embedding.weight.index_select(0, users)
+        i = self.item_embedding.weight.index_select(0, items.reshape(-1))
+        return 0.5 * (u.pow(2).sum() + i.pow(2).sum())
