@@ -20,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from advrec.data.io import read_lightgcn
 from advrec.evaluation import evaluate_ranking
 from advrec.evaluation.ranking import rows_per_chunk
 
@@ -28,15 +29,9 @@ TOPK_METRICS = ["precision", "recall", "f1", "ndcg", "hit", "mrr", "map"]
 
 
 def read_user_items(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(users, items) pairs of a LightGCN-style file; a line with only a user adds nothing."""
-    users, items = [], []
-    with path.open() as handle:
-        for line in handle:
-            ids = np.array(line.split(), dtype=np.int64)
-            if len(ids) > 1:
-                users.append(np.full(len(ids) - 1, ids[0]))
-                items.append(ids[1:])
-    return np.concatenate(users), np.concatenate(items)
+    """(users, items) of a LightGCN-style file, through advrec's own loader (ids are 0-based already)."""
+    raw = read_lightgcn(path)
+    return raw.users.astype(np.int64), raw.items.astype(np.int64)
 
 
 def binary_csr(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
