@@ -84,3 +84,13 @@ def test_config_errors_name_the_key_and_the_valid_values():
     hooks = build_adversary(_config(method="pgd", pgd_steps=4), objective)
     assert len(hooks) == 1 and isinstance(hooks[0], APRHook)
     assert hooks[0].builder.method == "pgd" and hooks[0].builder.pgd_steps == 4
+
+
+def test_example_config_parses():
+    from pathlib import Path
+
+    from advrec.config import load_config
+
+    path = Path(__file__).parents[2] / "examples" / "ml100k_apr_mf.yaml"
+    config = load_config(path)
+    assert config.adversary.name == "apr" and config.adversary.start_epoch < config.train.epochs
