@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from advrec.errors import AdvrecError
+from advrec.errors import AdvrecError, ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--export-topk", metavar="FILE", help="write each test user's top-K items (original ids) as TSV"
     )
+    evaluate.add_argument(
+        "--attack",
+        choices=["fgsm", "pgd"],
+        help="robustness probe: perturb every embedding row adversarially; results.json 'robustness' "
+        "and robustness.csv in the run folder",
+    )
+    evaluate.add_argument(
+        "--eps", default="0.1,0.25,0.5,1.0", help="comma-separated per-row budgets (default: %(default)s)"
+    )
+    evaluate.add_argument("--eps-mode", choices=["absolute", "relative"], default="absolute")
+    evaluate.add_argument("--pgd-steps", type=int, default=10, help="PGD steps (default: %(default)s)")
 
     download = sub.add_parser("download", help="download and verify a public dataset (ml-100k, ml-1m)")
     download.add_argument("name", help="dataset name, e.g. ml-100k")
@@ -86,12 +97,49 @@ def _is_rank_zero() -> bool:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from advrec.experiment import evaluate_run, export_topk
+    from advrec.experiment import evaluate_run, export_topk, robustness_run
 
     _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
     if args.export_topk:
         rows = export_topk(args.run_dir, args.export_topk)
         print(f"wrote {rows} rows to {args.export_topk}")
+    if args.attack:
+        eps_list = _parse_eps(args.eps)
+        if args.pgd_steps < 1:
+            raise ConfigError(f"--pgd-steps: must be at least 1, got {args.pgd_steps}")
+        result = robustness_run(
+            args.run_dir, eps_list, attack=args.attack, eps_mode=args.eps_mode, pgd_steps=args.pgd_steps
+        )
+        _print_robustness(result)
+        print(f"robustness in {Path(args.run_dir) / 'results.json'} and robustness.csv (no plot: matplotlib")
+        print("  is not a dependency)")
+
+
+def _parse_eps(text: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ConfigError(f"--eps {text!r}: expected comma-separated numbers, e.g. 0.1,0.5") from None
+    if not values or any(v < 0 for v in values):
+        raise ConfigError(f"--eps {text!r}: expected one or more non-negative numbers")
+    return values
+
+
+def _print_robustness(result: dict) -> None:
+    attack = result["settings"]["attack"]
+    keys = [k for k in ("ndcg@10", "recall@10", "hit@10", "auc") if k in result["clean"]]
+    print(f"robustness ({attack}, eps_mode {result['settings']['eps_mode']}): metric (relative drop)")
+    print("  " + "eps".ljust(14) + "".join(k.rjust(20) for k in keys))
+    print("  " + "clean".ljust(14) + "".join(f"{result['clean'][k]:20.4f}" for k in keys))
+    for eps in result[attack]:
+        for method in (attack, "random"):
+            values = result[method][eps]
+            cells = "".join(f"{values[k]:10.4f} ({_pct(values[f'{k}_drop'])})".rjust(20) for k in keys)
+            print("  " + f"{method} {eps}".ljust(14) + cells)
+
+
+def _pct(drop: float | None) -> str:
+    return "   n/a" if drop is None else f"{100 * drop:5.1f}%"
 
 
 def _cmd_download(args: argparse.Namespace) -> None:

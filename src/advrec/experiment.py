@@ -7,10 +7,13 @@ Run folder layout::
     metrics.jsonl        one line per epoch: loss, lr, valid metrics, timings
     checkpoints/         last.pt (everything needed to resume), best.pt (best model by valid metric)
     results.json         test metrics (read once, at the best epoch), valid metrics, timing
+                         (+ ``robustness`` after ``advrec evaluate --attack``)
+    robustness.csv       the robustness probe in long format (after ``advrec evaluate --attack``)
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 import yaml
 
+from advrec.adversarial import build_adversary
 from advrec.config import RunConfig, dump_config, parse_config
 from advrec.data.loading import load_split
 from advrec.data.sampler import NegativeSampler
@@ -88,9 +92,13 @@ def train_run(
     torch.manual_seed(child_seed(config.seed, "dropout"))
     tc = config.train
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
+    objective = build_objective(tc.objective, tc.l2)
+    # The adversary's hooks go first: hook states are checkpointed as a list in this order, and a
+    # caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
+    hooks = [*build_adversary(config, objective), *(hooks or [])]
     trainer = Trainer(
         model,
-        build_objective(tc.objective, tc.l2),
+        objective,
         NegativeSampler(split.train, tc.n_negatives),
         optimizer,
         LRSchedule(optimizer, tc.schedule, tc.epochs),
@@ -99,7 +107,7 @@ def train_run(
         select_metric=config.eval.select_metric,
         rngs={"sampler": numpy_rng(config.seed, "sampler")},
         run_dir=run_dir,
-        hooks=hooks or [],
+        hooks=hooks,
         dist_ctx=ctx,
         device=config.device,
         show_progress=show_progress,
@@ -167,3 +175,49 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
 def mean_std(values: list[float]) -> tuple[float, float]:
     arr = np.asarray(values, dtype=np.float64)
     return float(arr.mean()), float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+
+
+def robustness_run(
+    run_dir: str | Path,
+    eps_list: list[float],
+    *,
+    attack: str = "fgsm",
+    eps_mode: str = "absolute",
+    pgd_steps: int = 10,
+) -> dict[str, Any]:
+    """Probe a finished run's best model (see ``evaluation.robustness``) and record the result.
+
+    It replaces ``results.json``'s ``robustness`` entry (atomically; other entries are kept) and
+    writes ``robustness.csv`` in long format. Uses the run's own objective, split and seed.
+    """
+    from advrec.evaluation.robustness import robustness_probe, robustness_rows
+
+    run_dir = Path(run_dir)
+    config, split, model = load_run(run_dir)
+    result = robustness_probe(
+        model,
+        split.train,
+        Protocol.from_split(split, config.eval, config.device),
+        build_objective(config.train.objective, config.train.l2),
+        eps_list,
+        attack=attack,
+        eps_mode=eps_mode,
+        pgd_steps=pgd_steps,
+        seed=config.seed,
+        batch_size=config.train.batch_size,
+    )
+    path = run_dir / "results.json"
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    results["robustness"] = result
+    atomic_write_json(path, results)
+    rows = robustness_rows(result)
+    header = ["method", "eps", "metric", "clean", "perturbed", "drop"]
+    lines = [",".join(header)] + [",".join(_csv_cell(row[h]) for h in header) for row in rows]
+    atomic_write_text(run_dir / "robustness.csv", "\n".join(lines) + "\n")
+    return result
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)

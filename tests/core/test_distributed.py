@@ -27,10 +27,16 @@ CONFIG = {
 }
 
 
+APR = {"name": "apr", "method": "pgd", "pgd_steps": 2, "eps": 0.1, "start_epoch": 1}
+
+
 @pytest.mark.slow
-def test_two_gloo_ranks_match_single_process(tmp_path):
+@pytest.mark.parametrize("adversary", [None, APR], ids=["plain", "apr"])
+def test_two_gloo_ranks_match_single_process(tmp_path, adversary):
+    """With APR the ranks also all-reduce the gradient w.r.t. the embeddings, so that each builds the
+    single-process perturbation, and DDP runs two forwards (plain, adversarial) before one backward."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump(CONFIG))
+    cfg.write_text(yaml.safe_dump({**CONFIG, **({"adversary": adversary} if adversary else {})}))
     base = ["-m", "advrec", "train", str(cfg), "--quiet", "--out"]
     subprocess.run([sys.executable, *base, str(tmp_path / "single")], check=True, capture_output=True)
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -41,6 +47,10 @@ def test_two_gloo_ranks_match_single_process(tmp_path):
     single = json.loads((tmp_path / "single" / "results.json").read_text())
     ddp = json.loads((tmp_path / "ddp" / "results.json").read_text())
     assert ddp["world_size"] == 2 and single["world_size"] == 1
+    if adversary:
+        for run in ("single", "ddp"):
+            log = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+            assert "adv_loss" not in log[0] and all("adv_loss" in line for line in log[1:])
     for key, value in single["test"].items():
         assert ddp["test"][key] == pytest.approx(value, abs=1e-4), key
     a = load_checkpoint(tmp_path / "single" / "checkpoints" / "last.pt")["model"]

@@ -2,6 +2,7 @@
 
 from advrec.config.loading import apply_overrides, dump_config, load_config, parse_config
 from advrec.config.schema import (
+    AdversaryConfig,
     DataConfig,
     EvalConfig,
     ModelConfig,
@@ -14,6 +15,7 @@ from advrec.config.schema import (
 )
 
 __all__ = [
+    "AdversaryConfig",
     "DataConfig",
     "EvalConfig",
     "ModelConfig",

@@ -109,6 +109,30 @@ class EvalConfig(Strict):
         return sorted(set(v))
 
 
+class AdversaryConfig(Strict):
+    """Adversarial training; ``apr``: loss + reg_adv * pair loss at embeddings + Δ_adv (He et al. 2018)."""
+
+    name: Literal["none", "apr"] = "none"
+    method: Literal["fgsm", "fgsm_sign", "pgd", "random"] = Field(
+        "fgsm", description="fgsm: eps * g/||g|| per row; fgsm_sign: eps * sign(g); pgd; random: control"
+    )
+    eps: float = Field(0.5, ge=0, description="per-row budget of the perturbation (L2; L-inf for fgsm_sign)")
+    eps_mode: Literal["absolute", "relative"] = Field(
+        "absolute", description="relative: eps times each embedding row's norm"
+    )
+    reg_adv: float = Field(1.0, ge=0, description="lambda, the weight of the adversarial loss")
+    pgd_steps: int = Field(3, ge=1)
+    pgd_alpha: float | None = Field(
+        None, gt=0, description="PGD step as a fraction of eps (default 2.5/steps)"
+    )
+    start_epoch: int = Field(
+        0, ge=0, description="plain-loss epochs before the adversary switches on (not selected as best)"
+    )
+    eps_ramp_epochs: int = Field(
+        0, ge=0, description="ramp eps linearly over this many epochs from the start"
+    )
+
+
 class RunConfig(Strict):
     seed: int = 2020
     device: str = Field("cpu", description="cpu, cuda, cuda:N")
@@ -117,3 +141,4 @@ class RunConfig(Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    adversary: AdversaryConfig = Field(default_factory=AdversaryConfig)

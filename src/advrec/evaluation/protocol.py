@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from advrec.config.schema import EvalConfig
 from advrec.data.split import Split
 from advrec.evaluation.ranking import evaluate_ranking, topk_items
-from advrec.models.base import Recommender
+from advrec.models.base import Deltas, Recommender
 
 
 @dataclass(frozen=True)
@@ -29,10 +29,16 @@ class Protocol:
         return cls(train, valid, test, seen, cfg, device)
 
     def _run(
-        self, model: Recommender, truth: sp.csr_matrix, exclude: sp.csr_matrix, metrics: list[str], **kw
+        self,
+        model: Recommender,
+        truth: sp.csr_matrix,
+        exclude: sp.csr_matrix,
+        metrics: list[str],
+        deltas: Deltas | None = None,
+        **kw,
     ) -> dict:
         return evaluate_ranking(
-            model.scorer(),
+            model.scorer(deltas),
             truth,
             exclude,
             self.cfg.ks,
@@ -49,8 +55,9 @@ class Protocol:
         metrics = [m for m in self.cfg.metrics if m != "auc" or select == "auc"]
         return self._run(model, self.valid, self.train, metrics)
 
-    def test_metrics(self, model: Recommender, per_user: bool = False) -> dict:
-        return self._run(model, self.test, self.seen_at_test, self.cfg.metrics, per_user=per_user)
+    def test_metrics(self, model: Recommender, per_user: bool = False, deltas: Deltas | None = None) -> dict:
+        """Test metrics; ``deltas`` perturb the embedding tables (robustness probes)."""
+        return self._run(model, self.test, self.seen_at_test, self.cfg.metrics, deltas, per_user=per_user)
 
     def test_topk(self, model: Recommender, k: int):
         """Top-k items of every user with test items, ranked past train + valid."""

@@ -1,6 +1,11 @@
 """What every recommender offers: pair scores, full scores for a batch of users, and a scorer.
 
 Models only score. Losses, sampling and adversaries live elsewhere and call these methods.
+
+Every scoring method takes optional ``deltas``: additive perturbations of the embedding tables, keyed
+like ``embedding_tables()``, each of the full table's shape, added to the table before lookup. This is
+what perturbation-based adversaries (APR) and robustness probes need; with ``deltas=None`` (or a dict
+without a table's key) a model computes exactly what it computed before.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import torch
 from torch import nn
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
+Deltas = dict[str, torch.Tensor]
 
 
 class Recommender(nn.Module):
@@ -19,21 +25,53 @@ class Recommender(nn.Module):
         self.n_users = n_users
         self.n_items = n_items
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def embedding_tables(self) -> dict[str, nn.Parameter]:
+        """The perturbable embedding tables by name (the keys ``deltas`` may use)."""
+        raise NotImplementedError
+
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         """Scores of (user, item) pairs: ``users`` [N], ``items`` [N] or [N, M] -> same shape as items."""
         raise NotImplementedError
 
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         """Scores of every item for each user: [B] -> [B, n_items]."""
         raise NotImplementedError
 
-    def scorer(self) -> Scorer:
+    def scorer(self, deltas: Deltas | None = None) -> Scorer:
         """A function users -> [B, n_items] for evaluation; models that propagate do it once here."""
-        return self.full_scores
+        if deltas is None:
+            return self.full_scores  # a bound method: evaluation finds the model's device through it
+        return lambda users: self.full_scores(users, deltas)
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Half the squared L2 norm of the parameters this batch used (summed over rows)."""
         raise NotImplementedError
+
+    def table(self, name: str, deltas: Deltas | None) -> torch.Tensor:
+        """The named embedding table, plus its delta when one is given (the parameter itself otherwise)."""
+        weight = self.embedding_tables()[name]
+        if deltas is None or name not in deltas:
+            return weight
+        return weight + deltas[name]
+
+
+def check_deltas(model: Recommender, deltas: Deltas | None) -> None:
+    """Fail loudly on a misspelled table name or a wrong shape (a silent no-op would hide bugs)."""
+    if not deltas:
+        return
+    tables = model.embedding_tables()
+    for name, delta in deltas.items():
+        if name not in tables:
+            raise KeyError(f"delta for unknown table {name!r}; tables: {', '.join(tables)}")
+        if delta.shape != tables[name].shape:
+            raise ValueError(
+                f"delta {name!r} has shape {tuple(delta.shape)}, table {tuple(tables[name].shape)}"
+            )
+
+
+def gather_rows(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``table[index]`` for an index of any shape (index_select: the fast gather on CPU)."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, -1)
 
 
 def init_embedding(n: int, dim: int, std: float, generator: torch.Generator | None) -> nn.Embedding:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from advrec.data.graph import symmetric_matmul
-from advrec.models.base import Recommender, Scorer, init_embedding
+from advrec.models.base import Deltas, Recommender, Scorer, check_deltas, gather_rows, init_embedding
 
 
 class LightGCN(Recommender):
@@ -26,8 +27,13 @@ class LightGCN(Recommender):
         # A buffer so that .to(device) moves it; not saved: it is rebuilt from the split.
         self.register_buffer("adjacency", adjacency, persistent=False)
 
-    def propagate(self) -> tuple[torch.Tensor, torch.Tensor]:
-        ego = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
+    def embedding_tables(self) -> dict[str, nn.Parameter]:
+        return {"user": self.user_embedding.weight, "item": self.item_embedding.weight}
+
+    def propagate(self, deltas: Deltas | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final user and item embeddings; deltas perturb the ego (layer-0) embeddings, so they propagate."""
+        check_deltas(self, deltas)
+        ego = torch.cat([self.table("user", deltas), self.table("item", deltas)])
         total = ego
         layer = ego
         for _ in range(self.n_layers):
@@ -36,20 +42,20 @@ class LightGCN(Recommender):
         final = total / (self.n_layers + 1)
         return final[: self.n_users], final[self.n_users :]
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        user_final, item_final = self.propagate()
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        user_final, item_final = self.propagate(deltas)
         u = user_final.index_select(0, users)
-        i = item_final.index_select(0, items.reshape(-1)).view(*items.shape, -1)
+        i = gather_rows(item_final, items)
         if items.dim() == 2:
             return (u.unsqueeze(1) * i).sum(-1)
         return (u * i).sum(-1)
 
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        user_final, item_final = self.propagate()
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        user_final, item_final = self.propagate(deltas)
         return user_final[users] @ item_final.T
 
-    def scorer(self) -> Scorer:
-        user_final, item_final = self.propagate()
+    def scorer(self, deltas: Deltas | None = None) -> Scorer:
+        user_final, item_final = self.propagate(deltas)
         return lambda users: user_final[users] @ item_final.T
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
+from torch import nn
 
-from advrec.models.base import Recommender, init_embedding
+from advrec.models.base import Deltas, Recommender, check_deltas, gather_rows, init_embedding
 
 
 class MF(Recommender):
@@ -15,15 +16,20 @@ class MF(Recommender):
         self.user_embedding = init_embedding(n_users, dim, init_std, generator)
         self.item_embedding = init_embedding(n_items, dim, init_std, generator)
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        u = self.user_embedding.weight.index_select(0, users)
-        i = self.item_embedding.weight.index_select(0, items.reshape(-1)).view(*items.shape, -1)
+    def embedding_tables(self) -> dict[str, nn.Parameter]:
+        return {"user": self.user_embedding.weight, "item": self.item_embedding.weight}
+
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        check_deltas(self, deltas)
+        u = gather_rows(self.table("user", deltas), users)
+        i = gather_rows(self.table("item", deltas), items)
         if items.dim() == 2:
             return (u.unsqueeze(1) * i).sum(-1)
         return (u * i).sum(-1)
 
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_embedding(users) @ self.item_embedding.weight.T
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        check_deltas(self, deltas)
+        return gather_rows(self.table("user", deltas), users) @ self.table("item", deltas).T
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         u = self.user_embedding.weight.index_select(0, users)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from advrec.models.base import Recommender, init_embedding
+from advrec.models.base import Deltas, Recommender, check_deltas, init_embedding
 
 
 class NeuMF(Recommender):
@@ -40,21 +41,36 @@ class NeuMF(Recommender):
                     module.weight.uniform_(-bound, bound, generator=generator)
                     module.bias.zero_()
 
+    def embedding_tables(self) -> dict[str, nn.Parameter]:
+        return {
+            "gmf_user": self.gmf_user.weight,
+            "gmf_item": self.gmf_item.weight,
+            "mlp_user": self.mlp_user.weight,
+            "mlp_item": self.mlp_item.weight,
+        }
+
+    def _lookup(self, name: str, index: torch.Tensor, deltas: Deltas | None) -> torch.Tensor:
+        # F.embedding, as nn.Embedding calls it, so that deltas=None computes exactly what it did before.
+        return F.embedding(index, self.table(name, deltas))
+
     def _fuse(self, gu, gi, mu, mi) -> torch.Tensor:
         mlp = self.mlp(torch.cat([mu.expand_as(mi), mi], dim=-1))
         return self.predict(torch.cat([gu * gi, mlp], dim=-1)).squeeze(-1)
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        gu, mu = self.gmf_user(users), self.mlp_user(users)
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        check_deltas(self, deltas)
+        gu, mu = self._lookup("gmf_user", users, deltas), self._lookup("mlp_user", users, deltas)
         if items.dim() == 2:
             gu, mu = gu.unsqueeze(1), mu.unsqueeze(1)
-        return self._fuse(gu, self.gmf_item(items), mu, self.mlp_item(items))
+        gi, mi = self._lookup("gmf_item", items, deltas), self._lookup("mlp_item", items, deltas)
+        return self._fuse(gu, gi, mu, mi)
 
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        gu = self.gmf_user(users).unsqueeze(1)
-        mu = self.mlp_user(users).unsqueeze(1)
-        gi = self.gmf_item.weight.unsqueeze(0)
-        mi = self.mlp_item.weight.unsqueeze(0).expand(len(users), -1, -1)
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        check_deltas(self, deltas)
+        gu = self._lookup("gmf_user", users, deltas).unsqueeze(1)
+        mu = self._lookup("mlp_user", users, deltas).unsqueeze(1)
+        gi = self.table("gmf_item", deltas).unsqueeze(0)
+        mi = self.table("mlp_item", deltas).unsqueeze(0).expand(len(users), -1, -1)
         return self._fuse(gu, gi, mu, mi)
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,14 @@ class TrainHook:
         """Return the loss to optimise for this batch (e.g. loss + lambda * adversarial loss)."""
         return loss
 
+    def counts_for_selection(self, epoch: int) -> bool:
+        """Whether this epoch's model may be selected as best and count towards early stopping.
+
+        An adversary that pre-trains with the plain loss returns False before it switches on, so that
+        neither a plain model is reported nor patience runs out before adversarial training starts.
+        """
+        return True
+
     def on_epoch_end(self, epoch: int, log: dict[str, Any]) -> None:
         """Add entries to the epoch's log line."""
 

@@ -17,7 +17,7 @@ from torch import nn
 from advrec.config.schema import TrainConfig
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import AdvrecError
-from advrec.models.base import Recommender
+from advrec.models.base import Deltas, Recommender, Scorer
 from advrec.training.checkpoint import (
     load_checkpoint,
     restore_rng_state,
@@ -54,8 +54,8 @@ class _Scored(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.model.score(users, items)
+    def forward(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        return self.model.score(users, items, deltas)
 
 
 class Trainer:
@@ -125,7 +125,9 @@ class Trainer:
                 log["valid"] = valid
                 current = self._selection_value(valid)
                 self.schedule.end_epoch(current)
-                if current > state["best"]:
+                if not all(hook.counts_for_selection(epoch) for hook in self.hooks):
+                    pass  # e.g. an adversary still pre-training: neither a candidate nor a bad epoch
+                elif current > state["best"]:
                     state.update(best=current, best_epoch=epoch, bad_epochs=0, best_valid=valid)
                     self._save_best()
                 else:
@@ -283,11 +285,17 @@ class _DDPScoringView(Recommender):
         self.inner = model
         self.ddp = ddp
 
-    def score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.ddp(users, items)
+    def embedding_tables(self) -> dict[str, nn.Parameter]:
+        return self.inner.embedding_tables()
 
-    def full_scores(self, users: torch.Tensor) -> torch.Tensor:
-        return self.inner.full_scores(users)
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        return self.ddp(users, items, deltas)
+
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        return self.inner.full_scores(users, deltas)
+
+    def scorer(self, deltas: Deltas | None = None) -> Scorer:
+        return self.inner.scorer(deltas)
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.inner.reg_loss(users, items)

@@ -1,0 +1,80 @@
+"""Perturbation builders: from gradients of the objective to a bounded Δ per embedding row.
+
+Methods (each row bounded on its own; rows whose gradient is zero are not perturbed):
+
+- ``fgsm``: Δ = r · g / ||g|| (APR, He et al. SIGIR 2018), r the row's radius;
+- ``fgsm_sign``: Δ = r · sign(g) (Goodfellow et al.); its row norm is r·√d, an L∞ budget;
+- ``pgd``: k steps Δ ← Π_r(Δ + α r · g/||g||), g taken at Θ + Δ, Π the projection onto the L2 ball;
+- ``random``: the ``fgsm`` perturbation's per-row norms in uniformly random directions (the control).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from advrec.adversarial.perturbation import EpsMode, project_rows, random_like, row_radius, unit_rows
+from advrec.models.base import Deltas
+
+GradientFn = Callable[[Deltas], Deltas]
+"""Gradient of the objective with respect to the tables at Θ + Δ, given Δ (same keys and shapes)."""
+
+METHODS = ("fgsm", "fgsm_sign", "pgd", "random")
+
+
+@dataclass
+class PerturbationBuilder:
+    method: str = "fgsm"
+    eps: float = 0.5
+    eps_mode: EpsMode = "absolute"
+    pgd_steps: int = 3
+    pgd_alpha: float | None = None
+    """PGD step as a fraction of the radius; default 2.5 / pgd_steps (Madry et al.), so that k steps can
+    cross the ball and back. Fraction of ε rather than absolute: it follows an ε ramp and eps_mode."""
+    generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"unknown perturbation method {self.method!r}; valid: {', '.join(METHODS)}")
+        if self.eps < 0 or self.pgd_steps < 1 or (self.pgd_alpha is not None and self.pgd_alpha <= 0):
+            raise ValueError("need eps >= 0, pgd_steps >= 1, pgd_alpha > 0")
+        if self.generator is None:
+            self.generator = torch.Generator().manual_seed(0)
+
+    @property
+    def alpha(self) -> float:
+        return self.pgd_alpha if self.pgd_alpha is not None else 2.5 / self.pgd_steps
+
+    def __call__(
+        self, tables: dict[str, torch.Tensor], gradient_fn: GradientFn, eps: float | None = None
+    ) -> Deltas:
+        """Δ for every table (detached: the adversary is a fixed point of the outer minimisation)."""
+        eps = self.eps if eps is None else eps
+        radius = {name: row_radius(t, eps, self.eps_mode) for name, t in tables.items()}
+        zeros = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
+        if self.method == "pgd":
+            deltas = self._pgd(zeros, radius, gradient_fn)
+        else:
+            grads = gradient_fn(zeros)
+            if self.method == "fgsm_sign":
+                deltas = {name: radius[name] * torch.sign(g) for name, g in grads.items()}
+            else:
+                deltas = {name: radius[name] * unit_rows(g) for name, g in grads.items()}
+                if self.method == "random":
+                    deltas = self.random_like(deltas)
+        return {name: d.detach() for name, d in deltas.items()}
+
+    def random_like(self, deltas: Deltas) -> Deltas:
+        """Same per-row norms as ``deltas``, random directions (advances this builder's generator)."""
+        return {name: random_like(d, self.generator) for name, d in deltas.items()}
+
+    def _pgd(self, deltas: Deltas, radius: Deltas, gradient_fn: GradientFn) -> Deltas:
+        for _ in range(self.pgd_steps):
+            grads = gradient_fn(deltas)
+            deltas = {
+                name: project_rows(d + self.alpha * radius[name] * unit_rows(grads[name]), radius[name])
+                for name, d in deltas.items()
+            }
+        return deltas

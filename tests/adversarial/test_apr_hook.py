@@ -1,0 +1,89 @@
+"""APRHook: the loss it builds, its schedule, one training step, and its resumable state.
+
+Definition under test: loss = L(Θ) + λ · L_pair(Θ + Δ_adv), L = pair loss + L2 on Θ. Hence with ε = 0
+the hook returns exactly L + λ · L_pair(Θ), which is exactly 2 · L when λ = 1 and there is no L2.
+"""
+
+import pytest
+import torch
+
+from advrec.adversarial import APRHook, PerturbationBuilder
+from advrec.training.objectives import build_objective
+
+MODELS = ["mf", "neumf", "lightgcn"]
+
+
+def _hook(method="fgsm", eps=0.05, reg_adv=1.0, l2=0.0, seed=0, **kw):
+    objective = build_objective("bpr", l2)
+    builder = PerturbationBuilder(method, eps, generator=torch.Generator().manual_seed(seed))
+    return objective, APRHook(objective, builder, reg_adv, **kw)
+
+
+@pytest.mark.parametrize("method", ["fgsm", "fgsm_sign", "pgd", "random"])
+@pytest.mark.parametrize("name", MODELS)
+def test_zero_eps_reduces_exactly_to_the_plain_objective(method, name, make_model, batch):
+    model = make_model(name)
+    objective, hook = _hook(method, eps=0.0, reg_adv=0.3, l2=1e-3)
+    hook.on_epoch_start(0)
+    plain = objective(model, batch)
+    assert torch.equal(hook.on_loss(model, batch, plain), plain + 0.3 * objective.pair_loss(model, batch))
+    objective, hook = _hook(method, eps=0.0, reg_adv=1.0, l2=0.0)
+    hook.on_epoch_start(0)
+    plain = objective(model, batch)
+    assert torch.equal(hook.on_loss(model, batch, plain), 2 * plain)
+
+
+def test_schedule_pretrains_then_ramps(make_model, batch):
+    model = make_model("mf")
+    objective, hook = _hook(eps=0.4, start_epoch=2, eps_ramp_epochs=4)
+    assert [hook.eps_at(e) for e in range(7)] == pytest.approx([0, 0, 0.1, 0.2, 0.3, 0.4, 0.4])
+    assert [hook.counts_for_selection(e) for e in range(4)] == [False, False, True, True]
+    plain = objective(model, batch)
+    hook.on_epoch_start(1)
+    assert hook.on_loss(model, batch, plain) is plain
+    log = {}
+    hook.on_epoch_end(1, log)
+    assert log == {}
+    hook.on_epoch_start(2)
+    assert hook.on_loss(model, batch, plain) > plain
+    hook.on_epoch_end(2, log)
+    assert log["adv_eps"] == pytest.approx(0.1) and log["adv_loss"] > 0
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_one_apr_step_changes_parameters_and_lowers_the_apr_objective(name, make_model, batch):
+    model = make_model(name).train()
+    objective, hook = _hook("fgsm", eps=0.05, reg_adv=1.0, l2=1e-4)
+    hook.on_epoch_start(0)
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    loss0 = hook.on_loss(model, batch, objective(model, batch))
+    opt.zero_grad()
+    loss0.backward()
+    opt.step()
+    for key, value in model.named_parameters():
+        if "embedding" in key or "gmf" in key or "mlp_" in key:
+            assert not torch.equal(value, before[key]), key
+    # The APR objective at the new parameters, with the adversary rebuilt there.
+    assert hook.on_loss(model, batch, objective(model, batch)).item() < loss0.item()
+
+
+def test_state_dict_makes_the_random_control_resume_exactly(make_model, batch):
+    model = make_model("mf")
+    _, one = _hook("random", seed=5)
+    _, two = _hook("random", seed=99)
+    one.on_epoch_start(3)
+    one.adversarial_deltas(model, batch, 0.1)
+    two.load_state_dict(one.state_dict())
+    assert two.epoch == 3
+    a = one.adversarial_deltas(model, batch, 0.1)
+    b = two.adversarial_deltas(model, batch, 0.1)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_adversarial_deltas_are_detached(make_model, batch):
+    model = make_model("lightgcn")
+    _, hook = _hook("pgd")
+    deltas = hook.adversarial_deltas(model, batch, 0.1)
+    assert all(not d.requires_grad for d in deltas.values())
+    assert all(p.grad is None for p in model.parameters())  # building Δ leaves .grad alone
