@@ -35,6 +35,13 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/apr-bench")
     parser.add_argument("--seeds", default="2020,2021,2022,2023,2024")
     parser.add_argument("--eps", default="0.1,0.25,0.5,1.0")
+    parser.add_argument(
+        "--apr-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra config override for the APR-MF runs only (repeatable)",
+    )
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     eps_list = [float(e) for e in args.eps.split(",")]
@@ -45,7 +52,8 @@ def main() -> None:
             result_path = run_dir / "results.json"
             start = time.perf_counter()
             if not result_path.exists():
-                config = load_config(REPO / path, [f"seed={seed}"])
+                extra = args.apr_set if name == "APR-MF" else []
+                config = load_config(REPO / path, [f"seed={seed}", *extra])
                 train_run(config, run_dir, data_root=args.data_root, show_progress=False)
             probe = robustness_run(run_dir, eps_list, attack="fgsm")
             results = json.loads(result_path.read_text())
