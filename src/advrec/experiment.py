@@ -77,6 +77,8 @@ def train_run(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     run_dir = Path(run_dir)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     ctx = init_distributed(config.device)
     _check_run_dir(config, run_dir, resume)
     if ctx.is_main:

@@ -78,3 +78,9 @@ def test_overrides_and_bad_values(tmp_path):
     bad.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(bad)
+
+
+def test_threads_must_be_non_negative():
+    assert load_config(None, ["threads=1"]).threads == 1
+    with pytest.raises(ConfigError, match="threads"):
+        load_config(None, ["threads=-2"])
