@@ -26,9 +26,6 @@ class IdMap:
             self._lookup.update({self._key(r): i for i, r in enumerate(self.raw.tolist())})
         return self._lookup[self._key(raw_id)]
 
-    def indices(self, raw_ids) -> np.ndarray:
-        return np.fromiter((self.index(r) for r in raw_ids), dtype=np.int64)
-
     def _key(self, raw_id):
         return int(raw_id) if self.raw.dtype.kind in "iu" else str(raw_id)
 
@@ -128,22 +125,6 @@ class Interactions:
             timestamps=None if self.timestamps is None else self.timestamps[rows],
         )
 
-    def concat(self, other: Interactions) -> Interactions:
-        if other.user_map is not self.user_map or other.item_map is not self.item_map:
-            raise ValueError("can only concatenate interactions that share id maps")
-
-        def cat(a, b):
-            return None if a is None or b is None else np.concatenate([a, b])
-
-        return Interactions(
-            users=np.concatenate([self.users, other.users]),
-            items=np.concatenate([self.items, other.items]),
-            user_map=self.user_map,
-            item_map=self.item_map,
-            ratings=cat(self.ratings, other.ratings),
-            timestamps=cat(self.timestamps, other.timestamps),
-        )
-
     def csr(self) -> sp.csr_matrix:
         """Binary user x item matrix (duplicates collapse to 1)."""
         data = np.ones(len(self), dtype=np.float32)
@@ -151,9 +132,6 @@ class Interactions:
         mat.sum_duplicates()
         mat.data[:] = 1.0
         return mat
-
-    def item_counts(self) -> np.ndarray:
-        return np.bincount(self.items, minlength=self.n_items)
 
     def user_counts(self) -> np.ndarray:
         return np.bincount(self.users, minlength=self.n_users)

@@ -19,7 +19,7 @@ DENSE_LIMIT = 1 << 26
 
 @dataclass
 class EpochBatches:
-    """One epoch of training triples, as tensors; batches are contiguous slices."""
+    """One epoch of training triples, as tensors; the trainer takes batches as contiguous slices."""
 
     users: torch.Tensor
     pos: torch.Tensor
@@ -27,12 +27,6 @@ class EpochBatches:
 
     def __len__(self) -> int:
         return len(self.users)
-
-    def batches(self, batch_size: int, start: int = 0, stop: int | None = None):
-        stop = len(self) if stop is None else stop
-        for lo in range(start, stop, batch_size):
-            hi = min(lo + batch_size, stop)
-            yield {"users": self.users[lo:hi], "pos": self.pos[lo:hi], "neg": self.neg[lo:hi]}
 
 
 class NegativeSampler:
