@@ -13,6 +13,7 @@ Run folder layout::
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,49 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     config, split, model = load_run(run_dir)
     with torch.inference_mode():
         return Protocol.from_split(split, config.eval, config.device).test_metrics(model)
+
+
+def robustness_run(
+    run_dir: str | Path,
+    eps_list: list[float],
+    *,
+    attack: str = "fgsm",
+    eps_mode: str = "absolute",
+    pgd_steps: int = 10,
+) -> dict[str, Any]:
+    """Probe a finished run's best model (see ``evaluation.robustness``) and record the result.
+
+    It replaces ``results.json``'s ``robustness`` entry (atomically; other entries are kept) and
+    writes ``robustness.csv`` in long format. Uses the run's own objective, split and seed.
+    """
+    from advrec.evaluation.robustness import robustness_probe, robustness_rows
+
+    run_dir = Path(run_dir)
+    config, split, model = load_run(run_dir)
+    result = robustness_probe(
+        model,
+        split.train,
+        Protocol.from_split(split, config.eval, config.device),
+        build_objective(config.train.objective, config.train.l2),
+        eps_list,
+        attack=attack,
+        eps_mode=eps_mode,
+        pgd_steps=pgd_steps,
+        seed=config.seed,
+        batch_size=config.train.batch_size,
+    )
+    path = run_dir / "results.json"
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    results["robustness"] = result
+    atomic_write_json(path, results)
+    rows = robustness_rows(result)
+    header = ["method", "eps", "metric", "clean", "perturbed", "drop"]
+    lines = [",".join(header)] + [",".join(_csv_cell(row[h]) for h in header) for row in rows]
+    atomic_write_text(run_dir / "robustness.csv", "\n".join(lines) + "\n")
+    return result
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
