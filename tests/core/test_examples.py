@@ -1,0 +1,19 @@
+"""Every shipped example config is valid (a typo in an example is a bug users would hit first)."""
+
+from pathlib import Path
+
+import pytest
+
+from advrec.config import load_config
+
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+
+
+def test_examples_exist():
+    assert len(EXAMPLES) >= 5
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
+def test_example_config_is_valid(path):
+    config = load_config(path)
+    assert config.data.format != "synthetic"  # examples read real data from --data-root
