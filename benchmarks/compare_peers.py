@@ -240,18 +240,24 @@ def _recbole(args: argparse.Namespace, key: str, model: str, model_cfg: str, lab
     child = run_or_reuse(args, rundir, cmd, cwd=rundir, result=result, env=env)
     if child.rc != 0 or not result.exists():
         return failed(row, child, rundir)
-    r = json.loads(result.read_text())
-    row.ndcg.append(r["test"]["ndcg@10"])
-    row.recall.append(r["test"]["recall@10"])
-    row.s_epoch.append(r["s_per_epoch_median"])
-    row.s_eval.append(r["s_valid_eval_in_loop_median"])
-    record_child(row, child)
-    row.epochs.append(f"{r['best_epoch']}/{r['epochs_run']}")
+    record_peer_result(row, child, result, eval_key="s_valid_eval_in_loop_median")
     check = same_split(rundir / "split", args.data_root / SPLIT_DIR)
     row.notes.append(f"split check vs {SPLIT_DIR}: {check}")
     if check != "identical":
         row.ok = False
     return row
+
+
+def record_peer_result(row: Row, child, result: Path, *, eval_key: str) -> dict:
+    """Add a peer driver's result.json (test metrics, median timings, epochs) to its table row."""
+    r = json.loads(result.read_text())
+    row.ndcg.append(r["test"]["ndcg@10"])
+    row.recall.append(r["test"]["recall@10"])
+    row.s_epoch.append(r["s_per_epoch_median"])
+    row.s_eval.append(r[eval_key])
+    record_child(row, child)
+    row.epochs.append(f"{r['best_epoch']}/{r['epochs_run']}")
+    return r
 
 
 def recbole_bpr(args: argparse.Namespace) -> Row:
@@ -279,13 +285,7 @@ def cornac_bpr(args: argparse.Namespace) -> Row:
     child = run_or_reuse(args, rundir, cmd, cwd=rundir, result=result, env=env)
     if child.rc != 0 or not result.exists():
         return failed(row, child, rundir)
-    r = json.loads(result.read_text())
-    row.ndcg.append(r["test"]["ndcg@10"])
-    row.recall.append(r["test"]["recall@10"])
-    row.s_epoch.append(r["s_per_epoch_median"])
-    row.s_eval.append(r["s_valid_eval_median"])
-    record_child(row, child)
-    row.epochs.append(f"{r['best_epoch']}/{r['epochs_run']}")
+    r = record_peer_result(row, child, result, eval_key="s_valid_eval_median")
     row.notes.append(
         f"Cornac drops valid/test rows whose item is not in train: evaluated {r['n_valid']} valid / "
         f"{r['n_test']} test rows, {r['n_items']} items"

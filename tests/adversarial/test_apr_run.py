@@ -10,7 +10,6 @@ from advrec.config import parse_config
 from advrec.errors import ConfigError
 from advrec.experiment import train_run
 from advrec.training.checkpoint import load_checkpoint
-from advrec.training.hooks import TrainHook
 from advrec.training.objectives import build_objective
 
 SMALL = {
@@ -29,21 +28,12 @@ def _config(**adversary):
     return parse_config(raw)
 
 
-class _Crash(TrainHook):
-    def __init__(self, at_epoch: int):
-        self.at_epoch = at_epoch
-
-    def on_epoch_start(self, epoch: int) -> None:
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
-
-
-@pytest.mark.parametrize(("method", "crash_at"), [("fgsm", 3), ("random", 1), ("pgd", 4)])
-def test_killed_and_resumed_apr_run_matches_uninterrupted(tmp_path, method, crash_at):
+@pytest.mark.parametrize(("method", "crash_epoch"), [("fgsm", 3), ("random", 1), ("pgd", 4)])
+def test_killed_and_resumed_apr_run_matches_uninterrupted(tmp_path, method, crash_at, crash_epoch):
     cfg = _config(method=method, pgd_steps=2)
     full = train_run(cfg, tmp_path / "full", show_progress=False)
     with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, tmp_path / "part", hooks=[_Crash(crash_at)], show_progress=False)
+        train_run(cfg, tmp_path / "part", hooks=[crash_at(crash_epoch)], show_progress=False)
     resumed = train_run(cfg, tmp_path / "part", resume=True, show_progress=False)
     assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
     a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")

@@ -14,7 +14,6 @@ from advrec.cli import main
 from advrec.config import parse_config
 from advrec.experiment import evaluate_run, export_topk, train_run
 from advrec.training.checkpoint import load_checkpoint
-from advrec.training.hooks import TrainHook
 
 SMALL = {
     "seed": 7,
@@ -29,17 +28,6 @@ def _config(**train):
     raw = json.loads(json.dumps(SMALL))
     raw["train"].update(train)
     return parse_config(raw)
-
-
-class _Crash(TrainHook):
-    """Simulates a kill: raises when an epoch starts, after the previous epoch's checkpoint."""
-
-    def __init__(self, at_epoch: int):
-        self.at_epoch = at_epoch
-
-    def on_epoch_start(self, epoch: int) -> None:
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt
 
 
 def test_run_folder_contents(tmp_path):
@@ -76,12 +64,12 @@ def test_same_seed_same_numbers(tmp_path, model):
     assert other["test"] != one["test"]
 
 
-@pytest.mark.parametrize("crash_at", [1, 4])
-def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at):
+@pytest.mark.parametrize("crash_epoch", [1, 4])
+def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at, crash_epoch):
     cfg = _config(schedule={"name": "plateau", "patience": 0, "warmup_epochs": 1})
     full = train_run(cfg, tmp_path / "full", show_progress=False)
     with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, tmp_path / "part", hooks=[_Crash(crash_at)], show_progress=False)
+        train_run(cfg, tmp_path / "part", hooks=[crash_at(crash_epoch)], show_progress=False)
     assert not (tmp_path / "part" / "results.json").exists()
     resumed = train_run(cfg, tmp_path / "part", resume=True, show_progress=False)
     assert resumed["test"] == full["test"]

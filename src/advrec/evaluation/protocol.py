@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import scipy.sparse as sp
 
 from advrec.config.schema import EvalConfig
@@ -61,8 +62,6 @@ class Protocol:
 
     def test_topk(self, model: Recommender, k: int):
         """Top-k items of every user with test items, ranked past train + valid."""
-        import numpy as np
-
         users = np.flatnonzero(self.test.getnnz(axis=1) > 0)
         items = topk_items(
             model.scorer(),
