@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--eps-mode", choices=["absolute", "relative"], default="absolute")
     evaluate.add_argument("--pgd-steps", type=int, default=10, help="PGD steps (default: %(default)s)")
+    evaluate.add_argument(
+        "--targets",
+        help="comma-separated tables to perturb, e.g. item_features (default: all the model's tables)",
+    )
 
     download = sub.add_parser("download", help="download and verify a public dataset (ml-100k, ml-1m)")
     download.add_argument("name", help="dataset name, e.g. ml-100k")
@@ -107,8 +111,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         eps_list = _parse_eps(args.eps)
         if args.pgd_steps < 1:
             raise ConfigError(f"--pgd-steps: must be at least 1, got {args.pgd_steps}")
+        targets = None
+        if args.targets is not None:
+            targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+            if not targets:
+                raise ConfigError(f"--targets {args.targets!r}: expected comma-separated table names")
         result = robustness_run(
-            args.run_dir, eps_list, attack=args.attack, eps_mode=args.eps_mode, pgd_steps=args.pgd_steps
+            args.run_dir,
+            eps_list,
+            attack=args.attack,
+            eps_mode=args.eps_mode,
+            pgd_steps=args.pgd_steps,
+            targets=targets,
         )
         _print_robustness(result)
         print(f"robustness in {Path(args.run_dir) / 'results.json'} and robustness.csv (no plot: matplotlib")
@@ -128,7 +142,9 @@ def _parse_eps(text: str) -> list[float]:
 def _print_robustness(result: dict) -> None:
     attack = result["settings"]["attack"]
     keys = [k for k in ("ndcg@10", "recall@10", "hit@10", "auc") if k in result["clean"]]
-    print(f"robustness ({attack}, eps_mode {result['settings']['eps_mode']}): metric (relative drop)")
+    settings = result["settings"]
+    tables = ", ".join(settings.get("targets", []))
+    print(f"robustness ({attack}, eps_mode {settings['eps_mode']}, tables {tables}): metric (relative drop)")
     print("  " + "eps".ljust(14) + "".join(k.rjust(20) for k in keys))
     print("  " + "clean".ljust(14) + "".join(f"{result['clean'][k]:20.4f}" for k in keys))
     for eps in result[attack]:

@@ -3,7 +3,9 @@
 Run folder layout::
 
     config.yaml          the resolved config (every default written out)
-    split/               train.tsv, valid.tsv, test.tsv with original ids (reused exactly on resume)
+    split/               train.tsv, valid.tsv, test.tsv with original ids (reused exactly on resume);
+                         with data.item_features also item_features.npy + item_features.ids.txt, the
+                         feature rows of the split's items (so evaluate/resume need no --data-root)
     metrics.jsonl        one line per epoch: loss, lr, valid metrics, timings
     checkpoints/         last.pt (everything needed to resume), best.pt (best model by valid metric)
     results.json         test metrics (read once, at the best epoch), valid metrics, timing
@@ -21,15 +23,24 @@ from typing import Any
 import torch
 import yaml
 
-from advrec.adversarial import build_adversary
+from advrec.adversarial import build_adversary, select_tables
 from advrec.config import RunConfig, dump_config, parse_config
+from advrec.data.features import (
+    FEATURES_FILE,
+    IDS_FILE,
+    align_item_features,
+    load_item_features,
+    read_item_features,
+    write_item_features,
+)
 from advrec.data.loading import load_split
 from advrec.data.sampler import NegativeSampler
 from advrec.data.split import Split, load_saved_split, save_split
 from advrec.errors import AdvrecError, ConfigError
 from advrec.evaluation.protocol import Protocol
-from advrec.models import build_model
+from advrec.models import FEATURE_MODELS, build_model
 from advrec.models.base import Recommender
+from advrec.training.augment import build_augmentation
 from advrec.training.checkpoint import load_checkpoint
 from advrec.training.distributed import DistContext, init_distributed
 from advrec.training.hooks import TrainHook
@@ -50,6 +61,49 @@ def prepare_split(config: RunConfig, run_dir: Path, data_root: str | Path | None
         save_split(load_split(config.data, config.split, data_root, numpy_rng(config.seed, "split")), folder)
     ctx.barrier()  # unconditional: every rank must reach it, whatever it saw on disk
     return load_saved_split(folder)
+
+
+def prepare_item_features(
+    config: RunConfig, run_dir: Path, data_root: str | Path | None, split: Split, ctx: DistContext
+) -> torch.Tensor | None:
+    """The item features aligned to the split's items, written once into the split folder and always
+    read back from there (as the split is): a resumed or re-evaluated run uses the very same rows."""
+    if config.data.item_features is None:
+        return None
+    folder = run_dir / "split"
+    if ctx.is_main and not (folder / FEATURES_FILE).exists():
+        matrix = load_item_features(config.data.item_features, data_root, split.train.item_map)
+        write_item_features(folder, matrix, split.train.item_map.raw)
+    ctx.barrier()
+    return saved_item_features(folder, split)
+
+
+def saved_item_features(folder: Path, split: Split) -> torch.Tensor:
+    features = read_item_features(folder / FEATURES_FILE, ids_path=folder / IDS_FILE)
+    return torch.from_numpy(align_item_features(features, split.train.item_map))
+
+
+def check_feature_config(config: RunConfig) -> None:
+    """Features and the model that reads them go together; checked before anything is written."""
+    reads = config.model.name in FEATURE_MODELS
+    if reads and config.data.item_features is None:
+        raise ConfigError(f"model.name {config.model.name!r} reads item features: set data.item_features")
+    if not reads and config.data.item_features is not None:
+        raise ConfigError(
+            f"data.item_features is set but model {config.model.name!r} does not read features; models that "
+            f"do: {', '.join(FEATURE_MODELS)} (or drop it: --set data.item_features=null)"
+        )
+    if config.augment.feature_noise is not None and not reads:
+        raise ConfigError(
+            f"augment.feature_noise: model {config.model.name!r} reads no item features; "
+            f"use one of {', '.join(FEATURE_MODELS)} with data.item_features"
+        )
+
+
+def check_model_inputs(config: RunConfig, model: Recommender) -> None:
+    """Table names in the config that only the built model can check, before any epoch runs."""
+    if config.adversary.name != "none":
+        select_tables(model.embedding_tables(), config.adversary.targets)
 
 
 def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
@@ -76,6 +130,7 @@ def train_run(
     show_progress: bool = True,
 ) -> dict[str, Any]:
     run_dir = Path(run_dir)
+    check_feature_config(config)
     if config.threads:
         torch.set_num_threads(config.threads)
     ctx = init_distributed(config.device)
@@ -88,19 +143,23 @@ def train_run(
     ctx.barrier()
     split = prepare_split(config, run_dir, data_root, ctx)
     protocol = Protocol.from_split(split, config.eval, config.device)
+    item_features = prepare_item_features(config, run_dir, data_root, split, ctx)
 
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init")).to(config.device)
+    init = torch_generator(config.seed, "init")
+    model = build_model(config.model, split.train, init, item_features).to(config.device)
+    check_model_inputs(config, model)
     torch.manual_seed(child_seed(config.seed, "dropout"))
     tc = config.train
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
     objective = build_objective(tc.objective, tc.l2)
-    # The adversary's hooks go first: hook states are checkpointed as a list in this order, and a
-    # caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
-    hooks = [*build_adversary(config, objective), *(hooks or [])]
+    # Augmentation and adversary hooks go first: hook states are checkpointed as a list in this order,
+    # and a caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
+    hooks = [*build_augmentation(config), *build_adversary(config, objective), *(hooks or [])]
+    aug = config.augment
     trainer = Trainer(
         model,
         objective,
-        NegativeSampler(split.train, tc.n_negatives),
+        NegativeSampler(split.train, tc.n_negatives, aug.drop_interactions, aug.add_interactions),
         optimizer,
         LRSchedule(optimizer, tc.schedule, tc.epochs),
         protocol.validate,
@@ -148,7 +207,10 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
         raise AdvrecError(f"{run_dir}: not a run folder (no config.yaml)")
     config = parse_config(yaml.safe_load(config_path.read_text(encoding="utf-8")), str(config_path))
     split = load_saved_split(run_dir / "split")
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init"))
+    features = None
+    if config.data.item_features is not None:
+        features = saved_item_features(run_dir / "split", split)
+    model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
     model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
     return config, split, model.to(config.device).eval()
 
@@ -180,8 +242,11 @@ def robustness_run(
     attack: str = "fgsm",
     eps_mode: str = "absolute",
     pgd_steps: int = 10,
+    targets: list[str] | None = None,
 ) -> dict[str, Any]:
     """Probe a finished run's best model (see ``evaluation.robustness``) and record the result.
+
+    ``targets``: the tables to perturb (default all; ``["item_features"]`` probes the features alone).
 
     It replaces ``results.json``'s ``robustness`` entry (atomically; other entries are kept) and
     writes ``robustness.csv`` in long format. Uses the run's own objective, split and seed.
@@ -201,6 +266,7 @@ def robustness_run(
         pgd_steps=pgd_steps,
         seed=config.seed,
         batch_size=config.train.batch_size,
+        targets=targets,
     )
     path = run_dir / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

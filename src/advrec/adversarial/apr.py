@@ -6,6 +6,9 @@ L(Θ) is not repeated in the adversarial term: a perturbation is not something t
 Consequence, asserted in the tests: with ε = 0 the loss is exactly L(Θ) + λ · L_pair(Θ), i.e.
 (1 + λ) · L(Θ) when there is no L2.
 
+Targets: which of the model's perturbable tables get a Δ (default all; ``[item_features]`` is AMR, Tang
+et al. TKDE 2019, whose adversary perturbs the item content features instead of the embeddings).
+
 Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here
 ``start_epoch`` (plain epochs before) and an optional linear ε ramp over ``eps_ramp_epochs`` for
 training from scratch. Epochs before ``start_epoch`` are neither selected nor count for early stopping.
@@ -13,11 +16,12 @@ training from scratch. Epochs before ``start_epoch`` are neither selected nor co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from advrec.adversarial.builder import PerturbationBuilder
+from advrec.adversarial.builder import PerturbationBuilder, select_tables
 from advrec.adversarial.gradients import delta_gradients, global_mean_gradients
 from advrec.models.base import Deltas, Recommender
 from advrec.training.hooks import TrainHook
@@ -32,6 +36,7 @@ class APRHook(TrainHook):
         reg_adv: float = 1.0,
         start_epoch: int = 0,
         eps_ramp_epochs: int = 0,
+        targets: Sequence[str] | None = None,
     ) -> None:
         if reg_adv < 0 or start_epoch < 0 or eps_ramp_epochs < 0:
             raise ValueError("need reg_adv >= 0, start_epoch >= 0, eps_ramp_epochs >= 0")
@@ -40,6 +45,7 @@ class APRHook(TrainHook):
         self.reg_adv = reg_adv
         self.start_epoch = start_epoch
         self.eps_ramp_epochs = eps_ramp_epochs
+        self.targets = None if targets is None else list(targets)
         self.epoch = 0
         self._adv_sum = 0.0
         self._adv_count = 0
@@ -95,4 +101,4 @@ class APRHook(TrainHook):
             grads = delta_gradients(lambda d: self.objective.pair_loss(model, batch, d), deltas)
             return global_mean_gradients(grads, n_local)
 
-        return self.builder(model.embedding_tables(), gradient_fn, eps)
+        return self.builder(select_tables(model.embedding_tables(), self.targets), gradient_fn, eps)

@@ -10,18 +10,35 @@ Methods (each row bounded on its own; rows whose gradient is zero are not pertur
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from advrec.adversarial.perturbation import EpsMode, project_rows, random_like, row_radius, unit_rows
+from advrec.errors import ConfigError
 from advrec.models.base import Deltas
 
 GradientFn = Callable[[Deltas], Deltas]
 """Gradient of the objective with respect to the tables at Θ + Δ, given Δ (same keys and shapes)."""
 
 METHODS = ("fgsm", "fgsm_sign", "pgd", "random")
+
+
+def select_tables(
+    tables: dict[str, torch.Tensor], targets: Sequence[str] | None, key: str = "adversary.targets"
+) -> dict[str, torch.Tensor]:
+    """The tables an adversary perturbs: all of them for ``targets=None``, else those named (in the
+    model's order). An unknown name is a ConfigError naming ``key`` and the model's tables."""
+    if targets is None:
+        return dict(tables)
+    unknown = [t for t in targets if t not in tables]
+    if unknown or not targets:
+        raise ConfigError(
+            f"{key}: {', '.join(map(repr, unknown)) or 'empty list'} is not a table of this model; "
+            f"its tables: {', '.join(tables)}"
+        )
+    return {name: t for name, t in tables.items() if name in targets}
 
 
 @dataclass

@@ -32,7 +32,7 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
         pgd_alpha=adv.pgd_alpha,
         generator=torch_generator(config.seed, "adversary"),
     )
-    return [APRHook(objective, builder, adv.reg_adv, adv.start_epoch, adv.eps_ramp_epochs)]
+    return [APRHook(objective, builder, adv.reg_adv, adv.start_epoch, adv.eps_ramp_epochs, adv.targets)]
 
 
 ADVERSARIES: dict[str, Callable[[RunConfig, PairwiseObjective], list[TrainHook]]] = {

@@ -3,8 +3,11 @@
 from advrec.config.loading import apply_overrides, dump_config, load_config, parse_config
 from advrec.config.schema import (
     AdversaryConfig,
+    AugmentConfig,
     DataConfig,
     EvalConfig,
+    FeatureNoiseConfig,
+    ItemFeaturesConfig,
     ModelConfig,
     OptimizerConfig,
     RunConfig,
@@ -16,8 +19,11 @@ from advrec.config.schema import (
 
 __all__ = [
     "AdversaryConfig",
+    "AugmentConfig",
     "DataConfig",
     "EvalConfig",
+    "FeatureNoiseConfig",
+    "ItemFeaturesConfig",
     "ModelConfig",
     "OptimizerConfig",
     "RunConfig",

@@ -23,6 +23,41 @@ class SyntheticConfig(Strict):
     seed: int = 0
 
 
+class ItemFeaturesConfig(Strict):
+    """Fixed item feature vectors keyed by original item id (see ``advrec.data.features``)."""
+
+    path: str = Field(description=".npy matrix [n_rows, d] (with ids_path) or .parquet table; like data.path")
+    ids_path: str | None = Field(
+        None, description=".npy only: the item id of each matrix row, one per line (text) or a 1-D .npy"
+    )
+    id_column: str = Field("item", description=".parquet only: the column holding the item ids")
+    columns: list[str] | None = Field(
+        None, description=".parquet only: feature columns (default: every column but the id column)"
+    )
+    missing: Literal["error", "zeros"] = Field("error", description="data items without a feature row")
+
+
+class FeatureNoiseConfig(Strict):
+    """Random noise on the item feature inputs of each training batch (std ``level`` per coordinate)."""
+
+    kind: Literal["gaussian", "uniform"] = "gaussian"
+    level: float = Field(
+        gt=0, description="std per coordinate: N(0, level^2), or U(-a, a) with a = sqrt(3) * level"
+    )
+
+
+class AugmentConfig(Strict):
+    """Input-level augmentation during training; every draw comes from the run's seed streams."""
+
+    feature_noise: FeatureNoiseConfig | None = Field(None, description="mf_features only")
+    drop_interactions: float = Field(
+        0.0, ge=0, lt=1, description="each epoch, leave out exactly round(p * n_train) training rows"
+    )
+    add_interactions: float = Field(
+        0.0, ge=0, le=1, description="each epoch, add round(q * n_train) random unobserved pairs as positives"
+    )
+
+
 class DataConfig(Strict):
     format: Literal["synthetic", "movielens-100k", "movielens-dat", "lightgcn", "table"] = "synthetic"
     path: str | None = Field(None, description="main file; relative paths resolve against --data-root")
@@ -38,6 +73,7 @@ class DataConfig(Strict):
     k_core: int = Field(0, ge=0, description="drop users and items with fewer interactions, iteratively")
     duplicates: Literal["keep_last", "keep_first", "keep_all", "error"] = "keep_last"
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    item_features: ItemFeaturesConfig | None = Field(None, description="item features (model mf_features)")
 
 
 class SplitConfig(Strict):
@@ -56,12 +92,13 @@ class SplitConfig(Strict):
 
 
 class ModelConfig(Strict):
-    name: Literal["mf", "neumf", "lightgcn"] = "mf"
+    name: Literal["mf", "neumf", "lightgcn", "mf_features"] = "mf"
     dim: int = Field(64, ge=1)
     n_layers: int = Field(2, ge=0, description="LightGCN propagation layers")
     mlp_layers: list[int] = Field(default_factory=lambda: [64, 32, 16], description="NeuMF MLP tower")
     dropout: float = Field(0.0, ge=0, lt=1)
     init_std: float = Field(0.1, gt=0, description="std of the normal initialisation of embeddings")
+    item_bias: bool = Field(False, description="mf_features: add VBPR's item bias b_i + <w, f_i>")
 
 
 class OptimizerConfig(Strict):
@@ -131,6 +168,16 @@ class AdversaryConfig(Strict):
     eps_ramp_epochs: int = Field(
         0, ge=0, description="ramp eps linearly over this many epochs from the start"
     )
+    targets: list[str] | None = Field(
+        None, description="tables to perturb, e.g. [item_features] for AMR (default: all the model's tables)"
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct_targets(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError(f"targets must be a non-empty list of distinct table names; got {v}")
+        return v
 
 
 class RunConfig(Strict):
@@ -148,3 +195,4 @@ class RunConfig(Strict):
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     adversary: AdversaryConfig = Field(default_factory=AdversaryConfig)
+    augment: AugmentConfig = Field(default_factory=AugmentConfig)

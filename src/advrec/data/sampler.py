@@ -30,7 +30,27 @@ class EpochBatches:
 
 
 class NegativeSampler:
-    def __init__(self, train: Interactions, n_negatives: int = 1):
+    """``drop_fraction``/``add_fraction``: interaction-level augmentation of each epoch's triples (the
+    ``augment`` config section), drawn from the same random stream as the order and the negatives, so
+    a resumed run sees the same epochs. Both 0 (the default) gives exactly the plain epochs.
+
+    - dropping: exactly ``round(p * n)`` training rows are left out of the epoch, chosen uniformly
+      without replacement (at least one row stays);
+    - adding: ``round(q * n)`` extra (user, item) rows are trained on as positives: the user of a
+      uniformly drawn training row (so users get extra rows in proportion to their activity) and an item
+      drawn uniformly among that user's non-positives. Added pairs are never training positives; they
+      may repeat within an epoch, and their sampled negative may by chance equal the added item.
+    """
+
+    def __init__(
+        self, train: Interactions, n_negatives: int = 1, drop_fraction: float = 0.0, add_fraction: float = 0.0
+    ):
+        if not (0.0 <= drop_fraction < 1.0 and add_fraction >= 0.0):
+            raise ValueError(
+                f"need 0 <= drop_fraction < 1 and add_fraction >= 0, got {drop_fraction}, {add_fraction}"
+            )
+        self.drop_fraction = drop_fraction
+        self.add_fraction = add_fraction
         self.n_items = train.n_items
         self.n_negatives = n_negatives
         self.users = train.users.astype(np.int64)
@@ -64,8 +84,19 @@ class NegativeSampler:
         return neg.reshape(len(users), n)
 
     def epoch(self, rng: np.random.Generator) -> EpochBatches:
-        """Every training interaction once, in a fresh random order, with its negatives."""
-        order = rng.permutation(len(self.users))
+        """Every training interaction once, in a fresh random order, with its negatives (less the dropped
+        rows, plus the added ones, when the sampler augments)."""
+        n = len(self.users)
+        order = rng.permutation(n)
+        if self.drop_fraction > 0:
+            order = order[: max(1, n - round(self.drop_fraction * n))]  # a uniform subset, still shuffled
         users, pos = self.users[order], self.items[order]
+        n_add = round(self.add_fraction * n)
+        if n_add > 0:
+            extra_users = self.users[rng.integers(0, n, size=n_add)]
+            extra_items = self.negatives(extra_users, rng, 1)[:, 0]  # never a training positive
+            mixed = rng.permutation(len(users) + n_add)
+            users = np.concatenate([users, extra_users])[mixed]
+            pos = np.concatenate([pos, extra_items])[mixed]
         neg = self.negatives(users, rng)
         return EpochBatches(torch.from_numpy(users), torch.from_numpy(pos), torch.from_numpy(neg))

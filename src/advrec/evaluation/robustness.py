@@ -1,6 +1,7 @@
 """Robustness probe: how much do test metrics fall when every embedding row is adversarially moved?
 
-After training, each user and item embedding row is perturbed to norm ε (absolute, or ε times the row's
+After training, each user and item embedding row (or each row of the ``targets`` tables only, e.g.
+``item_features`` for a model that reads item features) is perturbed to norm ε (absolute, or ε times the row's
 norm) in the direction that increases the training objective over ALL training interactions (one
 seeded negative each, gradients accumulated over batches): one FGSM step, or k PGD steps inside the
 ε-ball. Every test metric is reported clean and perturbed with its relative drop, per ε, next to the
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.adversarial.builder import PerturbationBuilder
+from advrec.adversarial.builder import PerturbationBuilder, select_tables
 from advrec.adversarial.gradients import delta_gradients
 from advrec.adversarial.perturbation import EpsMode
 from advrec.data.interactions import Interactions
@@ -94,6 +95,7 @@ def robustness_probe(
     pgd_alpha: float | None = None,
     seed: int = 0,
     batch_size: int = 8192,
+    targets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """``{"clean": {...}, attack: {"<eps>": {m, m_drop, ...}}, "random": {...}, "settings": {...}}``."""
     if attack not in ATTACKS:
@@ -112,7 +114,8 @@ def robustness_probe(
         pgd_alpha=pgd_alpha,
         generator=torch_generator(seed, "attack"),
     )
-    tables = {name: t.detach() for name, t in model.embedding_tables().items()}
+    selected = select_tables(model.embedding_tables(), targets, key="targets")
+    tables = {name: t.detach() for name, t in selected.items()}
 
     def metrics(deltas: Deltas | None) -> dict[str, float]:
         with torch.inference_mode():
@@ -130,6 +133,7 @@ def robustness_probe(
         "pgd_steps": pgd_steps if attack == "pgd" else None,
         "pgd_alpha": builder.alpha if attack == "pgd" else None,
         "seed": seed,
+        "targets": list(tables),
         "negatives": "one per training interaction, seeded ('attack' stream)",
     }
     return result

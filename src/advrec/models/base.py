@@ -5,7 +5,8 @@ Models only score. Losses, sampling and adversaries live elsewhere and call thes
 Every scoring method takes optional ``deltas``: additive perturbations of the embedding tables, keyed
 like ``embedding_tables()``, each of the full table's shape, added to the table before lookup. This is
 what perturbation-based adversaries (APR) and robustness probes need; with ``deltas=None`` (or a dict
-without a table's key) a model computes exactly what it computed before.
+without a table's key) a model computes exactly what it computed before. A table may also be a fixed
+input held as a buffer (``MFFeatures``'s ``item_features``): its delta perturbs the input, not a weight.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ class Recommender(nn.Module):
         self.n_users = n_users
         self.n_items = n_items
 
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
-        """The perturbable embedding tables by name (the keys ``deltas`` may use)."""
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
+        """The perturbable tables by name (the keys ``deltas`` may use): parameters, or input buffers."""
         raise NotImplementedError
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:

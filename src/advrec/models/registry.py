@@ -13,6 +13,7 @@ from advrec.errors import ConfigError
 from advrec.models.base import Recommender
 from advrec.models.lightgcn import LightGCN
 from advrec.models.mf import MF
+from advrec.models.mf_features import MFFeatures
 from advrec.models.neumf import NeuMF
 
 
@@ -36,9 +37,36 @@ MODELS: dict[str, Callable[[ModelConfig, Interactions, torch.Generator], Recomme
 }
 
 
-def build_model(cfg: ModelConfig, train: Interactions, generator: torch.Generator) -> Recommender:
+def _mf_features(
+    cfg: ModelConfig, train: Interactions, gen: torch.Generator, item_features: torch.Tensor
+) -> Recommender:
+    return MFFeatures(train.n_users, train.n_items, item_features, cfg.dim, cfg.init_std, cfg.item_bias, gen)
+
+
+FEATURE_MODELS: dict[
+    str, Callable[[ModelConfig, Interactions, torch.Generator, torch.Tensor], Recommender]
+] = {"mf_features": _mf_features}
+"""Models that also read item features ([n_items, d], aligned to the train split's item indices)."""
+
+
+def build_model(
+    cfg: ModelConfig,
+    train: Interactions,
+    generator: torch.Generator,
+    item_features: torch.Tensor | None = None,
+) -> Recommender:
+    if cfg.name in FEATURE_MODELS:
+        if item_features is None:
+            raise ConfigError(f"model.name {cfg.name!r} reads item features: set data.item_features")
+        return FEATURE_MODELS[cfg.name](cfg, train, generator, item_features)
+    if item_features is not None:
+        raise ConfigError(
+            f"data.item_features is set but model {cfg.name!r} does not read features; models that do: "
+            f"{', '.join(FEATURE_MODELS)} (or drop it: --set data.item_features=null)"
+        )
     try:
         builder = MODELS[cfg.name]
     except KeyError:
-        raise ConfigError(f"model.name: unknown model {cfg.name!r}; valid: {', '.join(MODELS)}") from None
+        valid = ", ".join([*MODELS, *FEATURE_MODELS])
+        raise ConfigError(f"model.name: unknown model {cfg.name!r}; valid: {valid}") from None
     return builder(cfg, train, generator)

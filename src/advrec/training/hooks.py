@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from advrec.models.base import Recommender
+from advrec.models.base import Deltas, Recommender
 
 
 class TrainHook:
@@ -14,6 +14,11 @@ class TrainHook:
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called before the epoch's batches (e.g. to switch an adversary on after pre-training)."""
+
+    def input_deltas(self, model: Recommender, batch: dict[str, torch.Tensor]) -> Deltas | None:
+        """Perturbations at which the plain loss of this batch is computed (input noise augmentation),
+        or None. Deltas of several hooks are summed; adversaries' terms (``on_loss``) do not see them."""
+        return None
 
     def on_loss(self, model: Recommender, batch: dict[str, torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
         """Return the loss to optimise for this batch (e.g. loss + lambda * adversarial loss)."""

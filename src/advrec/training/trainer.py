@@ -188,7 +188,14 @@ class Trainer:
 
     def _step(self, batch: dict[str, torch.Tensor], scale: float) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.objective(self._forward_model, batch)
+        noise: Deltas = {}
+        for hook in self.hooks:
+            for name, delta in (hook.input_deltas(self._forward_model, batch) or {}).items():
+                noise[name] = noise[name] + delta if name in noise else delta
+        if noise:
+            loss = self.objective(self._forward_model, batch, noise)
+        else:
+            loss = self.objective(self._forward_model, batch)
         for hook in self.hooks:
             loss = hook.on_loss(self._forward_model, batch, loss)
         if not torch.isfinite(loss):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-PURPOSES = ("split", "sampler", "init", "dropout", "adversary", "attack", "synthetic")
+PURPOSES = ("split", "sampler", "init", "dropout", "adversary", "attack", "synthetic", "augment")
 
 
 def child_seed(seed: int, purpose: str) -> int:

@@ -1,0 +1,96 @@
+"""MF with item content features (VBPR-like; the model AMR trains): score(u, i) = <p_u, q_i + E f_i>.
+
+``f_i`` is a fixed feature vector of item i (genres, image embeddings...), ``E`` [dim, d] a learned
+projection, ``p_u``/``q_i`` free embeddings (He & McAuley, AAAI 2016; Tang et al., TKDE 2019). With
+``item_bias`` the score gains VBPR's two bias terms, ``b_i + <w, f_i>``.
+
+The features are a buffer, not a parameter: training never changes them. They are exposed as a third
+perturbable table, ``item_features``, next to ``user`` and ``item``, so a delta on them is an additive
+perturbation of the inputs, f_i + Δ_i. That is what AMR's adversary (APRHook with
+``targets: [item_features]``), the robustness probe and feature-noise augmentation use.
+
+The batch L2 term (``reg_loss``) covers the rows used (p_u, q_i, and b_i with ``item_bias``); the shared
+projection E and w are not in it (use the optimizer's weight decay to shrink them).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from advrec.models.base import Deltas, Recommender, Scorer, check_deltas, gather_rows, init_embedding
+
+
+class MFFeatures(Recommender):
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        item_features: torch.Tensor,
+        dim: int = 64,
+        init_std: float = 0.1,
+        item_bias: bool = False,
+        generator=None,
+    ) -> None:
+        super().__init__(n_users, n_items)
+        if item_features.dim() != 2 or item_features.shape[0] != n_items:
+            raise ValueError(
+                f"item_features must be [n_items={n_items}, d], got shape {tuple(item_features.shape)}"
+            )
+        self.user_embedding = init_embedding(n_users, dim, init_std, generator)
+        self.item_embedding = init_embedding(n_items, dim, init_std, generator)
+        n_features = item_features.shape[1]
+        self.projection = nn.Parameter(torch.empty(dim, n_features))
+        with torch.no_grad():
+            self.projection.normal_(0.0, init_std, generator=generator)
+        self.item_bias = item_bias
+        if item_bias:
+            self.bias = nn.Parameter(torch.zeros(n_items))
+            self.feature_bias = nn.Parameter(torch.zeros(n_features))
+        # Not saved with the model: a run keeps the aligned matrix in its split folder and rebuilds from it.
+        self.register_buffer("item_features", item_features.detach().float().clone(), persistent=False)
+
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
+        return {
+            "user": self.user_embedding.weight,
+            "item": self.item_embedding.weight,
+            "item_features": self.item_features,
+        }
+
+    def _item_vectors(self, items: torch.Tensor | None, deltas: Deltas | None):
+        """(q_i + E f_i, bias_i) for the given items (all items for None); bias is None without item_bias."""
+        q, f = self.table("item", deltas), self.table("item_features", deltas)
+        if items is not None:
+            q, f = gather_rows(q, items), gather_rows(f, items)
+        vectors = q + f @ self.projection.T
+        if not self.item_bias:
+            return vectors, None
+        b = self.bias if items is None else self.bias[items]
+        return vectors, b + f @ self.feature_bias
+
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        check_deltas(self, deltas)
+        u = gather_rows(self.table("user", deltas), users)
+        v, bias = self._item_vectors(items, deltas)
+        scores = (u.unsqueeze(1) * v).sum(-1) if items.dim() == 2 else (u * v).sum(-1)
+        return scores if bias is None else scores + bias
+
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        return self.scorer(deltas)(users)
+
+    def scorer(self, deltas: Deltas | None = None) -> Scorer:
+        """Item vectors computed once for all the chunks of an evaluation."""
+        check_deltas(self, deltas)
+        users_table = self.table("user", deltas)
+        v, bias = self._item_vectors(None, deltas)
+        if bias is None:
+            return lambda users: gather_rows(users_table, users) @ v.T
+        return lambda users: gather_rows(users_table, users) @ v.T + bias
+
+    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        u = self.user_embedding.weight.index_select(0, users)
+        i = self.item_embedding.weight.index_select(0, items.reshape(-1))
+        total = u.pow(2).sum() + i.pow(2).sum()
+        if self.item_bias:
+            total = total + self.bias.index_select(0, items.reshape(-1)).pow(2).sum()
+        return 0.5 * total
