@@ -11,6 +11,11 @@ each best model with FGSM on the item features only (``targets: [item_features]`
 the BPR loss over all training interactions) next to the same-norm random control, and prints mean ± std
 of test NDCG@10 and of its relative drop at each ε. ``--set``/``--amr-set`` pass overrides to both runs /
 the AMR runs only. Every run folder stays under ``--out``; finished runs are reused.
+
+Two columns say how much the best model relies on the features: the mean over users of ||Eᵀ p_u|| (the
+largest change of u's scores per unit of feature perturbation) and the standard deviation over all
+(user, item) pairs of the feature term <p_u, E f_i> of the score, next to that of the embedding term
+<p_u, q_i>.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ import statistics
 import time
 from pathlib import Path
 
+import torch
+
 from advrec.config import load_config
-from advrec.experiment import robustness_run, train_run
+from advrec.experiment import load_run, robustness_run, train_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "examples" / "ml100k_amr_genres.yaml"
@@ -33,6 +40,19 @@ def _fmt(values: list[float], pct: bool = False) -> str:
     mean = statistics.mean(values) * scale
     std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
     return f"{mean:.1f}% ± {std:.1f}" if pct else f"{mean:.4f} ± {std:.4f}"
+
+
+def feature_reliance(run_dir: Path) -> dict[str, float]:
+    """Mean ||E^T p_u||, and the std of the feature and embedding terms of the score, of the best model."""
+    _, _, model = load_run(run_dir)
+    with torch.no_grad():
+        p, q = model.user_embedding.weight, model.item_embedding.weight
+        e, f = model.projection, model.item_features
+        return {
+            "sensitivity": (p @ e).norm(dim=1).mean().item(),
+            "feature_std": (p @ (f @ e.T).T).std().item(),
+            "embedding_std": (p @ q.T).std().item(),
+        }
 
 
 def main() -> None:
@@ -60,19 +80,23 @@ def main() -> None:
                 train_run(config, run_dir, data_root=args.data_root, show_progress=False)
             probe = robustness_run(run_dir, eps_list, attack="fgsm", targets=["item_features"])
             results = json.loads(result_path.read_text())
-            rows[name].append({"results": results, "probe": probe})
+            rows[name].append({"results": results, "probe": probe, "reliance": feature_reliance(run_dir)})
             print(
                 f"{name} seed {seed}: test ndcg@10 {results['test']['ndcg@10']:.4f}, best epoch "
                 f"{results['best_epoch']} of {results['epochs_run']}, "
                 f"{results['timing']['train_s_per_epoch']:.3f} s/epoch, {time.perf_counter() - start:.0f} s",
                 flush=True,
             )
-    header = ["method", "clean NDCG@10", "best epochs"]
+    header = ["method", "clean NDCG@10", "best epochs (0-based)", "‖Eᵀp_u‖", "std <p,Ef> / <p,q>"]
     header += [f"FGSM ε={e}" for e in eps_list] + [f"random ε={e}" for e in eps_list]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, runs in rows.items():
         cells = [name, _fmt([r["results"]["test"]["ndcg@10"] for r in runs])]
         cells.append(", ".join(str(r["results"]["best_epoch"]) for r in runs))
+        cells.append(f"{statistics.mean(r['reliance']['sensitivity'] for r in runs):.3f}")
+        feature_std = statistics.mean(r["reliance"]["feature_std"] for r in runs)
+        embedding_std = statistics.mean(r["reliance"]["embedding_std"] for r in runs)
+        cells.append(f"{feature_std:.3f} / {embedding_std:.2f}")
         for kind in ("fgsm", "random"):
             for e in eps_list:
                 cells.append(_fmt([r["probe"][kind][str(e)]["ndcg@10_drop"] for r in runs], pct=True))
