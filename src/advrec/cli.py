@@ -36,9 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--attack",
-        choices=["fgsm", "pgd"],
-        help="robustness probe: perturb every embedding row adversarially; results.json 'robustness' "
-        "and robustness.csv in the run folder",
+        metavar="fgsm|pgd|fgsm,pgd",
+        help="robustness probe: perturb every embedding row adversarially (several attacks: "
+        "comma-separated); merged into results.json 'robustness', curves in the run folder's robustness/ "
+        "(CSV and PNG)",
     )
     evaluate.add_argument(
         "--eps", default="0.1,0.25,0.5,1.0", help="comma-separated per-row budgets (default: %(default)s)"
@@ -97,22 +98,33 @@ def _is_rank_zero() -> bool:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from advrec.experiment import evaluate_run, export_topk, robustness_run
+    from advrec.experiment import ROBUSTNESS_DIR, evaluate_run, export_topk, robustness_run
 
+    if args.attack:  # bad probe arguments fail before any work
+        from advrec.evaluation.robustness import parse_attacks
+
+        try:
+            attacks = parse_attacks(args.attack)
+        except ValueError as exc:
+            raise ConfigError(f"--attack {args.attack!r}: {exc}") from None
+        eps_list = _parse_eps(args.eps)
+        if args.pgd_steps < 1:
+            raise ConfigError(f"--pgd-steps: must be at least 1, got {args.pgd_steps}")
     _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
     if args.export_topk:
         rows = export_topk(args.run_dir, args.export_topk)
         print(f"wrote {rows} rows to {args.export_topk}")
     if args.attack:
-        eps_list = _parse_eps(args.eps)
-        if args.pgd_steps < 1:
-            raise ConfigError(f"--pgd-steps: must be at least 1, got {args.pgd_steps}")
-        result = robustness_run(
-            args.run_dir, eps_list, attack=args.attack, eps_mode=args.eps_mode, pgd_steps=args.pgd_steps
+        robustness = robustness_run(
+            args.run_dir, eps_list, attack=attacks, eps_mode=args.eps_mode, pgd_steps=args.pgd_steps
         )
-        _print_robustness(result)
-        print(f"robustness in {Path(args.run_dir) / 'results.json'} and robustness.csv (no plot: matplotlib")
-        print("  is not a dependency)")
+        for attack in attacks:
+            _print_robustness(robustness, attack)
+        written = ", ".join([f"{a}.csv" for a in attacks] + ["curves.png"])
+        print(
+            f"robustness ({', '.join(robustness['settings'])}) in {Path(args.run_dir) / 'results.json'}; "
+            f"{written} in {Path(args.run_dir) / ROBUSTNESS_DIR}"
+        )
 
 
 def _parse_eps(text: str) -> list[float]:
@@ -125,17 +137,17 @@ def _parse_eps(text: str) -> list[float]:
     return values
 
 
-def _print_robustness(result: dict) -> None:
-    attack = result["settings"]["attack"]
-    keys = [k for k in ("ndcg@10", "recall@10", "hit@10", "auc") if k in result["clean"]]
-    print(f"robustness ({attack}, eps_mode {result['settings']['eps_mode']}): metric (relative drop)")
+def _print_robustness(robustness: dict, attack: str) -> None:
+    keys = [k for k in ("ndcg@10", "recall@10", "hit@10", "auc") if k in robustness["clean"]]
+    settings = robustness["settings"][attack]
+    print(f"robustness ({attack}, eps_mode {settings['eps_mode']}): metric (relative drop)")
     print("  " + "eps".ljust(14) + "".join(k.rjust(20) for k in keys))
-    print("  " + "clean".ljust(14) + "".join(f"{result['clean'][k]:20.4f}" for k in keys))
-    for eps in result[attack]:
-        for method in (attack, "random"):
-            values = result[method][eps]
+    print("  " + "clean".ljust(14) + "".join(f"{robustness['clean'][k]:20.4f}" for k in keys))
+    for eps in robustness[attack]:
+        for label, source in ((attack, robustness[attack]), ("random", robustness["random"][attack])):
+            values = source[eps]
             cells = "".join(f"{values[k]:10.4f} ({_pct(values[f'{k}_drop'])})".rjust(20) for k in keys)
-            print("  " + f"{method} {eps}".ljust(14) + cells)
+            print("  " + f"{label} {eps}".ljust(14) + cells)
 
 
 def _pct(drop: float | None) -> str:
