@@ -97,9 +97,9 @@ def main() -> None:
         feature_std = statistics.mean(r["reliance"]["feature_std"] for r in runs)
         embedding_std = statistics.mean(r["reliance"]["embedding_std"] for r in runs)
         cells.append(f"{feature_std:.3f} / {embedding_std:.2f}")
-        for kind in ("fgsm", "random"):
+        for curve in (lambda p: p["fgsm"], lambda p: p["random"]["fgsm"]):
             for e in eps_list:
-                cells.append(_fmt([r["probe"][kind][str(e)]["ndcg@10_drop"] for r in runs], pct=True))
+                cells.append(_fmt([curve(r["probe"])[str(e)]["ndcg@10_drop"] for r in runs], pct=True))
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)

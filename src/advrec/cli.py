@@ -36,9 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--attack",
-        choices=["fgsm", "pgd"],
-        help="robustness probe: perturb every embedding row adversarially; results.json 'robustness' "
-        "and robustness.csv in the run folder",
+        metavar="fgsm|pgd|fgsm,pgd",
+        help="robustness probe: perturb every embedding row adversarially (several attacks: "
+        "comma-separated); merged into results.json 'robustness', curves in the run folder's robustness/ "
+        "(CSV and PNG)",
     )
     evaluate.add_argument(
         "--eps", default="0.1,0.25,0.5,1.0", help="comma-separated per-row budgets (default: %(default)s)"
@@ -47,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--pgd-steps", type=int, default=10, help="PGD steps (default: %(default)s)")
     evaluate.add_argument(
         "--targets",
-        help="comma-separated tables to perturb, e.g. item_features (default: all the model's tables)",
+        help="comma-separated tables to perturb, e.g. item_features (default: all the model's tables); "
+        "recorded apart, in results.json 'robustness_<tables>' and the folder robustness_<tables>/",
     )
 
     download = sub.add_parser("download", help="download and verify a public dataset (ml-100k, ml-1m)")
@@ -101,13 +103,15 @@ def _is_rank_zero() -> bool:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from advrec.experiment import evaluate_run, export_topk, robustness_run
+    from advrec.experiment import ROBUSTNESS_DIR, evaluate_run, export_topk, robustness_run
 
-    _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
-    if args.export_topk:
-        rows = export_topk(args.run_dir, args.export_topk)
-        print(f"wrote {rows} rows to {args.export_topk}")
-    if args.attack:
+    if args.attack:  # bad probe arguments fail before any work
+        from advrec.evaluation.robustness import parse_attacks
+
+        try:
+            attacks = parse_attacks(args.attack)
+        except ValueError as exc:
+            raise ConfigError(f"--attack {args.attack!r}: {exc}") from None
         eps_list = _parse_eps(args.eps)
         if args.pgd_steps < 1:
             raise ConfigError(f"--pgd-steps: must be at least 1, got {args.pgd_steps}")
@@ -116,17 +120,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             targets = [t.strip() for t in args.targets.split(",") if t.strip()]
             if not targets:
                 raise ConfigError(f"--targets {args.targets!r}: expected comma-separated table names")
-        result = robustness_run(
+    _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
+    if args.export_topk:
+        rows = export_topk(args.run_dir, args.export_topk)
+        print(f"wrote {rows} rows to {args.export_topk}")
+    if args.attack:
+        robustness = robustness_run(
             args.run_dir,
             eps_list,
-            attack=args.attack,
+            attack=attacks,
             eps_mode=args.eps_mode,
             pgd_steps=args.pgd_steps,
             targets=targets,
         )
-        _print_robustness(result)
-        print(f"robustness in {Path(args.run_dir) / 'results.json'} and robustness.csv (no plot: matplotlib")
-        print("  is not a dependency)")
+        for attack in attacks:
+            _print_robustness(robustness, attack)
+        written = ", ".join([f"{a}.csv" for a in attacks] + ["curves.png"])
+        key = "robustness" if targets is None else "robustness_" + "+".join(targets)
+        folder = ROBUSTNESS_DIR if targets is None else key
+        print(
+            f"{key} ({', '.join(robustness['settings'])}) in {Path(args.run_dir) / 'results.json'}; "
+            f"{written} in {Path(args.run_dir) / folder}"
+        )
 
 
 def _parse_eps(text: str) -> list[float]:
@@ -139,19 +154,18 @@ def _parse_eps(text: str) -> list[float]:
     return values
 
 
-def _print_robustness(result: dict) -> None:
-    attack = result["settings"]["attack"]
-    keys = [k for k in ("ndcg@10", "recall@10", "hit@10", "auc") if k in result["clean"]]
-    settings = result["settings"]
-    tables = ", ".join(settings.get("targets", []))
-    print(f"robustness ({attack}, eps_mode {settings['eps_mode']}, tables {tables}): metric (relative drop)")
+def _print_robustness(robustness: dict, attack: str) -> None:
+    keys = [k for k in ("ndcg@10", "recall@10", "hit@10", "auc") if k in robustness["clean"]]
+    settings = robustness["settings"][attack]
+    tables = f", tables {', '.join(settings['targets'])}" if "targets" in settings else ""
+    print(f"robustness ({attack}, eps_mode {settings['eps_mode']}{tables}): metric (relative drop)")
     print("  " + "eps".ljust(14) + "".join(k.rjust(20) for k in keys))
-    print("  " + "clean".ljust(14) + "".join(f"{result['clean'][k]:20.4f}" for k in keys))
-    for eps in result[attack]:
-        for method in (attack, "random"):
-            values = result[method][eps]
+    print("  " + "clean".ljust(14) + "".join(f"{robustness['clean'][k]:20.4f}" for k in keys))
+    for eps in robustness[attack]:
+        for label, source in ((attack, robustness[attack]), ("random", robustness["random"][attack])):
+            values = source[eps]
             cells = "".join(f"{values[k]:10.4f} ({_pct(values[f'{k}_drop'])})".rjust(20) for k in keys)
-            print("  " + f"{method} {eps}".ljust(14) + cells)
+            print("  " + f"{label} {eps}".ljust(14) + cells)
 
 
 def _pct(drop: float | None) -> str:

@@ -9,8 +9,11 @@ Run folder layout::
     metrics.jsonl        one line per epoch: loss, lr, valid metrics, timings
     checkpoints/         last.pt (everything needed to resume), best.pt (best model by valid metric)
     results.json         test metrics (read once, at the best epoch), valid metrics, timing
-                         (+ ``robustness`` after ``advrec evaluate --attack``)
-    robustness.csv       the robustness probe in long format (after ``advrec evaluate --attack``)
+                         (+ ``robustness`` after ``advrec evaluate --attack``: see robustness_run)
+    robustness/          after ``advrec evaluate --attack``: <attack>.csv (the ε curve with its random
+                         control) per attack probed, curves.png (every attack probed so far)
+    robustness_<tables>/ the same for a probe of chosen tables (``--targets item_features``), whose
+                         results.json entry is ``robustness_<tables>``
 """
 
 from __future__ import annotations
@@ -235,27 +238,36 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
         return Protocol.from_split(split, config.eval, config.device).test_metrics(model)
 
 
+ROBUSTNESS_DIR = "robustness"
+
+
 def robustness_run(
     run_dir: str | Path,
     eps_list: list[float],
     *,
-    attack: str = "fgsm",
+    attack: str | list[str] = "fgsm",
     eps_mode: str = "absolute",
     pgd_steps: int = 10,
     targets: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Probe a finished run's best model (see ``evaluation.robustness``) and record the result.
+    """Probe a finished run's best model with one attack or several (``"fgsm,pgd"``; see
+    ``evaluation.robustness``) and record it; return ``results.json``'s whole ``robustness`` entry.
 
-    ``targets``: the tables to perturb (default all; ``["item_features"]`` probes the features alone).
+    Each attack probed replaces that attack's curve, control and settings in the entry; other attacks
+    and other entries are kept (``results.json`` is rewritten atomically). Then, in ``robustness/``:
+    ``<attack>.csv`` for each attack probed, and ``curves.png`` with every attack the entry holds.
+    Uses the run's own objective, split and seed.
 
-    It replaces ``results.json``'s ``robustness`` entry (atomically; other entries are kept) and
-    writes ``robustness.csv`` in long format. Uses the run's own objective, split and seed.
+    ``targets``: the tables to perturb, e.g. ``["item_features"]`` (default: all the model's tables). A
+    probe of chosen tables is a different experiment, so it is kept apart: in the entry
+    ``robustness_<t1>+<t2>`` of ``results.json`` and the folder ``robustness_<t1>+<t2>/``.
     """
-    from advrec.evaluation.robustness import robustness_probe, robustness_rows
+    from advrec.evaluation.plots import plot_run_robustness
+    from advrec.evaluation.robustness import curve_csv, merge_robustness, robustness_probe
 
     run_dir = Path(run_dir)
     config, split, model = load_run(run_dir)
-    result = robustness_probe(
+    probe = robustness_probe(
         model,
         split.train,
         Protocol.from_split(split, config.eval, config.device),
@@ -270,16 +282,18 @@ def robustness_run(
     )
     path = run_dir / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    results["robustness"] = result
+    key = "robustness" if targets is None else "robustness_" + "+".join(targets)
+    robustness = merge_robustness(results.get(key), probe)
+    results[key] = robustness
     atomic_write_json(path, results)
-    rows = robustness_rows(result)
-    header = ["method", "eps", "metric", "clean", "perturbed", "drop"]
-    lines = [",".join(header)] + [",".join(_csv_cell(row[h]) for h in header) for row in rows]
-    atomic_write_text(run_dir / "robustness.csv", "\n".join(lines) + "\n")
-    return result
-
-
-def _csv_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return repr(value) if isinstance(value, float) else str(value)
+    folder = run_dir / (ROBUSTNESS_DIR if targets is None else key)
+    for name in probe["settings"]:
+        atomic_write_text(folder / f"{name}.csv", curve_csv(robustness, name))
+    adv = config.adversary
+    title = f"{run_dir.name}: {config.model.name}"
+    if adv.name != "none":
+        title += f", trained with {adv.name} ({adv.method}, ε = {adv.eps} {adv.eps_mode})"
+    if targets is not None:
+        title += f"; perturbed: {', '.join(targets)}"
+    plot_run_robustness(robustness, folder / "curves.png", title=title)
+    return robustness

@@ -241,13 +241,20 @@ def test_feature_probe_through_targets_and_the_cli(tmp_path, feature_files, caps
     run = tmp_path / "run"
     train_run(_config(feature_files, adversary={"name": "none"}), run, show_progress=False)
     result = robustness_run(run, [0.0, 1.0], targets=["item_features"])
-    assert result["settings"]["targets"] == ["item_features"]
+    assert result["settings"]["fgsm"]["targets"] == ["item_features"]
     assert result["fgsm"]["0.0"]["ndcg@10"] == result["clean"]["ndcg@10"]
     assert result["fgsm"]["1.0"]["auc"] < result["clean"]["auc"]
     everything = robustness_run(run, [1.0])
-    assert everything["settings"]["targets"] == ["user", "item", "item_features"]
-    assert main(["evaluate", str(run), "--attack", "fgsm", "--eps", "0.5", "--targets", "item_features"]) == 0
-    assert "tables item_features" in capsys.readouterr().out
+    assert everything["settings"]["fgsm"]["targets"] == ["user", "item", "item_features"]
+    # A probe of chosen tables is recorded apart from the probe of all tables.
+    saved = json.loads((run / "results.json").read_text())
+    assert saved["robustness_item_features"] == json.loads(json.dumps(result))
+    assert saved["robustness"] == json.loads(json.dumps(everything))
+    assert (run / "robustness_item_features" / "fgsm.csv").exists()
+    assert (run / "robustness" / "fgsm.csv").exists()
+    assert main(["evaluate", str(run), "--attack", "pgd", "--eps", "0.5", "--targets", "item_features"]) == 0
+    out = capsys.readouterr().out
+    assert "tables item_features" in out and "robustness_item_features (fgsm, pgd)" in out
     assert main(["evaluate", str(run), "--attack", "fgsm", "--targets", "genres"]) == 2
     assert "'genres' is not a table of this model" in capsys.readouterr().err
 

@@ -111,6 +111,18 @@ def test_feature_noise_touches_the_batch_rows_only_and_resumes_exactly():
         FeatureNoiseHook("gaussian", 0.1, seed=0, table="genres").input_deltas(model, batch)
 
 
+def test_a_hook_with_input_deltas_keeps_the_fused_kernel_off(train):
+    from advrec.models.mf import MF
+    from advrec.training.fused import why_not_fused
+    from advrec.training.objectives import build_objective
+
+    mf = MF(train.n_users, train.n_items, 4)
+    objective = build_objective("bpr", 0.0)
+    assert why_not_fused(mf, objective, [], False, torch.device("cpu")) == ""
+    hook = FeatureNoiseHook("gaussian", 0.1, seed=0)
+    assert "FeatureNoiseHook" in why_not_fused(mf, objective, [hook], False, torch.device("cpu"))
+
+
 # --------------------------------------------------------------------------------------------------
 # through the config and train_run
 # --------------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ What is equal and why: every rank draws the same epoch of triples and trains on 
 global batch, with its loss scaled so that DDP's gradient average is the gradient of the global batch
 mean. Parameters therefore equal the single-process ones up to floating-point summation order
 (the all-reduce adds two partial sums instead of one sum), i.e. to ~1e-6 after a few epochs; the
-ranking metrics, computed from those parameters, agree to the same precision. Dropout would draw
-different masks per rank, so the comparison uses MF.
+ranking metrics, computed from those parameters, agree to the same precision. (The single-process MF
+run takes the fused BPR kernel, DDP takes autograd: another summation order, same tolerance.) Dropout
+would draw different masks per rank, so the comparison uses MF.
 """
 
 import json

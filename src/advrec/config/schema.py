@@ -128,6 +128,11 @@ class TrainConfig(Strict):
     patience: int = Field(10, ge=1, description="early stopping: epochs without valid improvement")
     eval_every: int = Field(1, ge=1)
     grad_clip: float | None = Field(None, gt=0)
+    kernel: Literal["auto", "fused", "autograd"] = Field(
+        "auto",
+        description="gradients from the fused BPR-MF kernel (numba) or autograd; auto = fused wherever "
+        "it is exact (MF, BPR, no adversary, one process, CPU); fused = fail where it is not",
+    )
 
 
 class EvalConfig(Strict):

@@ -89,7 +89,7 @@ def robustness_probe(
     objective: PairwiseObjective,
     eps_list: Sequence[float],
     *,
-    attack: str = "fgsm",
+    attack: str | Sequence[str] = "fgsm",
     eps_mode: EpsMode = "absolute",
     pgd_steps: int = 10,
     pgd_alpha: float | None = None,
@@ -97,23 +97,24 @@ def robustness_probe(
     batch_size: int = 8192,
     targets: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """``{"clean": {...}, attack: {"<eps>": {m, m_drop, ...}}, "random": {...}, "settings": {...}}``."""
-    if attack not in ATTACKS:
-        raise ValueError(f"unknown attack {attack!r}; valid: {', '.join(ATTACKS)}")
+    """Probe with one attack or several; the result has the layout of ``results.json``'s ``robustness``::
+
+        {"clean": {metric: value},
+         "<attack>": {"<eps>": {metric: perturbed, "<metric>_drop": relative drop}},   # per attack
+         "random": {"<attack>": {"<eps>": {metric: ..., "<metric>_drop": ...}}},       # its control
+         "settings": {"<attack>": {"eps_mode": ..., "pgd_steps": ..., ...}}}
+
+    The control of an attack at ε has, row for row, the norms of that attack's Δ at ε (PGD's rows may lie
+    inside the ball, FGSM's lie on it), in directions drawn from the seeded 'attack' stream afresh for
+    each attack: an attack's figures do not depend on which other attacks were probed with it.
+    """
+    attacks = parse_attacks(attack)
     if not eps_list or any(e < 0 for e in eps_list):
         raise ValueError(f"eps_list must be non-empty and non-negative, got {list(eps_list)}")
     model.eval()  # no dropout: the probe is deterministic given the seed
     device = next(model.parameters()).device
     batches = _training_batches(train, seed, batch_size, device)
-    gradient_fn = full_data_gradient_fn(model, objective, batches)
-    builder = PerturbationBuilder(
-        method="fgsm" if attack == "fgsm" else "pgd",
-        eps=max(eps_list),
-        eps_mode=eps_mode,
-        pgd_steps=pgd_steps,
-        pgd_alpha=pgd_alpha,
-        generator=torch_generator(seed, "attack"),
-    )
+    gradient_fn = full_data_gradient_fn(model, objective, batches)  # shared: one pass at Δ = 0 for all
     selected = select_tables(model.embedding_tables(), targets, key="targets")
     tables = {name: t.detach() for name, t in selected.items()}
 
@@ -122,38 +123,111 @@ def robustness_probe(
             return protocol.test_metrics(model, deltas=deltas)
 
     clean = metrics(None)
-    result: dict[str, Any] = {"clean": clean, attack: {}, "random": {}}
-    for eps in eps_list:
-        deltas = builder(tables, gradient_fn, eps)
-        result[attack][str(eps)] = _with_drops(clean, metrics(deltas))
-        result["random"][str(eps)] = _with_drops(clean, metrics(builder.random_like(deltas)))
-    result["settings"] = {
-        "attack": attack,
-        "eps_mode": eps_mode,
-        "pgd_steps": pgd_steps if attack == "pgd" else None,
-        "pgd_alpha": builder.alpha if attack == "pgd" else None,
-        "seed": seed,
-        "targets": list(tables),
-        "negatives": "one per training interaction, seeded ('attack' stream)",
-    }
+    result: dict[str, Any] = {"clean": clean, "random": {}, "settings": {}}
+    for name in attacks:
+        builder = PerturbationBuilder(
+            method=name,
+            eps=max(eps_list),
+            eps_mode=eps_mode,
+            pgd_steps=pgd_steps,
+            pgd_alpha=pgd_alpha,
+            generator=torch_generator(seed, "attack"),
+        )
+        result[name], result["random"][name] = {}, {}
+        for eps in eps_list:
+            deltas = builder(tables, gradient_fn, eps)
+            result[name][str(eps)] = _with_drops(clean, metrics(deltas))
+            result["random"][name][str(eps)] = _with_drops(clean, metrics(builder.random_like(deltas)))
+        result["settings"][name] = {
+            "eps_mode": eps_mode,
+            "pgd_steps": pgd_steps if name == "pgd" else None,
+            "pgd_alpha": builder.alpha if name == "pgd" else None,
+            "seed": seed,
+            "targets": list(tables),
+            "negatives": "one per training interaction, seeded ('attack' stream)",
+            "control": "same per-row norms as the attack's delta, uniformly random directions",
+        }
     return result
 
 
-def robustness_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """Long format for CSV: method, eps, metric, clean, perturbed, drop."""
+def parse_attacks(attack: str | Sequence[str]) -> list[str]:
+    """``"fgsm"``, ``"fgsm,pgd"`` or ``["fgsm", "pgd"]`` -> a list without repeats, in the given order."""
+    parts = attack.split(",") if isinstance(attack, str) else list(attack)
+    names = list(dict.fromkeys(p.strip() for p in parts if p.strip()))
+    bad = [n for n in names if n not in ATTACKS]
+    if bad or not names:
+        raise ValueError(f"unknown attack {', '.join(bad) or repr(attack)}; valid: {', '.join(ATTACKS)}")
+    return names
+
+
+def probed_attacks(robustness: dict[str, Any]) -> list[str]:
+    """The attacks a ``robustness`` entry holds, in ``ATTACKS`` order."""
+    return [a for a in ATTACKS if a in robustness]
+
+
+def upgrade_layout(robustness: dict[str, Any]) -> dict[str, Any]:
+    """An entry written before attacks were merged (one attack, ``random.<eps>``, ``settings.attack``)
+    in today's layout; today's entries are returned unchanged."""
+    settings = robustness.get("settings", {})
+    if "attack" not in settings:
+        return robustness
+    attack = settings["attack"]
+    return {
+        "clean": robustness["clean"],
+        attack: robustness[attack],
+        "random": {attack: robustness["random"]},
+        "settings": {attack: {k: v for k, v in settings.items() if k != "attack"}},
+    }
+
+
+def merge_robustness(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """``old`` with every attack in ``new`` replaced as a whole (its curve, control and settings);
+    attacks only in ``old`` are kept. ``clean`` is taken from ``new`` (the same model and test split)."""
+    merged = upgrade_layout(old) if old else {}
+    random_, settings = dict(merged.get("random", {})), dict(merged.get("settings", {}))
+    out: dict[str, Any] = {"clean": new["clean"]}
+    for name in ATTACKS:
+        if name in new:
+            out[name] = new[name]
+            random_[name], settings[name] = new["random"][name], new["settings"][name]
+        elif name in merged:
+            out[name] = merged[name]
+    out["random"] = {a: random_[a] for a in ATTACKS if a in out}
+    out["settings"] = {a: settings[a] for a in ATTACKS if a in out}
+    return out
+
+
+CSV_HEADER = ("eps", "metric", "clean", "perturbed", "drop", "random", "random_drop")
+
+
+def curve_rows(robustness: dict[str, Any], attack: str) -> list[dict[str, Any]]:
+    """One attack's ε curve, one row per (ε, metric): clean, perturbed, relative drop, and the same-norm
+    random control's value and relative drop (``drop`` is None where the clean value is 0)."""
     rows = []
-    attack = result["settings"]["attack"]
-    for method in (attack, "random"):
-        for eps, values in result[method].items():
-            for metric, clean in result["clean"].items():
-                rows.append(
-                    {
-                        "method": method,
-                        "eps": eps,
-                        "metric": metric,
-                        "clean": clean,
-                        "perturbed": values[metric],
-                        "drop": values[f"{metric}_drop"],
-                    }
-                )
+    for eps, values in robustness[attack].items():
+        control = robustness["random"][attack][eps]
+        for metric, clean in robustness["clean"].items():
+            rows.append(
+                {
+                    "eps": eps,
+                    "metric": metric,
+                    "clean": clean,
+                    "perturbed": values[metric],
+                    "drop": values[f"{metric}_drop"],
+                    "random": control[metric],
+                    "random_drop": control[f"{metric}_drop"],
+                }
+            )
     return rows
+
+
+def curve_csv(robustness: dict[str, Any], attack: str) -> str:
+    lines = [",".join(CSV_HEADER)]
+    lines += [",".join(_csv_cell(row[h]) for h in CSV_HEADER) for row in curve_rows(robustness, attack)]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    return repr(float(value)) if isinstance(value, float) else str(value)

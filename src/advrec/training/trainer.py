@@ -25,6 +25,7 @@ from advrec.training.checkpoint import (
     save_checkpoint,
 )
 from advrec.training.distributed import DistContext
+from advrec.training.fused import build_fused_step
 from advrec.training.hooks import TrainHook
 from advrec.training.optim import LRSchedule
 from advrec.utils.files import atomic_write_text
@@ -92,6 +93,9 @@ class Trainer:
         self.device = torch.device(device)
         self.show_progress = show_progress
         self._forward_model = self._wrap(model)
+        self._fused_step = build_fused_step(
+            config.kernel, model, objective, self.hooks, self.dist.enabled, self.device
+        )
 
     def _wrap(self, model: Recommender) -> Recommender:
         if not self.dist.enabled:
@@ -188,6 +192,8 @@ class Trainer:
 
     def _step(self, batch: dict[str, torch.Tensor], scale: float) -> float:
         self.optimizer.zero_grad(set_to_none=True)
+        if self._fused_step is not None:
+            return self._fused_update(batch)
         noise: Deltas = {}
         for hook in self.hooks:
             for name, delta in (hook.input_deltas(self._forward_model, batch) or {}).items():
@@ -205,6 +211,16 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return float(loss.detach())
+
+    def _fused_update(self, batch: dict[str, torch.Tensor]) -> float:
+        """The same update as the autograd path, with gradients from the fused kernel."""
+        loss = self._fused_step(batch)
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"training loss became {loss}; stopped, last good checkpoint kept")
+        if self.cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.optimizer.step()
+        return loss
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()
