@@ -164,8 +164,11 @@ def test_targets_select_tables_and_unknown_names_fail(model_and_batch):
     _, hook = _amr(targets=None)
     assert list(hook.adversarial_deltas(model, batch, 0.1)) == ["user", "item", "item_features"]
     _, hook = _amr(targets=("features",))
-    with pytest.raises(ConfigError, match="adversary.targets: 'features' is not a table of this model; "
-                       "its tables: user, item, item_features"):
+    with pytest.raises(
+        ConfigError,
+        match="adversary.targets: 'features' is not a table of this model; "
+        "its tables: user, item, item_features",
+    ):
         hook.adversarial_deltas(model, batch, 0.1)
 
 

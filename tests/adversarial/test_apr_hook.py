@@ -50,6 +50,25 @@ def test_schedule_pretrains_then_ramps(make_model, batch):
     assert log["adv_eps"] == pytest.approx(0.1) and log["adv_loss"] > 0
 
 
+def test_plateau_start_switches_on_after_plain_training_stops_improving():
+    _, hook = _hook(start_epoch=1, start_after_plateau=2, select_metric="ndcg@10")
+    valid = [0.9, 0.1, 0.2, 0.3, 0.3, 0.25, 0.5]  # epoch 0 is before start_epoch: not counted
+    logs = []
+    for epoch, value in enumerate(valid):
+        hook.on_epoch_start(epoch)
+        log = {"valid": {"ndcg@10": value}}
+        hook.on_epoch_end(epoch, log)
+        logs.append(log)
+    # best 0.3 at epoch 3; epochs 4 and 5 do not beat it -> the adversary is on from epoch 6
+    assert [hook.active(e) for e in range(7)] == [False] * 6 + [True]
+    assert logs[5]["adv_starts_at"] == 6 and "adv_eps" in logs[6]
+    assert [hook.counts_for_selection(e) for e in range(7)] == [False] * 6 + [True]
+    # the found start survives a checkpoint
+    _, fresh = _hook(start_epoch=1, start_after_plateau=2)
+    fresh.load_state_dict(hook.state_dict())
+    assert fresh.started_at == 6 and fresh.active(6) and not fresh.active(5)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_one_apr_step_changes_parameters_and_lowers_the_apr_objective(name, make_model, batch):
     model = make_model(name).train()

@@ -48,6 +48,26 @@ def test_killed_and_resumed_apr_run_matches_uninterrupted(tmp_path, method, cras
     assert full["best_epoch"] >= 2
 
 
+def test_plateau_started_apr_resumes_exactly(tmp_path, crash_at):
+    cfg = _config(start_epoch=0, eps_ramp_epochs=0, start_after_plateau=1)
+    cfg = cfg.model_copy(
+        update={
+            "train": cfg.train.model_copy(
+                update={"epochs": 8, "optimizer": cfg.train.optimizer.model_copy(update={"lr": 0.05})}
+            )
+        }
+    )
+    full = train_run(cfg, tmp_path / "full", show_progress=False)
+    log = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    starts = [x["adv_starts_at"] for x in log if "adv_starts_at" in x]
+    assert len(starts) == 1, "the adversary must switch on exactly once within 8 epochs"
+    assert [("adv_eps" in x) for x in log] == [x["epoch"] >= starts[0] for x in log]
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path / "part", hooks=[crash_at(starts[0])], show_progress=False)
+    resumed = train_run(cfg, tmp_path / "part", resume=True, show_progress=False)
+    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"] >= starts[0]
+
+
 def test_apr_changes_training_and_none_is_the_plain_run(tmp_path):
     apr = train_run(_config(start_epoch=0, eps_ramp_epochs=0), tmp_path / "apr", show_progress=False)
     plain = train_run(_config(name="none"), tmp_path / "plain", show_progress=False)

@@ -9,9 +9,11 @@ Consequence, asserted in the tests: with ε = 0 the loss is exactly L(Θ) + λ �
 Targets: which of the model's perturbable tables get a Δ (default all; ``[item_features]`` is AMR, Tang
 et al. TKDE 2019, whose adversary perturbs the item content features instead of the embeddings).
 
-Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here
-``start_epoch`` (plain epochs before) and an optional linear ε ramp over ``eps_ramp_epochs`` for
-training from scratch. Epochs before ``start_epoch`` are neither selected nor count for early stopping.
+Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
+fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
+valid selection metric has not improved for N evaluations (pre-training to convergence, without a
+dataset-specific epoch count), and an optional linear ε ramp over ``eps_ramp_epochs`` for training from
+scratch. Plain epochs are neither selected nor count for early stopping.
 """
 
 from __future__ import annotations
@@ -37,22 +39,31 @@ class APRHook(TrainHook):
         start_epoch: int = 0,
         eps_ramp_epochs: int = 0,
         targets: Sequence[str] | None = None,
+        *,
+        start_after_plateau: int = 0,
+        select_metric: str = "ndcg@10",
     ) -> None:
-        if reg_adv < 0 or start_epoch < 0 or eps_ramp_epochs < 0:
-            raise ValueError("need reg_adv >= 0, start_epoch >= 0, eps_ramp_epochs >= 0")
+        if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau) < 0:
+            raise ValueError("need reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau >= 0")
         self.objective = objective
         self.builder = builder
         self.reg_adv = reg_adv
         self.start_epoch = start_epoch
         self.eps_ramp_epochs = eps_ramp_epochs
         self.targets = None if targets is None else list(targets)
+        self.start_after_plateau = start_after_plateau
+        self.select_metric = select_metric
+        # The epoch the adversary switches on: fixed, or found when plain training stops improving.
+        self.started_at: int | None = None if start_after_plateau else start_epoch
+        self._plain_best = float("-inf")
+        self._plain_bad = 0
         self.epoch = 0
         self._adv_sum = 0.0
         self._adv_count = 0
 
     # -- schedule ------------------------------------------------------------------
     def active(self, epoch: int) -> bool:
-        return epoch >= self.start_epoch
+        return self.started_at is not None and epoch >= self.started_at
 
     def eps_at(self, epoch: int) -> float:
         """ε of an epoch: 0 before the start, then ramped linearly to the full ε (if a ramp is set)."""
@@ -60,7 +71,7 @@ class APRHook(TrainHook):
             return 0.0
         if self.eps_ramp_epochs == 0:
             return self.builder.eps
-        return self.builder.eps * min(1.0, (epoch - self.start_epoch + 1) / self.eps_ramp_epochs)
+        return self.builder.eps * min(1.0, (epoch - self.started_at + 1) / self.eps_ramp_epochs)
 
     # -- hook API ------------------------------------------------------------------
     def on_epoch_start(self, epoch: int) -> None:
@@ -83,14 +94,31 @@ class APRHook(TrainHook):
         if self.active(epoch):
             log["adv_eps"] = self.eps_at(epoch)
             log["adv_loss"] = self._adv_sum / max(self._adv_count, 1)
+        elif self.started_at is None and epoch >= self.start_epoch and "valid" in log:
+            value = log["valid"][self.select_metric]
+            if value > self._plain_best:
+                self._plain_best, self._plain_bad = value, 0
+            else:
+                self._plain_bad += 1
+            if self._plain_bad >= self.start_after_plateau:
+                self.started_at = epoch + 1
+                log["adv_starts_at"] = self.started_at
 
     def state_dict(self) -> dict[str, Any]:
-        # The schedule is a function of the epoch; the only state is the random control's stream.
-        return {"epoch": self.epoch, "generator": self.builder.generator.get_state()}
+        return {
+            "epoch": self.epoch,
+            "generator": self.builder.generator.get_state(),
+            "started_at": self.started_at,
+            "plain_best": self._plain_best,
+            "plain_bad": self._plain_bad,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = int(state["epoch"])
         self.builder.generator.set_state(state["generator"])
+        self.started_at = state["started_at"]
+        self._plain_best = float(state["plain_best"])
+        self._plain_bad = int(state["plain_bad"])
 
     # -- the adversary -----------------------------------------------------------------
     def adversarial_deltas(self, model: Recommender, batch: Batch, eps: float) -> Deltas:

@@ -32,7 +32,18 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
         pgd_alpha=adv.pgd_alpha,
         generator=torch_generator(config.seed, "adversary"),
     )
-    return [APRHook(objective, builder, adv.reg_adv, adv.start_epoch, adv.eps_ramp_epochs, adv.targets)]
+    return [
+        APRHook(
+            objective,
+            builder,
+            adv.reg_adv,
+            adv.start_epoch,
+            adv.eps_ramp_epochs,
+            adv.targets,
+            start_after_plateau=adv.start_after_plateau,
+            select_metric=config.eval.select_metric,
+        )
+    ]
 
 
 ADVERSARIES: dict[str, Callable[[RunConfig, PairwiseObjective], list[TrainHook]]] = {

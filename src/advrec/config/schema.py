@@ -173,6 +173,12 @@ class AdversaryConfig(Strict):
     eps_ramp_epochs: int = Field(
         0, ge=0, description="ramp eps linearly over this many epochs from the start"
     )
+    start_after_plateau: int = Field(
+        0,
+        ge=0,
+        description="switch on once plain training has converged: after this many evaluations (from "
+        "start_epoch) without a better valid eval.select_metric, as the paper pre-trains; 0 = at start_epoch",
+    )
     targets: list[str] | None = Field(
         None, description="tables to perturb, e.g. [item_features] for AMR (default: all the model's tables)"
     )

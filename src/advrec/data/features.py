@@ -303,8 +303,6 @@ def _save_npy(path: Path, matrix: np.ndarray) -> None:
         np.save(fh, np.ascontiguousarray(matrix, dtype=np.float32), allow_pickle=False)
 
 
-
-
 def load_item_features(cfg: ItemFeaturesConfig, data_root: str | Path | None, item_map: IdMap) -> np.ndarray:
     """The configured feature file, read and aligned to ``item_map`` (paths resolve like data.path)."""
     from advrec.data.loading import resolve_path
