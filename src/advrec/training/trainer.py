@@ -188,7 +188,7 @@ class Trainer:
 
     def _step(self, batch: dict[str, torch.Tensor], scale: float) -> float:
         self.optimizer.zero_grad(set_to_none=True)
-        loss = self.objective(self._forward_model, batch)
+        loss = self._batch_loss(batch)
         for hook in self.hooks:
             loss = hook.on_loss(self._forward_model, batch, loss)
         if not torch.isfinite(loss):
@@ -198,6 +198,21 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return float(loss.detach())
+
+    def _batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The objective's loss, or the one loss a hook provides instead (``TrainHook.batch_loss``)."""
+        own = [hook.batch_loss(self._forward_model, batch) for hook in self.hooks]
+        own = [loss for loss in own if loss is not None]
+        if not own:
+            return self.objective(self._forward_model, batch)
+        if len(own) > 1:
+            raise AdvrecError(f"{len(own)} hooks replace the objective's loss; at most one may")
+        if self.dist.enabled:
+            raise AdvrecError(
+                "a hook replaced the objective's loss, which bypasses DDP's forward: gradients would not be "
+                "averaged across ranks; run this method in a single process"
+            )
+        return own[0]
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()
