@@ -5,7 +5,12 @@ For each seed it trains ``examples/ml100k_lightgcn.yaml``, ``examples/ml100k_sim
 ``examples/ml100k_xsimgcl.yaml`` (same data, model and training settings; the split is drawn per seed)
 and prints one Markdown table: test NDCG@10 and Recall@10 (mean ± sample std over seeds), best epoch per
 seed (0-based; selection on valid NDCG@10), seconds per training epoch, that cost relative to LightGCN's,
-and training seconds until the best epoch. Finished runs (a ``results.json`` under ``--out``) are reused.
+and the training time to the best epoch at that cost. Finished runs (``results.json`` under ``--out``) are
+reused.
+
+On a shared machine the runs' own s/epoch depend on what else ran meanwhile, so ``--timing-rounds R``
+(default 3) also times every method in short runs (``--timing-epochs`` epochs, seed 2020) interleaved
+round by round (LightGCN, SimGCL, XSimGCL, LightGCN, ...), and the cost columns use their medians.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,6 +38,21 @@ def _fmt(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {std:.4f}"
 
 
+def interleaved_seconds_per_epoch(
+    methods: list[str], overrides: dict[str, list[str]], data_root: str, rounds: int, epochs: int
+) -> dict[str, float]:
+    """Median training s/epoch of each method over ``rounds`` short runs, interleaved across methods."""
+    seconds: dict[str, list[float]] = {name: [] for name in methods}
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(rounds):
+            for name in methods:
+                sets = ["seed=2020", f"train.epochs={epochs}", *overrides[name]]
+                config = load_config(REPO / CONFIGS[name], sets)
+                result = train_run(config, Path(tmp) / f"{name}{r}", data_root=data_root, show_progress=False)
+                seconds[name].append(result["timing"]["train_s_per_epoch"])
+    return {name: statistics.median(values) for name, values in seconds.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
@@ -45,10 +66,16 @@ def main() -> None:
         parser.add_argument(
             f"--{name}-set", action="append", default=[], metavar="KEY=VALUE", help=f"{name} runs only"
         )
+    parser.add_argument("--timing-rounds", type=int, default=3, help="0: cost from the runs themselves")
+    parser.add_argument("--timing-epochs", type=int, default=3)
     args = parser.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = [m for m in CONFIGS if m in args.methods.split(",")]
-    extra = {"LightGCN": [], "SimGCL": args.simgcl_set, "XSimGCL": args.xsimgcl_set}
+    extra = {
+        "LightGCN": [*args.set],
+        "SimGCL": [*args.set, *args.simgcl_set],
+        "XSimGCL": [*args.set, *args.xsimgcl_set],
+    }
     runs: dict[str, list[dict]] = {name: [] for name in methods}
     for seed in seeds:
         for name in methods:
@@ -56,7 +83,7 @@ def main() -> None:
             result_path = run_dir / "results.json"
             start = time.perf_counter()
             if not result_path.exists():
-                config = load_config(REPO / CONFIGS[name], [f"seed={seed}", *args.set, *extra[name]])
+                config = load_config(REPO / CONFIGS[name], [f"seed={seed}", *extra[name]])
                 train_run(config, run_dir, data_root=args.data_root, show_progress=False)
             results = json.loads(result_path.read_text())
             runs[name].append(results)
@@ -66,28 +93,36 @@ def main() -> None:
                 f"{results['timing']['train_s_per_epoch']:.3f} s/epoch, {time.perf_counter() - start:.0f} s",
                 flush=True,
             )
-    base = statistics.mean(r["timing"]["train_s_per_epoch"] for r in runs.get("LightGCN", [])) or None
+    interleaved = {}
+    if args.timing_rounds > 0:
+        interleaved = interleaved_seconds_per_epoch(
+            methods, extra, args.data_root, args.timing_rounds, args.timing_epochs
+        )
+    run_cost = {name: statistics.mean(r["timing"]["train_s_per_epoch"] for r in runs[name]) for name in runs}
+    cost = interleaved or run_cost
+    base = cost.get("LightGCN")
     header = [
         "method",
         "test NDCG@10",
         "test Recall@10",
         "best epoch / epochs run",
-        "s/epoch",
+        "s/epoch (runs)",
+        "s/epoch (interleaved)",
         "cost ÷ LightGCN",
-        "train s to best",
+        "s/epoch × (best epoch + 1)",
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, results in runs.items():
-        s_epoch = [r["timing"]["train_s_per_epoch"] for r in results]
-        to_best = [s * (r["best_epoch"] + 1) for s, r in zip(s_epoch, results)]
+        to_best = statistics.mean(cost[name] * (r["best_epoch"] + 1) for r in results)
         cells = [
             name,
             _fmt([r["test"]["ndcg@10"] for r in results]),
             _fmt([r["test"]["recall@10"] for r in results]),
             ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in results),
-            f"{statistics.mean(s_epoch):.3f}",
-            f"{statistics.mean(s_epoch) / base:.2f}×" if base else "—",
-            f"{statistics.mean(to_best):.0f}",
+            f"{run_cost[name]:.3f}",
+            f"{interleaved[name]:.3f}" if interleaved else "—",
+            f"{cost[name] / base:.2f}×" if base else "—",
+            f"{to_best:.0f} s",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     table = "\n".join(lines)
