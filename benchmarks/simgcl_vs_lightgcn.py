@@ -10,7 +10,8 @@ reused.
 
 On a shared machine the runs' own s/epoch depend on what else ran meanwhile, so ``--timing-rounds R``
 (default 3) also times every method in short runs (``--timing-epochs`` epochs, seed 2020) interleaved
-round by round (LightGCN, SimGCL, XSimGCL, LightGCN, ...), and the cost columns use their medians.
+round by round (LightGCN, SimGCL, XSimGCL, LightGCN, ...), and the cost columns use their medians
+(kept in ``OUT/timing.json`` and reused, like the runs).
 """
 
 from __future__ import annotations
@@ -93,11 +94,18 @@ def main() -> None:
                 f"{results['timing']['train_s_per_epoch']:.3f} s/epoch, {time.perf_counter() - start:.0f} s",
                 flush=True,
             )
-    interleaved = {}
+    interleaved: dict[str, float] = {}
+    timing_path = Path(args.out) / "timing.json"
     if args.timing_rounds > 0:
-        interleaved = interleaved_seconds_per_epoch(
-            methods, extra, args.data_root, args.timing_rounds, args.timing_epochs
-        )
+        if timing_path.exists():
+            interleaved = json.loads(timing_path.read_text())
+        if set(interleaved) != set(methods):
+            interleaved = interleaved_seconds_per_epoch(
+                methods, extra, args.data_root, args.timing_rounds, args.timing_epochs
+            )
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+            timing_path.write_text(json.dumps(interleaved) + "\n")
+        print("interleaved median s/epoch: " + ", ".join(f"{n} {v:.3f}" for n, v in interleaved.items()))
     run_cost = {name: statistics.mean(r["timing"]["train_s_per_epoch"] for r in runs[name]) for name in runs}
     cost = interleaved or run_cost
     base = cost.get("LightGCN")
