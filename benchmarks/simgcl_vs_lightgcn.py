@@ -3,7 +3,8 @@
 Not a test: ``python benchmarks/simgcl_vs_lightgcn.py --data-root ../shared/data --out /tmp/simgcl-bench``.
 For each seed it trains ``examples/ml100k_lightgcn.yaml``, ``examples/ml100k_simgcl.yaml`` and
 ``examples/ml100k_xsimgcl.yaml`` (same data, model and training settings; the split is drawn per seed)
-and prints one Markdown table: test NDCG@10 and Recall@10 (mean ± sample std over seeds), best epoch per
+and prints one Markdown table: test NDCG@10 and Recall@10 (mean ± sample std over seeds), the difference
+in test NDCG@10 from LightGCN's run with the same seed (same split; mean ± std), best epoch per
 seed (0-based; selection on valid NDCG@10), seconds per training epoch, that cost relative to LightGCN's,
 and the training time to the best epoch at that cost. Finished runs (``results.json`` under ``--out``) are
 reused.
@@ -34,9 +35,9 @@ CONFIGS = {
 }
 
 
-def _fmt(values: list[float]) -> str:
+def _fmt(values: list[float], sign: bool = False) -> str:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.4f} ± {std:.4f}"
+    return f"{statistics.mean(values):{'+' if sign else ''}.4f} ± {std:.4f}"
 
 
 def interleaved_seconds_per_epoch(
@@ -113,12 +114,14 @@ def main() -> None:
         "method",
         "test NDCG@10",
         "test Recall@10",
+        "NDCG@10 − LightGCN's, same seed",
         "best epoch / epochs run",
         "s/epoch (runs)",
         "s/epoch (interleaved)",
         "cost ÷ LightGCN",
         "s/epoch × (best epoch + 1)",
     ]
+    lightgcn = runs.get("LightGCN", [])  # paired by seed: each seed draws its own split
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, results in runs.items():
         to_best = statistics.mean(cost[name] * (r["best_epoch"] + 1) for r in results)
@@ -126,6 +129,9 @@ def main() -> None:
             name,
             _fmt([r["test"]["ndcg@10"] for r in results]),
             _fmt([r["test"]["recall@10"] for r in results]),
+            _fmt([r["test"]["ndcg@10"] - b["test"]["ndcg@10"] for r, b in zip(results, lightgcn)], sign=True)
+            if lightgcn and name != "LightGCN"
+            else "—",
             ", ".join(f"{r['best_epoch']}/{r['epochs_run']}" for r in results),
             f"{run_cost[name]:.3f}",
             f"{interleaved[name]:.3f}" if interleaved else "—",
