@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch.distributed as dist
+
 from advrec.adversarial.apr import APRHook
 from advrec.adversarial.builder import PerturbationBuilder
+from advrec.adversarial.simgcl import SimGCLHook, XSimGCLHook
 from advrec.config.schema import RunConfig
 from advrec.errors import ConfigError
 from advrec.training.hooks import TrainHook
@@ -46,9 +49,40 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
     ]
 
 
+def _world_size() -> int:
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def _contrastive(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
+    """SimGCL / XSimGCL: LightGCN only, single process only (see ``advrec.adversarial.simgcl``)."""
+    adv, model = config.adversary, config.model
+    if model.name != "lightgcn":
+        raise ConfigError(
+            f"adversary.name: {adv.name} works on model.name lightgcn only (it perturbs the propagation "
+            f"layers); got model.name {model.name!r}"
+        )
+    if model.n_layers < 1:
+        raise ConfigError(f"adversary.name: {adv.name} needs model.n_layers >= 1; got {model.n_layers}")
+    if _world_size() > 1:
+        raise ConfigError(
+            f"adversary.name: {adv.name} does not support distributed training (world size {_world_size()}): "
+            "each rank's in-batch InfoNCE would see only its slice of the batch; run it in one process"
+        )
+    generator = torch_generator(config.seed, "adversary")
+    if adv.name == "simgcl":
+        if adv.cl_layer is not None:
+            raise ConfigError("adversary.cl_layer: only xsimgcl uses it; remove it for simgcl")
+        return [SimGCLHook(adv.cl_eps, adv.cl_weight, adv.cl_temperature, generator)]
+    if adv.cl_layer > model.n_layers:
+        raise ConfigError(f"adversary.cl_layer: {adv.cl_layer} > model.n_layers ({model.n_layers})")
+    return [XSimGCLHook(objective, adv.cl_eps, adv.cl_weight, adv.cl_temperature, adv.cl_layer, generator)]
+
+
 ADVERSARIES: dict[str, Callable[[RunConfig, PairwiseObjective], list[TrainHook]]] = {
     "none": _none,
     "apr": _apr,
+    "simgcl": _contrastive,
+    "xsimgcl": _contrastive,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class Strict(BaseModel):
@@ -151,10 +151,17 @@ class EvalConfig(Strict):
         return sorted(set(v))
 
 
-class AdversaryConfig(Strict):
-    """Adversarial training; ``apr``: loss + reg_adv * pair loss at embeddings + Δ_adv (He et al. 2018)."""
+CL_PAPER_DEFAULTS: dict[str, dict[str, float]] = {
+    "simgcl": {"cl_eps": 0.1, "cl_weight": 0.5, "cl_temperature": 0.2},
+    "xsimgcl": {"cl_eps": 0.2, "cl_weight": 0.2, "cl_temperature": 0.15, "cl_layer": 1},
+}
 
-    name: Literal["none", "apr"] = "none"
+
+class AdversaryConfig(Strict):
+    """Adversarial training; ``apr``: loss + reg_adv * pair loss at embeddings + Δ_adv (He et al. 2018);
+    ``simgcl``/``xsimgcl``: loss + cl_weight * InfoNCE between noisy propagations (LightGCN only)."""
+
+    name: Literal["none", "apr", "simgcl", "xsimgcl"] = "none"
     method: Literal["fgsm", "fgsm_sign", "pgd", "random"] = Field(
         "fgsm", description="fgsm: eps * g/||g|| per row; fgsm_sign: eps * sign(g); pgd; random: control"
     )
@@ -189,6 +196,28 @@ class AdversaryConfig(Strict):
         if v is not None and (not v or len(set(v)) != len(v)):
             raise ValueError(f"targets must be a non-empty list of distinct table names; got {v}")
         return v
+
+    # SimGCL / XSimGCL (Yu et al. SIGIR 2022, TKDE 2023), LightGCN only: noisy propagations as contrastive
+    # views. Unset (None) takes the paper's default of the chosen method, written out in the saved config.
+    cl_eps: float | None = Field(
+        None, ge=0, validate_default=True, description="noise norm per row and layer; 0.1 simgcl, 0.2 xsimgcl"
+    )
+    cl_weight: float | None = Field(
+        None, ge=0, validate_default=True, description="lambda, weight of InfoNCE; 0.5 simgcl, 0.2 xsimgcl"
+    )
+    cl_temperature: float | None = Field(
+        None, gt=0, validate_default=True, description="InfoNCE temperature; 0.2 simgcl, 0.15 xsimgcl"
+    )
+    cl_layer: int | None = Field(
+        None, ge=1, validate_default=True, description="xsimgcl: layer l* contrasted with the final; 1"
+    )
+
+    @field_validator("cl_eps", "cl_weight", "cl_temperature", "cl_layer", mode="after")
+    @classmethod
+    def _paper_default(cls, v: float | None, info: ValidationInfo) -> float | None:
+        if v is not None:
+            return v
+        return CL_PAPER_DEFAULTS.get(info.data.get("name"), {}).get(info.field_name)
 
 
 class RunConfig(Strict):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -30,25 +32,34 @@ class LightGCN(Recommender):
     def embedding_tables(self) -> dict[str, nn.Parameter]:
         return {"user": self.user_embedding.weight, "item": self.item_embedding.weight}
 
-    def propagate(self, deltas: Deltas | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final user and item embeddings; deltas perturb the ego (layer-0) embeddings, so they propagate."""
+    def propagate_layers(
+        self, deltas: Deltas | None = None, perturb: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> list[torch.Tensor]:
+        """[E_0, E_1, ..., E_K]: the ego embeddings and each propagation layer (users, then items, in rows).
+
+        ``perturb`` maps each propagated layer E_k (k >= 1) to the one kept and propagated further:
+        the hook for noise-based contrastive views (SimGCL); None propagates exactly as ``propagate``.
+        """
         check_deltas(self, deltas)
-        ego = torch.cat([self.table("user", deltas), self.table("item", deltas)])
-        total = ego
-        layer = ego
+        layer = torch.cat([self.table("user", deltas), self.table("item", deltas)])
+        layers = [layer]
         for _ in range(self.n_layers):
             layer = symmetric_matmul(self.adjacency, layer)
-            total = total + layer
-        final = total / (self.n_layers + 1)
-        return final[: self.n_users], final[self.n_users :]
+            if perturb is not None:
+                layer = perturb(layer)
+            layers.append(layer)
+        return layers
+
+    def split(self, table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A [n_users + n_items, d] table cut into its user and item rows."""
+        return table[: self.n_users], table[self.n_users :]
+
+    def propagate(self, deltas: Deltas | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final user and item embeddings; deltas perturb the ego (layer-0) embeddings, so they propagate."""
+        return self.split(mean_of_layers(self.propagate_layers(deltas)))
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        user_final, item_final = self.propagate(deltas)
-        u = user_final.index_select(0, users)
-        i = gather_rows(item_final, items)
-        if items.dim() == 2:
-            return (u.unsqueeze(1) * i).sum(-1)
-        return (u * i).sum(-1)
+        return pair_scores(*self.propagate(deltas), users, items)
 
     def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         user_final, item_final = self.propagate(deltas)
@@ -62,3 +73,22 @@ class LightGCN(Recommender):
         u = self.user_embedding.weight.index_select(0, users)
         i = self.item_embedding.weight.index_select(0, items.reshape(-1))
         return 0.5 * (u.pow(2).sum() + i.pow(2).sum())
+
+
+def mean_of_layers(layers: list[torch.Tensor]) -> torch.Tensor:
+    """The mean of the given layers (LightGCN's final embedding when given E_0..E_K)."""
+    total = layers[0]
+    for layer in layers[1:]:
+        total = total + layer
+    return total / len(layers)
+
+
+def pair_scores(
+    user_final: torch.Tensor, item_final: torch.Tensor, users: torch.Tensor, items: torch.Tensor
+) -> torch.Tensor:
+    """Dot products of final embeddings: ``users`` [N], ``items`` [N] or [N, M] -> items' shape."""
+    u = user_final.index_select(0, users)
+    i = gather_rows(item_final, items)
+    if items.dim() == 2:
+        return (u.unsqueeze(1) * i).sum(-1)
+    return (u * i).sum(-1)

@@ -10,8 +10,8 @@ with autograd to float32 rounding (asserted in the tests); the summation order d
 not bit-identical across the two paths.
 
 It applies only where it is exact: the model is ``MF``, the objective is the BPR pair loss (+ L2), no
-hook adds to the loss or perturbs the inputs (``input_deltas``), one process (DDP needs autograd's
-all-reduce), CPU tensors, and numba present.
+hook changes the loss (``on_loss``, ``batch_loss``) or perturbs the inputs (``input_deltas``), one
+process (DDP needs autograd's all-reduce), CPU tensors, and numba present.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from advrec.models.mf import MF
 from advrec.training.hooks import TrainHook
 
 Batch = dict[str, torch.Tensor]
+# hook methods whose override means the loss is no longer plain BPR on MF
+_LOSS_CHANGING_HOOKS = ("on_loss", "batch_loss", "input_deltas")
 FusedStep = Callable[[Batch], float]
 
 
@@ -145,7 +147,7 @@ def why_not_fused(
     changers = [
         type(h).__name__
         for h in hooks
-        if type(h).on_loss is not TrainHook.on_loss or type(h).input_deltas is not TrainHook.input_deltas
+        if any(getattr(type(h), name) is not getattr(TrainHook, name) for name in _LOSS_CHANGING_HOOKS)
     ]
     if changers:
         return f"{', '.join(changers)} adds to the loss (it needs autograd)"

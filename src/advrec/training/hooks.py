@@ -20,6 +20,15 @@ class TrainHook:
         or None. Deltas of several hooks are summed; adversaries' terms (``on_loss``) do not see them."""
         return None
 
+    def batch_loss(self, model: Recommender, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """A loss to use instead of the trainer's objective for this batch, or None (the objective).
+
+        For methods whose main loss needs a forward of their own (XSimGCL scores the batch on a noisy
+        propagation). At most one hook may return a loss. Such a loss bypasses DDP's forward, so the
+        trainer refuses it under DDP (gradients would not be averaged across ranks).
+        """
+        return None
+
     def on_loss(self, model: Recommender, batch: dict[str, torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
         """Return the loss to optimise for this batch (e.g. loss + lambda * adversarial loss)."""
         return loss

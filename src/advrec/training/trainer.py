@@ -194,14 +194,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if self._fused_step is not None:
             return self._fused_update(batch)
-        noise: Deltas = {}
-        for hook in self.hooks:
-            for name, delta in (hook.input_deltas(self._forward_model, batch) or {}).items():
-                noise[name] = noise[name] + delta if name in noise else delta
-        if noise:
-            loss = self.objective(self._forward_model, batch, noise)
-        else:
-            loss = self.objective(self._forward_model, batch)
+        loss = self._batch_loss(batch)
         for hook in self.hooks:
             loss = hook.on_loss(self._forward_model, batch, loss)
         if not torch.isfinite(loss):
@@ -221,6 +214,31 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         self.optimizer.step()
         return loss
+
+    def _batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The objective's loss, or the one loss a hook provides instead (``TrainHook.batch_loss``)."""
+        own = [hook.batch_loss(self._forward_model, batch) for hook in self.hooks]
+        own = [loss for loss in own if loss is not None]
+        if not own:
+            return self._objective_loss(batch)
+        if len(own) > 1:
+            raise AdvrecError(f"{len(own)} hooks replace the objective's loss; at most one may")
+        if self.dist.enabled:
+            raise AdvrecError(
+                "a hook replaced the objective's loss, which bypasses DDP's forward: gradients would not be "
+                "averaged across ranks; run this method in a single process"
+            )
+        return own[0]
+
+    def _objective_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The objective at the inputs plus the hooks' input noise (``TrainHook.input_deltas``), if any."""
+        noise: Deltas = {}
+        for hook in self.hooks:
+            for name, delta in (hook.input_deltas(self._forward_model, batch) or {}).items():
+                noise[name] = noise[name] + delta if name in noise else delta
+        if noise:
+            return self.objective(self._forward_model, batch, noise)
+        return self.objective(self._forward_model, batch)
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()
