@@ -94,6 +94,16 @@ class _AddsToLoss(TrainHook):
         return loss * 2
 
 
+class _OwnLoss(TrainHook):
+    def batch_loss(self, model, batch):
+        return None
+
+
+class _InputNoise(TrainHook):
+    def input_deltas(self, model, batch):
+        return None
+
+
 def test_used_only_where_exact():
     model, _ = _model_and_batch(1)
     bpr = build_objective("bpr", 0.0)
@@ -103,6 +113,8 @@ def test_used_only_where_exact():
     adversary = [_AddsToLoss()]
     assert "_AddsToLoss adds to the loss" in why_not_fused(model, bpr, adversary, False, CPU)
     assert why_not_fused(model, bpr, [TrainHook()], False, CPU) == ""  # a monitor keeps the kernel
+    assert "_OwnLoss" in why_not_fused(model, bpr, [_OwnLoss()], False, CPU)
+    assert "_InputNoise" in why_not_fused(model, bpr, [_InputNoise()], False, CPU)
     assert "DDP" in why_not_fused(model, bpr, [], True, CPU)
     assert build_fused_step("auto", model, bpr, adversary, False, CPU) is None
     assert build_fused_step("autograd", model, bpr, [], False, CPU) is None
