@@ -247,6 +247,8 @@ def robustness_run(
 
     run_dir = Path(run_dir)
     config, split, model = load_run(run_dir)
+    if not model.embedding_tables():
+        raise AdvrecError(f"{run_dir}: the probe perturbs embedding tables; {type(model).__name__} has none")
     result = robustness_probe(
         model,
         split.train,

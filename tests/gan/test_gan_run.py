@@ -164,3 +164,14 @@ def test_gan_and_adversary_do_not_combine(tmp_path):
     )
     with pytest.raises(ConfigError, match="adversary.name"):
         train_run(cfg, tmp_path / "r", show_progress=False)
+
+
+def test_robustness_probe_refuses_a_gan_without_embedding_tables(tmp_path):
+    from advrec.errors import AdvrecError
+    from advrec.experiment import robustness_run
+
+    train_run(
+        _config("cfgan", epochs=2, generator={"pretrain_epochs": 0}), tmp_path / "r", show_progress=False
+    )
+    with pytest.raises(AdvrecError, match="CFGAN has none"):
+        robustness_run(tmp_path / "r", [0.1])
