@@ -14,6 +14,7 @@ Run folder layout::
                          control) per attack probed, curves.png (every attack probed so far)
     robustness_<tables>/ the same for a probe of chosen tables (``--targets item_features``), whose
                          results.json entry is ``robustness_<tables>``
+    gan.png              GAN runs: D(real), D(fake), both losses, the mode-collapse signal per epoch
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from advrec.data.sampler import NegativeSampler
 from advrec.data.split import Split, load_saved_split, save_split
 from advrec.errors import AdvrecError, ConfigError
 from advrec.evaluation.protocol import Protocol
+from advrec.gan.builder import build_game, build_gan_model, check_gan_config
 from advrec.models import FEATURE_MODELS, build_model
 from advrec.models.base import Recommender
 from advrec.training.augment import build_augmentation
@@ -49,7 +51,7 @@ from advrec.training.distributed import DistContext, init_distributed
 from advrec.training.hooks import TrainHook
 from advrec.training.objectives import build_objective
 from advrec.training.optim import LRSchedule, build_optimizer
-from advrec.training.trainer import Trainer
+from advrec.training.trainer import Trainer, TrainResult
 from advrec.utils.files import atomic_write_json, atomic_write_text
 from advrec.utils.seeding import child_seed, numpy_rng, torch_generator
 
@@ -146,6 +148,8 @@ def train_run(
     ctx.barrier()
     split = prepare_split(config, run_dir, data_root, ctx)
     protocol = Protocol.from_split(split, config.eval, config.device)
+    if config.gan.name != "none":
+        return _train_gan(config, run_dir, split, protocol, ctx, resume, hooks or [], show_progress)
     item_features = prepare_item_features(config, run_dir, data_root, split, ctx)
 
     init = torch_generator(config.seed, "init")
@@ -176,7 +180,12 @@ def train_run(
         show_progress=show_progress,
     )
     fit = trainer.fit(resume=resume)
+    return _test_and_record(run_dir, split, protocol, model, fit, ctx)
 
+
+def _test_and_record(
+    run_dir: Path, split: Split, protocol: Protocol, model: Recommender, fit: TrainResult, ctx: DistContext
+) -> dict[str, Any]:
     # The test split is read here, once, after the best checkpoint was restored.
     model.eval()
     start = time.perf_counter()
@@ -202,6 +211,51 @@ def train_run(
     return results
 
 
+def _train_gan(
+    config: RunConfig,
+    run_dir: Path,
+    split: Split,
+    protocol: Protocol,
+    ctx: DistContext,
+    resume: bool,
+    hooks: list[TrainHook],
+    show_progress: bool,
+) -> dict[str, Any]:
+    """A GAN run: the same trainer, with the game as its training procedure; ``gan.png`` at the end."""
+    from advrec.gan.plot import plot_gan_history, read_history
+
+    check_gan_config(config)
+    if ctx.enabled:
+        raise ConfigError("gan.name: GAN training runs in a single process (no torchrun)")
+    model = build_gan_model(config, split.train).to(config.device)
+    game = build_game(config, model, split.train)
+    trainer = Trainer(
+        model,
+        None,
+        None,
+        None,
+        None,
+        protocol.validate,
+        config.train,
+        select_metric=config.eval.select_metric,
+        rngs={"sampler": numpy_rng(config.seed, "sampler")},
+        run_dir=run_dir,
+        hooks=hooks,
+        device=config.device,
+        show_progress=show_progress,
+        procedure=game,
+    )
+    try:
+        fit = trainer.fit(resume=resume)
+    finally:  # also after a divergence: the curves up to it are what explains it
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.exists() and metrics.stat().st_size:
+            plot_gan_history(
+                read_history(metrics), run_dir / "gan.png", title=f"{config.gan.name}, seed {config.seed}"
+            )
+    return _test_and_record(run_dir, split, protocol, model, fit, ctx)
+
+
 def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
     """The config, the exact split and the best model of a finished (or interrupted) run."""
     run_dir = Path(run_dir)
@@ -210,10 +264,13 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
         raise AdvrecError(f"{run_dir}: not a run folder (no config.yaml)")
     config = parse_config(yaml.safe_load(config_path.read_text(encoding="utf-8")), str(config_path))
     split = load_saved_split(run_dir / "split")
-    features = None
-    if config.data.item_features is not None:
-        features = saved_item_features(run_dir / "split", split)
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
+    if config.gan.name != "none":
+        model = build_gan_model(config, split.train)
+    else:
+        features = None
+        if config.data.item_features is not None:
+            features = saved_item_features(run_dir / "split", split)
+        model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
     model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
     return config, split, model.to(config.device).eval()
 
@@ -267,6 +324,8 @@ def robustness_run(
 
     run_dir = Path(run_dir)
     config, split, model = load_run(run_dir)
+    if not model.embedding_tables():
+        raise AdvrecError(f"{run_dir}: the probe perturbs embedding tables; {type(model).__name__} has none")
     probe = robustness_probe(
         model,
         split.train,

@@ -220,6 +220,70 @@ class AdversaryConfig(Strict):
         return CL_PAPER_DEFAULTS.get(info.data.get("name"), {}).get(info.field_name)
 
 
+class GanPlayerConfig(Strict):
+    """One player of a GAN (generator or discriminator): its own optimizer, schedule and pace."""
+
+    optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(lr=1e-4))
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    steps: int = Field(1, ge=1, description="passes per epoch (D:G ratio = discriminator : generator steps)")
+    batch_size: int = Field(64, ge=1, description="rows (CFGAN) or users/pairs (IRGAN) per update")
+    pretrain_epochs: int = Field(
+        0, ge=0, description="epochs training this player alone first (generator first, then discriminator)"
+    )
+    grad_clip: float | None = Field(None, gt=0, description="clip this player's gradient norm")
+    l2: float = Field(0.0, ge=0, description="IRGAN: L2 on the batch's rows, l2 * ||rows||^2 / 2 / batch")
+
+
+class CFGANConfig(Strict):
+    """CFGAN (Chae et al., CIKM 2018). Defaults: the authors' ML-100K settings (ZP, 70%, hidden 400/125)."""
+
+    variant: Literal["user", "item"] = Field("item", description="rows are users' or items' purchase vectors")
+    scheme: Literal["zr", "pm", "zp"] = Field("zp", description="zero-reconstruction, partial masking, both")
+    zr_ratio: float = Field(0.7, ge=0, le=1, description="share of a row's negatives in its ZR set")
+    pm_ratio: float = Field(0.7, ge=0, le=1, description="share of a row's negatives in its PM set")
+    zr_coefficient: float = Field(0.03, ge=0, description="alpha, the weight of the ZR term")
+    g_hidden: list[int] = Field(default_factory=lambda: [400], description="generator MLP hidden widths")
+    d_hidden: list[int] = Field(default_factory=lambda: [125], description="discriminator MLP hidden widths")
+    noise_dim: int = Field(0, ge=0, description="N(0, 1) noise inputs of the generator (0: none, the paper)")
+    use_discriminator: bool = Field(
+        True, description="false: the ablation, generator trained by masked reconstruction + ZR only"
+    )
+
+
+class IRGANConfig(Strict):
+    """IRGAN (Wang et al., SIGIR 2017), item recommendation: two biased-MF players."""
+
+    dim: int = Field(64, ge=1)
+    init_std: float = Field(0.01, gt=0)
+    temperature: float = Field(0.2, gt=0, description="generator softmax temperature")
+    sample_lambda: float = Field(
+        0.2, ge=0, le=1, description="importance sampling: mass moved onto the user's positives"
+    )
+    samples_per_positive: int = Field(2, ge=1, description="generator samples per positive, per user")
+    reward: Literal["sigmoid", "softplus"] = Field(
+        "sigmoid", description="2(σ(f) - 0.5) as in the reference code, or log(1 + exp(f))"
+    )
+    pretrain_batch_size: int = Field(2048, ge=1, description="BPR pre-training of the generator")
+
+
+class GanConfig(Strict):
+    """A generator/discriminator game instead of the pairwise objective (``train.epochs``, ``patience``,
+    ``eval_every`` still apply; ``model`` and ``train``'s optimizer/schedule/batch do not)."""
+
+    name: Literal["none", "cfgan", "irgan"] = "none"
+    loss: Literal["minimax", "non_saturating", "wgan_gp", "hinge", "least_squares"] = "minimax"
+    gp_weight: float = Field(10.0, ge=0, description="wgan_gp: weight of the gradient penalty")
+    generator: GanPlayerConfig = Field(default_factory=GanPlayerConfig)
+    discriminator: GanPlayerConfig = Field(default_factory=GanPlayerConfig)
+    recommend_with: Literal["generator", "discriminator"] = "generator"
+    select_during_pretraining: bool = Field(
+        False, description="whether pre-training epochs may be selected as best (and count for patience)"
+    )
+    monitor_k: int = Field(10, ge=1, description="top-k of the mode-collapse signal")
+    cfgan: CFGANConfig = Field(default_factory=CFGANConfig)
+    irgan: IRGANConfig = Field(default_factory=IRGANConfig)
+
+
 class RunConfig(Strict):
     seed: int = 2020
     device: str = Field("cpu", description="cpu, cuda, cuda:N")
@@ -236,3 +300,4 @@ class RunConfig(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     adversary: AdversaryConfig = Field(default_factory=AdversaryConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
+    gan: GanConfig = Field(default_factory=GanConfig)

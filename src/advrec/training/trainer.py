@@ -28,6 +28,7 @@ from advrec.training.distributed import DistContext
 from advrec.training.fused import build_fused_step
 from advrec.training.hooks import TrainHook
 from advrec.training.optim import LRSchedule
+from advrec.training.procedure import TrainingProcedure
 from advrec.utils.files import atomic_write_text
 from advrec.utils.progress import progress
 
@@ -63,10 +64,10 @@ class Trainer:
     def __init__(
         self,
         model: Recommender,
-        objective: Callable[[Recommender, dict[str, torch.Tensor]], torch.Tensor],
-        sampler: NegativeSampler,
-        optimizer: torch.optim.Optimizer,
-        schedule: LRSchedule,
+        objective: Callable[[Recommender, dict[str, torch.Tensor]], torch.Tensor] | None,
+        sampler: NegativeSampler | None,
+        optimizer: torch.optim.Optimizer | None,
+        schedule: LRSchedule | None,
         validate: Validate,
         config: TrainConfig,
         *,
@@ -77,7 +78,12 @@ class Trainer:
         dist_ctx: DistContext | None = None,
         device: str = "cpu",
         show_progress: bool = True,
+        procedure: TrainingProcedure | None = None,
     ) -> None:
+        # Either the pairwise objective with its sampler/optimizer/schedule, or a procedure owning its own.
+        if (procedure is None) == (optimizer is None):
+            raise ValueError("give a training procedure or an objective, sampler, optimizer and schedule")
+        self.procedure = procedure
         self.model = model
         self.objective = objective
         self.sampler = sampler
@@ -93,8 +99,10 @@ class Trainer:
         self.device = torch.device(device)
         self.show_progress = show_progress
         self._forward_model = self._wrap(model)
-        self._fused_step = build_fused_step(
-            config.kernel, model, objective, self.hooks, self.dist.enabled, self.device
+        self._fused_step = (
+            build_fused_step(config.kernel, model, objective, self.hooks, self.dist.enabled, self.device)
+            if procedure is None
+            else None
         )
 
     def _wrap(self, model: Recommender) -> Recommender:
@@ -119,7 +127,7 @@ class Trainer:
         eval_times = [h["eval_s"] for h in history if "eval_s" in h]
         epoch = state["epoch"]
         while epoch < self.cfg.epochs and state["bad_epochs"] < self.cfg.patience:
-            log = self._run_epoch(epoch)
+            log = self._run_epoch(epoch) if self.procedure is None else self._run_procedure_epoch(epoch)
             train_times.append(log["train_s"])
             if (epoch + 1) % self.cfg.eval_every == 0 or epoch + 1 == self.cfg.epochs:
                 start = time.perf_counter()
@@ -128,8 +136,8 @@ class Trainer:
                 eval_times.append(log["eval_s"])
                 log["valid"] = valid
                 current = self._selection_value(valid)
-                self.schedule.end_epoch(current)
-                if not all(hook.counts_for_selection(epoch) for hook in self.hooks):
+                (self.schedule or self.procedure).end_epoch(current)
+                if not self._counts_for_selection(epoch):
                     pass  # e.g. an adversary still pre-training: neither a candidate nor a bad epoch
                 elif current > state["best"]:
                     state.update(best=current, best_epoch=epoch, bad_epochs=0, best_valid=valid)
@@ -152,6 +160,20 @@ class Trainer:
             train_s_per_epoch=float(np.mean(train_times)) if train_times else 0.0,
             eval_s=float(np.mean(eval_times)) if eval_times else 0.0,
         )
+
+    def _counts_for_selection(self, epoch: int) -> bool:
+        gates = [*self.hooks, *([self.procedure] if self.procedure is not None else [])]
+        return all(gate.counts_for_selection(epoch) for gate in gates)
+
+    def _run_procedure_epoch(self, epoch: int) -> dict[str, Any]:
+        """One epoch trained by the procedure; hooks see its start and end as in a pairwise epoch."""
+        for hook in self.hooks:
+            hook.on_epoch_start(epoch)
+        start = time.perf_counter()
+        self.model.train()
+        log = {"epoch": epoch, **self.procedure.run_epoch(epoch, self.rngs)}
+        log["train_s"] = time.perf_counter() - start
+        return log
 
     def _run_epoch(self, epoch: int) -> dict[str, Any]:
         self.schedule.start_epoch(epoch)
@@ -274,13 +296,18 @@ class Trainer:
             path,
             {
                 "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "schedule": self.schedule.state_dict(),
+                **self._optimization_state(),
                 "hooks": [hook.state_dict() for hook in self.hooks],
                 "rng": rng_state(self.rngs),
                 "trainer": state,
             },
         )
+
+    def _optimization_state(self) -> dict[str, Any]:
+        """The trainer's optimizer and schedule, or the procedure's (e.g. both GAN players')."""
+        if self.procedure is not None:
+            return {"procedure": self.procedure.state_dict()}
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
 
     def _restore_best(self) -> None:
         best = getattr(self, "_best_in_memory", None)
@@ -297,8 +324,11 @@ class Trainer:
             raise AdvrecError(f"--resume: no checkpoint at {path}; start the run without --resume")
         ckpt = load_checkpoint(path)
         self.model.load_state_dict(ckpt["model"])
-        self.optimizer.load_state_dict(ckpt["optimizer"])
-        self.schedule.load_state_dict(ckpt["schedule"])
+        if self.procedure is not None:
+            self.procedure.load_state_dict(ckpt["procedure"])
+        else:
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.schedule.load_state_dict(ckpt["schedule"])
         for hook, hook_state in zip(self.hooks, ckpt["hooks"]):
             hook.load_state_dict(hook_state)
         restore_rng_state(ckpt["rng"], self.rngs)
