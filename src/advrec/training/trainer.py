@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -25,7 +26,7 @@ from advrec.training.checkpoint import (
     save_checkpoint,
 )
 from advrec.training.distributed import DistContext
-from advrec.training.fused import build_fused_step
+from advrec.training.fused import build_fused_step, single_threaded
 from advrec.training.hooks import TrainHook
 from advrec.training.optim import LRSchedule
 from advrec.training.procedure import TrainingProcedure
@@ -187,18 +188,19 @@ class Trainer:
         bar = progress(
             range(n_batches), desc=f"epoch {epoch}", enabled=self.show_progress and self.dist.is_main
         )
-        for lo in bar:
-            lo *= self.cfg.batch_size
-            hi = min(lo + self.cfg.batch_size, len(triples))
-            start_r, stop_r = self.dist.shard(hi - lo)
-            batch = {
-                "users": triples.users[lo + start_r : lo + stop_r].to(self.device),
-                "pos": triples.pos[lo + start_r : lo + stop_r].to(self.device),
-                "neg": triples.neg[lo + start_r : lo + stop_r].to(self.device),
-            }
-            loss = self._step(batch, scale=self.dist.world_size * (stop_r - start_r) / (hi - lo))
-            total += loss * (hi - lo)
-            count += hi - lo
+        with single_threaded() if self._fused_step is not None else contextlib.nullcontext():
+            for lo in bar:
+                lo *= self.cfg.batch_size
+                hi = min(lo + self.cfg.batch_size, len(triples))
+                start_r, stop_r = self.dist.shard(hi - lo)
+                batch = {
+                    "users": triples.users[lo + start_r : lo + stop_r].to(self.device),
+                    "pos": triples.pos[lo + start_r : lo + stop_r].to(self.device),
+                    "neg": triples.neg[lo + start_r : lo + stop_r].to(self.device),
+                }
+                loss = self._step(batch, scale=self.dist.world_size * (stop_r - start_r) / (hi - lo))
+                total += loss * (hi - lo)
+                count += hi - lo
         mean_loss = total / max(count, 1)
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
