@@ -28,6 +28,7 @@ import numpy as np
 
 from advrec.config.schema import ItemFeaturesConfig
 from advrec.data.interactions import IdMap
+from advrec.data.io import _no_nulls, _parquet_ids, normalise_text, read_bytes
 from advrec.errors import DataError
 
 _INT_RE = re.compile(r"-?[0-9]+")
@@ -139,22 +140,13 @@ def _read_ids(path: Path) -> np.ndarray:
         if raw.dtype.kind == "U":
             return _ids_from_strings(raw.tolist(), path, lines=False)
         raise DataError(f"item ids have dtype {raw.dtype}; expected integers or strings", path=path)
-    try:
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError("file not found", path=path) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, expected a file", path=path) from None
-    except OSError as exc:
-        raise DataError(f"cannot read file: {exc.strerror or exc}", path=path) from None
-    if text.startswith(b"\xef\xbb\xbf"):
-        text = text[3:]
+    text = normalise_text(read_bytes(path, allow_empty=True))
     try:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = text[: exc.start].count(b"\n") + 1
         raise DataError("bytes are not valid UTF-8 text", path=path, line=line) from None
-    lines = decoded.replace("\r\n", "\n").split("\n")
+    lines = decoded.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline
     return _ids_from_strings(lines, path, lines=True)
@@ -179,8 +171,6 @@ def _ids_from_strings(values: list[str], path: Path, *, lines: bool) -> np.ndarr
 def _read_parquet(path: Path, id_column: str, columns: list[str] | None) -> ItemFeatures:
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from advrec.data.io import _no_nulls, _parquet_ids  # the interaction reader's id rules
 
     if not path.exists():
         raise DataError("file not found", path=path)

@@ -85,7 +85,7 @@ def read_lightgcn(path: str | Path) -> RawInteractions:
     A line with a user and no item is allowed and yields nothing. There are no ratings or timestamps.
     """
     path = Path(path)
-    data = _prepare(_read_bytes(path))
+    data = normalise_text(read_bytes(path))
     parsed = _lightgcn_fast(data)
     if parsed is None:
         _scan(data, path, _check_lightgcn_line, lambda piece: _lightgcn_fast(piece) is not None)
@@ -146,8 +146,8 @@ def read_interactions(path: str | Path, fmt: str, **options) -> RawInteractions:
 # --------------------------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
-    """The whole file; every OS-level failure becomes a DataError, an empty file too."""
+def read_bytes(path: Path, allow_empty: bool = False) -> bytes:
+    """The whole file; every OS-level failure becomes a DataError, an empty file too (unless allowed)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -156,12 +156,12 @@ def _read_bytes(path: Path) -> bytes:
         raise DataError("is a directory, expected a file", path=path) from None
     except OSError as exc:
         raise DataError(f"cannot read file: {exc.strerror or exc}", path=path) from None
-    if not data:
+    if not data and not allow_empty:
         raise DataError("file is empty", path=path)
     return data
 
 
-def _prepare(data: bytes) -> bytes:
+def normalise_text(data: bytes) -> bytes:
     """Drop a leading byte-order mark and turn CRLF into LF; line numbers are unchanged."""
     if data.startswith(_BOM):
         data = data[len(_BOM) :]
@@ -241,7 +241,7 @@ def _line_pieces(data: bytes, size: int) -> Iterator[tuple[int, bytes]]:
 
 
 def _is_clean_text(data: bytes) -> bool:
-    """No NUL, no stray CR (call after :func:`_prepare`) and valid UTF-8: what the scan demands too."""
+    """No NUL, no stray CR (call after :func:`normalise_text`) and valid UTF-8: what the scan demands too."""
     if b"\x00" in data or b"\r" in data:
         return False
     if data.isascii():
@@ -311,7 +311,7 @@ _FIXED_TYPES = MappingProxyType(
 
 
 def _read_fixed(path: Path, fmt: _FixedFormat) -> RawInteractions:
-    data = _prepare(_read_bytes(path))
+    data = normalise_text(read_bytes(path))
     if _only_newlines(data):
         raise DataError("file is empty (no interactions)", path=path)
     table = _fixed_fast(data, fmt)
@@ -502,7 +502,7 @@ class _TableLayout:
 
 
 def _read_delimited_table(path: Path, spec: dict[str, str | int], sep: str, header: bool) -> RawInteractions:
-    data = _prepare(_read_bytes(path))
+    data = normalise_text(read_bytes(path))
     layout = _table_layout(data, path, spec, sep, header)
     if _only_newlines(layout.body):
         raise DataError("file has no data rows", path=path)
@@ -659,7 +659,7 @@ def _read_parquet(path: Path, spec: dict[str, str | int]) -> RawInteractions:
     """A Parquet table; errors name the column and the 1-based row, since Parquet has no lines."""
     import pyarrow.parquet as pq  # only Parquet users pay for importing it
 
-    data = _read_bytes(path)
+    data = read_bytes(path)
     try:
         parquet = pq.ParquetFile(pa.BufferReader(data))
         names = parquet.schema_arrow.names
