@@ -61,10 +61,17 @@ class _TopN(Detector):
             raise ConfigError(f"n_flag must be >= 0, got {n_flag}")
         self.n_flag = n_flag
 
+    def flag(self, ratings: sp.spmatrix) -> np.ndarray:
+        self._check_n_flag()  # before the scoring work
+        return super().flag(ratings)
+
     def flags_from_scores(self, scores: np.ndarray) -> np.ndarray:
+        self._check_n_flag()
+        return top_n_flags(scores, self.n_flag)
+
+    def _check_n_flag(self) -> None:
         if self.n_flag is None:
             raise ConfigError(f"detector {self.name!r} needs n_flag (the expected number of fake profiles)")
-        return top_n_flags(scores, self.n_flag)
 
 
 def _train_rows(labels: np.ndarray | None, n_rows: int, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -171,14 +178,15 @@ class PCAVarSelect(_TopN):
         k = min(self.n_components, min(n_users, n_items) - 1)
         if k < 1:
             raise ConfigError(f"PCA needs at least 2 users and 2 items, got {n_users} × {n_items}")
+        constant = _constant_rows(matrix, self.implicit)
+        if constant.all():  # nothing varies: no component to load on (ARPACK would fail on a zero matrix)
+            return np.zeros(n_users)
         operator = _standardised(matrix) if self.implicit else _zscored(matrix)
         v0 = np.random.default_rng(0).standard_normal(min(n_users, n_items))  # ARPACK start: fixed
         left, _, _ = svds(operator, k=k, v0=v0)
         scores = -np.sum(left**2, axis=1)
-        if self.constant == "genuine":
-            constant = _constant_rows(matrix, self.implicit)
-            if constant.any() and not constant.all():
-                scores[constant] = scores[~constant].min() - 1.0
+        if self.constant == "genuine" and constant.any():
+            scores[constant] = scores[~constant].min() - 1.0
         return scores
 
 

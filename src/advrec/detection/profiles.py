@@ -57,7 +57,7 @@ def _lines(path: Path) -> list[tuple[int, str]]:
         except UnicodeDecodeError as exc:
             raise DataError(
                 f"bytes are not valid UTF-8 text (column {exc.start + 1})", path=path, line=number
-            )
+            ) from None
         if text.strip():
             out.append((number, text))
     if not out:
