@@ -97,12 +97,12 @@ def test_stratified_folds_balance_and_seed():
 
 def test_evaluation_is_reproducible():
     matrix, labels = attacked_set(seed=2, n_users=80, n_items=40, n_fake=10, filler=6)
-    a = run_detectors(matrix, labels, ["rf", "iforest"], folds=3, seed=5, n_flag=10)
-    b = run_detectors(matrix, labels, ["rf", "iforest"], folds=3, seed=5, n_flag=10)
-    c = run_detectors(matrix, labels, ["rf"], folds=3, seed=6, n_flag=10)
+    a = run_detectors(matrix, labels, ["gbdt", "iforest"], folds=3, seed=5, n_flag=10)
+    b = run_detectors(matrix, labels, ["gbdt", "iforest"], folds=3, seed=5, n_flag=10)
+    c = run_detectors(matrix, labels, ["gbdt"], folds=3, seed=6, n_flag=10)
     for name in a:
         np.testing.assert_array_equal(a[name].scores, b[name].scores)
-    assert not np.array_equal(a["rf"].scores, c["rf"].scores)  # the seed is used
+    assert not np.array_equal(a["gbdt"].scores, c["gbdt"].scores)  # the seed is used
 
 
 def test_unsupervised_detectors_never_see_labels(attacked):

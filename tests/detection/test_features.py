@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from advrec.detection.features import EXPLICIT_FEATURES, IMPLICIT_FEATURES, ProfileFeatures, compute_features, degsim
+from advrec.detection.features import (
+    EXPLICIT_FEATURES,
+    IMPLICIT_FEATURES,
+    ProfileFeatures,
+    compute_features,
+    degsim,
+)
 
 # users × items, 0 = unrated
 #        i0 i1 i2
@@ -50,16 +56,22 @@ def test_degsim_by_hand():
     # k = 2: u1 averages both; u0 and u2 have one neighbour each and average over it.
     np.testing.assert_allclose(degsim(TINY, k=2, min_common=2), [s01, (s01 + s12) / 2, s12])
     # min_common = 1: u0-u2 over {i0}: (1)(-1) / sqrt(1 * 1) = -1
-    np.testing.assert_allclose(degsim(TINY, k=2, min_common=1), [(s01 - 1) / 2, (s01 + s12) / 2, (s12 - 1) / 2])
+    np.testing.assert_allclose(
+        degsim(TINY, k=2, min_common=1), [(s01 - 1) / 2, (s01 + s12) / 2, (s12 - 1) / 2]
+    )
     # Blocks of one row give the same result as one block.
-    np.testing.assert_allclose(degsim(TINY, k=2, min_common=1, block_users=1), degsim(TINY, k=2, min_common=1))
+    np.testing.assert_allclose(
+        degsim(TINY, k=2, min_common=1, block_users=1), degsim(TINY, k=2, min_common=1)
+    )
 
 
 def test_degsim_cosine_by_hand():
     # 0/1 rows u0 {i0,i1}, u1 {i0,i1,i2}, u2 {i0,i2}: cos u0u1 = u1u2 = 2/sqrt(6), u0u2 = 1/2
     c = 2 / math.sqrt(6)
     np.testing.assert_allclose(degsim(TINY, k=1, min_common=1, cosine=True), [c, c, c])
-    np.testing.assert_allclose(degsim(TINY, k=2, min_common=1, cosine=True), [(c + 0.5) / 2, c, (c + 0.5) / 2])
+    np.testing.assert_allclose(
+        degsim(TINY, k=2, min_common=1, cosine=True), [(c + 0.5) / 2, c, (c + 0.5) / 2]
+    )
 
 
 def _reference(dense: np.ndarray, k: int, min_common: int) -> dict[str, np.ndarray]:
@@ -133,4 +145,6 @@ def test_empty_profile_gets_zeros_not_nan():
     m = sp.csr_matrix(np.array([[4, 2, 0], [0, 0, 0], [3, 0, 5]], dtype=float))
     x = ProfileFeatures(k=1, min_common=1).transform(m)
     assert np.isfinite(x).all()
-    np.testing.assert_array_equal(x[1, [EXPLICIT_FEATURES.index(n) for n in ("length", "mean", "rdma", "degsim")]], 0)
+    np.testing.assert_array_equal(
+        x[1, [EXPLICIT_FEATURES.index(n) for n in ("length", "mean", "rdma", "degsim")]], 0
+    )
