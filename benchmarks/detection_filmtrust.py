@@ -18,7 +18,6 @@ what the detectors find without that giveaway.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -95,7 +94,7 @@ def main() -> None:
             }
         summary[name] = {"metrics": stats, "seconds": seconds[name]}
         cells = " | ".join(f"{stats[m]['mean']:.3f} ± {stats[m]['std']:.3f}" for m in METRICS)
-        lines.append(f"| {name} | {kind} | {cells} | {np.mean(seconds[name]):.1f} |")
+        lines.append(f"| {name} | {kind} | {cells} | {np.mean(seconds[name]):.2f} |")
     table = "\n".join(lines) + "\n"
     print(table)
     out = Path(args.out)

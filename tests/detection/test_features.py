@@ -49,7 +49,8 @@ def test_features_by_hand():
 
 def test_degsim_by_hand():
     # Centred: u0 (+1, -1, .), u1 (-5/3, 1/3, 4/3), u2 (-1, ., +1).
-    # u0-u1 over {i0, i1}: -2 / sqrt(2 * 26/9) = -6/sqrt(52); u1-u2 over {i0, i2}: 3 / sqrt(41/9 * 2) = 9/sqrt(82);
+    # u0-u1 over {i0, i1}: -2 / sqrt(2 * 26/9) = -6/sqrt(52);
+    # u1-u2 over {i0, i2}: 3 / sqrt(41/9 * 2) = 9/sqrt(82);
     # u0-u2 share one item only, below min_common = 2: not neighbours.
     s01, s12 = -6 / math.sqrt(52), 9 / math.sqrt(82)
     np.testing.assert_allclose(degsim(TINY, k=1, min_common=2), [s01, s12, s12])
