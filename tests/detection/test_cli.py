@@ -6,7 +6,7 @@ import csv
 import json
 
 import numpy as np
-from conftest import attacked_set, write_labelled_set
+from detection_data import attacked_set, write_labelled_set
 
 from advrec.cli import main
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import attacked_set
+from detection_data import attacked_set
 
 from advrec.detection import (
     IsolationForestDetector,
@@ -182,3 +182,18 @@ def test_detector_errors():
 
 def test_pca_all_constant_profiles_score_zero():
     np.testing.assert_array_equal(PCAVarSelect(n_flag=1).score(sp.csr_matrix(np.eye(3))), [0, 0, 0])
+
+
+def test_implicit_detectors_run_on_binary_profiles(attacked):
+    """With implicit data only the rating-free features remain; random-filler fakes still stand out by
+    the popularity of what they rate."""
+    matrix, labels = attacked
+    results = run_detectors(matrix, labels, ["gbdt", "pca"], folds=3, seed=0, n_flag=30, implicit=True)
+    assert results["gbdt"].metrics["auc"] >= 0.9, results["gbdt"].metrics
+    assert results["pca"].metrics["auc"] is not None and results["pca"].metrics["n_flagged"] == 30
+    binary = matrix.copy()
+    binary.data[:] = 1.0
+    np.testing.assert_array_equal(
+        PCAVarSelect(n_flag=30, implicit=True).score(matrix),
+        PCAVarSelect(n_flag=30, implicit=True).score(binary),
+    )
