@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.detection.detectors import DETECTORS
 from advrec.detection.evaluate import parse_detector_names, run_detectors
 from advrec.detection.features import ProfileFeatures
 from advrec.detection.metrics import roc_auc
+from advrec.detection.names import DETECTORS, SUPERVISED
 from advrec.detection.profiles import load_labelled_profiles
 from advrec.utils.files import atomic_write_json, atomic_write_text
 
@@ -85,7 +85,7 @@ def main() -> None:
     ]
     summary = {}
     for name in names:
-        kind = "supervised, CV" if name in ("gbdt", "rf") else "unsupervised"
+        kind = "supervised, CV" if name in SUPERVISED else "unsupervised"
         stats = {}
         for metric in METRICS:
             values = np.array([m[metric] for m in per_seed[name]], dtype=float)

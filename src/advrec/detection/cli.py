@@ -9,7 +9,7 @@ from advrec.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from advrec.detection.detectors import DETECTORS
+    from advrec.detection.names import DETECTORS
 
     detect = sub.add_parser(
         "detect",
@@ -34,8 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from advrec.detection.detectors import DETECTORS
     from advrec.detection.evaluate import parse_detector_names, run_detectors
+    from advrec.detection.names import DETECTORS
     from advrec.detection.profiles import load_labelled_profiles
     from advrec.detection.report import plot_curves, write_results, write_scores
 

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, svds
 
 from advrec.detection.features import ProfileFeatures, as_profile_matrix
+from advrec.detection.names import DETECTORS
 from advrec.errors import ConfigError
 
 
@@ -296,9 +297,6 @@ class ScorerDetector(Detector):
         if self.threshold is not None:
             return np.asarray(scores) >= self.threshold
         return top_n_flags(scores, self.n_flag)
-
-
-DETECTORS = ("gbdt", "rf", "pca", "iforest")
 
 
 def build_detector(
