@@ -24,7 +24,8 @@ the profile itself included, as in SDLib), ``r̄_u`` and ``σ_u`` the user's mea
 
 With ``implicit=True`` (every rating 1) the rating-valued features are constant and dropped; ``degsim``
 uses cosine similarity of the 0/1 rows instead of Pearson. Everything is vectorised over the sparse
-matrix; only ``degsim`` loops, over blocks of ``block_users`` rows of the user × user similarity matrix.
+matrix; only ``degsim`` loops, over blocks of ``block_users`` rows of the user × user similarity matrix
+(default: as many rows as keep one dense block array near 128 MiB; it holds about six at once).
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ class ProfileFeatures:
     implicit: bool = False
     k: int = 10  # degsim neighbours
     min_common: int = 3  # degsim: co-rated items for a pair to count as neighbours
-    block_users: int = 2048  # degsim: rows of the similarity matrix held at once
+    block_users: int | None = None  # degsim: rows of the similarity matrix held at once (None: auto)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -94,7 +95,11 @@ class ProfileFeatures:
 
 
 def compute_features(
-    matrix: sp.csr_matrix, k: int = 10, min_common: int = 3, block_users: int = 2048, implicit: bool = False
+    matrix: sp.csr_matrix,
+    k: int = 10,
+    min_common: int = 3,
+    block_users: int | None = None,
+    implicit: bool = False,
 ) -> dict[str, np.ndarray]:
     """Every feature of :data:`EXPLICIT_FEATURES` (or the implicit set) by name; see the module doc."""
     n_users, _ = matrix.shape
@@ -147,7 +152,11 @@ def compute_features(
 
 
 def degsim(
-    matrix: sp.csr_matrix, k: int = 10, min_common: int = 3, block_users: int = 2048, cosine: bool = False
+    matrix: sp.csr_matrix,
+    k: int = 10,
+    min_common: int = 3,
+    block_users: int | None = None,
+    cosine: bool = False,
 ) -> np.ndarray:
     """Mean similarity to each user's ``k`` most similar other users (see the module doc).
 
@@ -158,6 +167,8 @@ def degsim(
     if k < 1 or min_common < 1:
         raise ValueError(f"degsim needs k >= 1 and min_common >= 1, got k={k}, min_common={min_common}")
     n_users = matrix.shape[0]
+    if block_users is None:
+        block_users = max(1, (16 << 20) // max(n_users, 1))  # 16M float64 = 128 MiB per block array
     pattern = matrix.copy()
     pattern.data[:] = 1.0
     n_u = np.diff(matrix.indptr).astype(np.float64)
