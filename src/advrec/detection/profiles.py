@@ -5,9 +5,10 @@ are any token without blanks (kept as strings, so ``007`` and ``7`` are differen
 positive numbers. Ratings must be positive because the profile matrix stores 0 as "unrated". With
 ``implicit=True`` every rating becomes 1 and a line may hold just ``user item``.
 
-Files are parsed line by line (0.15 s for the 45k lines of the FilmTrust set): the point of this reader is an exact error naming
-the file and line, and labelled sets are small. Bytes go through :mod:`advrec.data.io`'s helpers, so a
-missing file, an empty file, a BOM or CRLF line ends behave as everywhere else in advrec.
+Files are parsed line by line (0.15 s for the 45k lines of the FilmTrust set): the point of this reader
+is an exact error naming the file and line, and labelled sets are small. Bytes go through
+:mod:`advrec.data.io`'s helpers, so a missing file, an empty file, a BOM or CRLF line ends behave as
+everywhere else in advrec.
 """
 
 from __future__ import annotations
