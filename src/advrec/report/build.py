@@ -211,7 +211,8 @@ def build_report(
         note = (
             f"Each system against {baseline}: mean difference (system − baseline) and two-sided p-values, "
             "paired by seed, or by user (each user's test metric averaged over the common seeds)."
-            " With n seeds the Wilcoxon p-value cannot go below 2/2^n (0.25 for 3 seeds). All metrics are in the CSV."
+            " With n seeds the Wilcoxon p-value cannot go below 2/2^n (0.25 for 3 seeds)."
+            " All metrics are in the CSV."
         )
         sections.append(Section("significance", "Significance", note, [("", shown[cols])]))
     curves = plots.training_curves(groups)
