@@ -11,9 +11,10 @@ from advrec.errors import AdvrecError
 
 
 def demo_study(epochs: int | None = None) -> dict[str, Any]:
-    """The demo as a study file's contents. APR pre-trains with the plain loss for ``start_epoch``
-    epochs (as the paper pre-trains), then adds the adversarial term."""
-    bpr_epochs, apr_epochs = 40, 50
+    """The demo as a study file's contents. APR pre-trains with the plain loss until valid NDCG@10 has
+    not improved for 3 evaluations (as the paper pre-trains to convergence), then adds the adversarial
+    term; its plain epochs are never selected and do not count for early stopping."""
+    bpr_epochs, apr_epochs = 80, 100
     if epochs is not None:
         if epochs < 2:
             raise AdvrecError(f"--epochs: expected at least 2, got {epochs}")
@@ -35,7 +36,7 @@ def demo_study(epochs: int | None = None) -> dict[str, Any]:
                         "method": "fgsm",
                         "eps": 0.5,
                         "reg_adv": 1.0,
-                        "start_epoch": apr_epochs // 2,
+                        "start_after_plateau": 3,
                     },
                 },
             }
