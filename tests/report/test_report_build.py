@@ -89,3 +89,20 @@ def test_cli_report(runs, tmp_path, capsys):
     assert out[-1] == str(tmp_path / "x.html")
     assert main(["report", str(tmp_path / "nowhere")]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_training_panels_show_every_player_loss_and_lr(runs):
+    from advrec.report.collect import find_runs, group_runs
+    from advrec.report.plots import training_panels
+
+    panels = training_panels(group_runs(find_runs(runs)))
+    # keys in the order first seen: the GAN-like "apr" folders sort first
+    assert panels == [
+        ("loss", "d_loss"),
+        ("loss", "g_loss"),
+        ("loss", "loss"),
+        ("valid", "ndcg@10"),
+        ("lr", "lr_g"),
+        ("lr", "lr_d"),
+        ("lr", "lr"),
+    ]

@@ -13,12 +13,17 @@ from advrec.errors import AdvrecError
 def demo_study(epochs: int | None = None) -> dict[str, Any]:
     """The demo as a study file's contents. APR pre-trains with the plain loss until valid NDCG@10 has
     not improved for 3 evaluations (as the paper pre-trains to convergence), then adds the adversarial
-    term; its plain epochs are never selected and do not count for early stopping."""
+    term; its plain epochs are never selected and do not count for early stopping. ``epochs`` caps both
+    runs (tests, quick looks); APR then pre-trains for half of them."""
     bpr_epochs, apr_epochs = 80, 100
+    # pre-training ends at a plateau; with a cap on epochs it may never come (and APR would have no
+    # epoch eligible for selection), so a capped demo switches APR on halfway instead
+    start: dict[str, int] = {"start_after_plateau": 3}
     if epochs is not None:
         if epochs < 2:
             raise AdvrecError(f"--epochs: expected at least 2, got {epochs}")
         bpr_epochs, apr_epochs = min(bpr_epochs, epochs), min(apr_epochs, epochs)
+        start = {"start_epoch": apr_epochs // 2, "start_after_plateau": 0}
     return {
         "name": "demo",
         "base": {
@@ -36,7 +41,7 @@ def demo_study(epochs: int | None = None) -> dict[str, Any]:
                         "method": "fgsm",
                         "eps": 0.5,
                         "reg_adv": 1.0,
-                        "start_after_plateau": 3,
+                        **start,
                     },
                 },
             }

@@ -61,23 +61,29 @@ def _numeric_keys(history: list[dict[str, Any]]) -> list[str]:
     return keys
 
 
+def training_panels(
+    groups: dict[str, list[RunRecord]], valid_metrics: tuple[str, ...] = ("ndcg@10", "recall@10")
+) -> list[tuple[str, str]]:
+    """What the training figure shows: ``("loss", key)`` for every loss key logged (each player's),
+    ``("valid", metric)`` for each valid metric logged, ``("lr", key)`` for each learning rate key."""
+    runs = [r for rs in groups.values() for r in rs if r.history]
+    keys = [k for r in runs for k in _numeric_keys(r.history)]
+    loss_keys = list(dict.fromkeys(k for k in keys if k.endswith("loss")))
+    lr_keys = list(dict.fromkeys(k for k in keys if k == "lr" or k.startswith("lr_")))
+    valid = [m for m in valid_metrics if any(m in (h.get("valid") or {}) for r in runs for h in r.history)]
+    return [("loss", k) for k in loss_keys] + [("valid", m) for m in valid] + [("lr", k) for k in lr_keys]
+
+
 def training_curves(
     groups: dict[str, list[RunRecord]], valid_metrics: tuple[str, ...] = ("ndcg@10", "recall@10")
 ):
     """Per epoch: each loss logged (every player's for GAN runs), valid metrics, learning rate(s).
     One colour per system, one line per seed."""
-    runs = [r for rs in groups.values() for r in rs if r.history]
-    if not runs:
-        return None
-    keys = [k for r in runs for k in _numeric_keys(r.history)]
-    loss_keys = list(dict.fromkeys(k for k in keys if k.endswith("loss")))
-    lr_keys = list(dict.fromkeys(k for k in keys if k == "lr" or k.startswith("lr_")))
-    valid = [m for m in valid_metrics if any(m in (h.get("valid") or {}) for r in runs for h in r.history)]
-    panels = (
-        [("loss", k) for k in loss_keys] + [("valid", m) for m in valid] + ([("lr", "")] if lr_keys else [])
-    )
+    panels = training_panels(groups, valid_metrics)
     if not panels:
         return None
+    lr_keys = [k for kind, k in panels if kind == "lr"]
+    panels = [p for p in panels if p[0] != "lr"] + ([("lr", "")] if lr_keys else [])
     fig, axes = _figure(len(panels))
     palette = colors(list(groups))
     for ax, (kind, key) in zip(axes, panels):
