@@ -45,7 +45,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from advrec.config import RunConfig, parse_config
-from advrec.errors import AdvrecError, ConfigError
+from advrec.errors import ConfigError
 from advrec.training.hooks import TrainHook
 from advrec.utils.files import atomic_write_json, atomic_write_text
 
@@ -428,8 +428,6 @@ def run_study(
     if report:
         from advrec.report.build import build_report
 
-        if not cells:
-            raise AdvrecError("the study has no cells")
         files = build_report(
             out,
             out / "report.html",

@@ -189,7 +189,7 @@ def build_report(
         note = (
             "Test metrics (read once, at the epoch selected on valid), mean ± std over seeds. "
             f"Baseline: {baseline} (highlighted). * paired t-test p < 0.05, † Wilcoxon signed-rank p < 0.05, "
-            "against the baseline (see Significance)."
+            "against the baseline, in either direction (see Significance)."
         )
         sections.append(
             Section("leaderboard", "Leaderboard", note, [("", _leaderboard_display(board, sig, groups))])
