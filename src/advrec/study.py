@@ -150,11 +150,17 @@ class CellStep:
     run: Callable[[Path, dict[str, Any], str | Path | None], None]
 
 
+PROBE_SKIPPED = "probe_skipped"
+
+
 def _probe_done(run_dir: Path, options: dict[str, Any]) -> bool:
     path = run_dir / "results.json"
     if not path.exists():
         return False
-    entry = json.loads(path.read_text(encoding="utf-8")).get("robustness") or {}
+    results = json.loads(path.read_text(encoding="utf-8"))
+    if results.get(PROBE_SKIPPED):
+        return True
+    entry = results.get("robustness") or {}
     for attack in options["attack"].split(","):
         settings = (entry.get("settings") or {}).get(attack) or {}
         if settings.get("eps_mode") != options["eps_mode"]:
@@ -166,8 +172,17 @@ def _probe_done(run_dir: Path, options: dict[str, Any]) -> bool:
 
 
 def _probe_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | None) -> None:
-    from advrec.experiment import robustness_run
+    """The probe; a model without embedding tables (CFGAN) cannot be probed, which is recorded in
+    ``results.json`` (``probe_skipped``) so that one study can mix such models with others."""
+    from advrec.experiment import load_run, robustness_run
 
+    model = load_run(run_dir)[2]
+    if not model.embedding_tables():
+        path = run_dir / "results.json"
+        results = json.loads(path.read_text(encoding="utf-8"))
+        results[PROBE_SKIPPED] = f"{type(model).__name__} has no embedding tables to perturb"
+        atomic_write_json(path, results)
+        return
     robustness_run(
         run_dir,
         list(options["eps"]),

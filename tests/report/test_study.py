@@ -147,3 +147,19 @@ def test_per_user_metrics_average_to_the_test_metrics(tmp_path, tiny_study):
         assert len(table) == len(set(table.user)) > 0
         for metric, value in test.items():
             assert np.nanmean(table[metric]) == pytest.approx(value, abs=1e-9), metric
+
+
+def test_probe_is_recorded_as_skipped_for_models_without_embeddings(tmp_path, tiny_study):
+    tiny_study["axes"] = {
+        "method": {"cfgan": {"gan": {"name": "cfgan", "cfgan": {"g_hidden": [8], "d_hidden": [8]}}}}
+    }
+    tiny_study["base"]["train"]["epochs"] = 2
+    tiny_study["probe"] = {"attack": "fgsm", "eps": [0.5]}
+    tiny_study["report"] = {}
+    study, cells = parse_study(tiny_study)
+    out = tmp_path / "s"
+    run_study(study, cells, out, report=False, stream=io.StringIO())
+    results = json.loads((out / cells[0].folder / "results.json").read_text())
+    assert "robustness" not in results and "no embedding tables" in results["probe_skipped"]
+    again = run_study(study, cells, out, report=False, stream=io.StringIO())
+    assert (again["skipped"], again["steps"]) == (1, 0)
