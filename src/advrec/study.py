@@ -399,10 +399,13 @@ def run_study(
     extra_hooks: Callable[[Cell], list[TrainHook]] | None = None,
     report: bool = True,
     stream: Any = None,
+    tensorboard: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run (or finish) every cell, then write the report. Returns counts and the report's path.
 
     ``extra_hooks(cell)`` adds training hooks to a cell (tests use it to simulate a kill).
+    ``tensorboard``: a folder for TensorBoard scalars of the cells trained now, one run per cell
+    (``advrec.report.tracking``).
     """
     from advrec.experiment import train_run
 
@@ -424,14 +427,27 @@ def run_study(
         if state != "finished":
             clock.say(f"{clock.tag(i, cell)} {'resuming' if state == 'resume' else 'training'}")
             hooks: list[TrainHook] = [_Progress(clock, i, cell), *(extra_hooks(cell) if extra_hooks else [])]
-            train_run(
-                cell.config,
-                run_dir,
-                data_root=data_root,
-                resume=state == "resume",
-                hooks=hooks,
-                show_progress=False,
-            )
+            board = None
+            if tensorboard is not None:
+                from advrec.report.tracking import TensorBoardHook
+
+                board = TensorBoardHook(Path(tensorboard) / cell.folder)
+                hooks.append(board)
+            try:
+                results = train_run(
+                    cell.config,
+                    run_dir,
+                    data_root=data_root,
+                    resume=state == "resume",
+                    hooks=hooks,
+                    show_progress=False,
+                )
+            except BaseException:
+                if board is not None:
+                    board.close()  # keep the epochs written so far
+                raise
+            if board is not None:
+                board.close(results)
             counts["resumed" if state == "resume" else "trained"] += 1
         for name, options in cell.steps.items():
             if not steps[name].done(run_dir, options):

@@ -13,6 +13,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     study.add_argument("--data-root", help="folder that relative data paths resolve against")
     study.add_argument("--out", help="study folder (default: runs/<study name>)")
     study.add_argument("--no-report", action="store_true", help="run the cells only")
+    study.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        help="also write TensorBoard scalars per epoch, one run per cell, under DIR (extra: tensorboard)",
+    )
 
     report = sub.add_parser("report", help="HTML + Markdown + CSV report of a run or study folder")
     report.add_argument("path", help="a run folder, or a folder of run folders (a study)")
@@ -45,7 +50,9 @@ def cmd_study(args: argparse.Namespace) -> None:
 
     study, cells = load_study(args.study)
     out = Path(args.out) if args.out else Path("runs") / str(study.name)
-    result = run_study(study, cells, out, data_root=args.data_root, report=not args.no_report)
+    result = run_study(
+        study, cells, out, data_root=args.data_root, report=not args.no_report, tensorboard=args.tensorboard
+    )
     print(
         f"{result['cells']} cells: {result['trained']} trained, {result['resumed']} resumed, "
         f"{result['skipped']} already finished; {result['steps']} steps run"
