@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean screenshot
 
 $(BIN)/advrec: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,13 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# The screenshot in docs/report.md: the demo's report in headless Chromium (Debian package chromium).
+screenshot: demo
+	chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync --hide-scrollbars \
+	  --user-data-dir=$$(mktemp -d) --window-size=1300,2800 --screenshot=docs/img/demo_report.png \
+	  file://$(CURDIR)/runs/demo/report.html
 
 lint: venv
 	$(BIN)/ruff check src tests benchmarks

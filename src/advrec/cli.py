@@ -1,10 +1,11 @@
-"""Command line: ``advrec train | evaluate | demo``. Input errors print one line, exit code 2."""
+"""Command line: ``advrec train | evaluate | download | detect | study | report | demo``.
+
+Input errors print one line, exit code 2."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 from advrec.errors import AdvrecError, ConfigError
@@ -60,13 +61,13 @@ def _parser() -> argparse.ArgumentParser:
         help="where archives and extracted files go (default: ~/.cache/advrec)",
     )
 
-    demo = sub.add_parser("demo", help="train MF-BPR on the embedded synthetic data and print metrics")
-    demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
-    demo.add_argument("--epochs", type=int, default=30)
-
     from advrec.detection import cli as detection_cli
 
     detection_cli.add_parser(sub)
+    from advrec.report.cli import add_demo_parser, add_parsers
+
+    add_parsers(sub)  # study, report
+    add_demo_parser(sub)
     return parser
 
 
@@ -185,27 +186,21 @@ def _cmd_download(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
-    from advrec.config import parse_config
-    from advrec.experiment import train_run
+    from advrec.report.cli import cmd_demo
 
-    config = parse_config(
-        {
-            "train": {"epochs": args.epochs, "patience": 5, "optimizer": {"lr": 0.005}},
-            "model": {"dim": 32, "init_std": 0.01},
-        }
-    )
-    out = Path(args.out)
-    start = time.perf_counter()
-    resume = (out / "checkpoints" / "last.pt").exists() and not (out / "results.json").exists()
-    if (out / "results.json").exists():
-        import shutil
+    cmd_demo(args)
 
-        shutil.rmtree(out)
-    results = train_run(config, out, resume=resume)
-    d = results["dataset"]
-    print(f"synthetic data: {d['n_users']} users, {d['n_items']} items, {d['n_train']} train interactions")
-    _print_metrics(f"MF-BPR test metrics (best epoch {results['best_epoch']}):", results["test"])
-    print(f"done in {time.perf_counter() - start:.1f} s; run folder: {out}")
+
+def _cmd_study(args: argparse.Namespace) -> None:
+    from advrec.report.cli import cmd_study
+
+    cmd_study(args)
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from advrec.report.cli import cmd_report
+
+    cmd_report(args)
 
 
 def _cmd_detect(args: argparse.Namespace) -> None:
@@ -222,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         "download": _cmd_download,
         "demo": _cmd_demo,
         "detect": _cmd_detect,
+        "study": _cmd_study,
+        "report": _cmd_report,
     }
     try:
         commands[args.command](args)

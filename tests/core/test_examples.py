@@ -6,7 +6,11 @@ import pytest
 
 from advrec.config import load_config
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
+EXAMPLES = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[2] / "examples").glob("*.yaml")
+    if not p.name.startswith("study_")
+)  # study_*.yaml are study files (advrec study), checked in tests/report/test_cli.py
 
 
 def test_examples_exist():
