@@ -400,12 +400,14 @@ def run_study(
     report: bool = True,
     stream: Any = None,
     tensorboard: str | Path | None = None,
+    mlflow: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run (or finish) every cell, then write the report. Returns counts and the report's path.
 
     ``extra_hooks(cell)`` adds training hooks to a cell (tests use it to simulate a kill).
     ``tensorboard``: a folder for TensorBoard scalars of the cells trained now, one run per cell
-    (``advrec.report.tracking``).
+    (``advrec.report.tracking``); ``mlflow``: an MLflow tracking folder, one MLflow run per cell trained
+    now plus one holding the report.
     """
     from advrec.experiment import train_run
 
@@ -419,6 +421,11 @@ def run_study(
         for i, (c, s) in enumerate(zip(cells, states))
         if s != "finished" or not all(steps[n].done(out / c.folder, o) for n, o in c.steps.items())
     ]
+    tracker = None
+    if mlflow is not None:
+        from advrec.report.tracking import MLflowTracker
+
+        tracker = MLflowTracker(mlflow, f"advrec study: {study.name}")
     clock = _Clock(len(cells), len(pending), stream=stream)
     counts = {"trained": 0, "resumed": 0, "skipped": len(cells) - len(pending), "steps": 0}
     for i in pending:
@@ -427,12 +434,14 @@ def run_study(
         if state != "finished":
             clock.say(f"{clock.tag(i, cell)} {'resuming' if state == 'resume' else 'training'}")
             hooks: list[TrainHook] = [_Progress(clock, i, cell), *(extra_hooks(cell) if extra_hooks else [])]
-            board = None
+            trackers: list[Any] = []
             if tensorboard is not None:
                 from advrec.report.tracking import TensorBoardHook
 
-                board = TensorBoardHook(Path(tensorboard) / cell.folder)
-                hooks.append(board)
+                trackers.append(TensorBoardHook(Path(tensorboard) / cell.folder))
+            if tracker is not None:
+                trackers.append(tracker.run(cell.folder, cell.config.model_dump(mode="json")))
+            hooks += trackers
             try:
                 results = train_run(
                     cell.config,
@@ -443,10 +452,10 @@ def run_study(
                     show_progress=False,
                 )
             except BaseException:
-                if board is not None:
+                for board in trackers:
                     board.close()  # keep the epochs written so far
                 raise
-            if board is not None:
+            for board in trackers:
                 board.close(results)
             counts["resumed" if state == "resume" else "trained"] += 1
         for name, options in cell.steps.items():
@@ -468,4 +477,6 @@ def run_study(
             title=f"advrec study: {study.name}",
         )
         result["report"] = files.html
+        if tracker is not None:
+            tracker.log_files("report", [files.html, files.markdown, *files.csvs])
     return result

@@ -18,6 +18,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="DIR",
         help="also write TensorBoard scalars per epoch, one run per cell, under DIR (extra: tensorboard)",
     )
+    study.add_argument(
+        "--mlflow",
+        metavar="DIR",
+        help="also log params, per-epoch metrics and the report to the MLflow tracking folder DIR "
+        "(local file store; extra: mlflow)",
+    )
 
     report = sub.add_parser("report", help="HTML + Markdown + CSV report of a run or study folder")
     report.add_argument("path", help="a run folder, or a folder of run folders (a study)")
@@ -51,7 +57,13 @@ def cmd_study(args: argparse.Namespace) -> None:
     study, cells = load_study(args.study)
     out = Path(args.out) if args.out else Path("runs") / str(study.name)
     result = run_study(
-        study, cells, out, data_root=args.data_root, report=not args.no_report, tensorboard=args.tensorboard
+        study,
+        cells,
+        out,
+        data_root=args.data_root,
+        report=not args.no_report,
+        tensorboard=args.tensorboard,
+        mlflow=args.mlflow,
     )
     print(
         f"{result['cells']} cells: {result['trained']} trained, {result['resumed']} resumed, "
