@@ -89,7 +89,7 @@ def _reference(model, opt, triples, batch_size, l2, sparse):
         opt.zero_grad(set_to_none=True)
         loss = objective(model, batch)
         loss.backward()
-        total += float(loss) * len(batch["users"])
+        total += float(loss.detach()) * len(batch["users"])
         if sparse:
             rows_of = {
                 model.user_embedding.weight: batch["users"],
@@ -97,7 +97,7 @@ def _reference(model, opt, triples, batch_size, l2, sparse):
             }
             for w, rows in rows_of.items():
                 rows = torch.unique(rows)
-                w.grad = torch.sparse_coo_tensor(rows[None], w.grad[rows], w.shape)
+                w.grad = torch.sparse_coo_tensor(rows[None], w.grad[rows], w.shape, check_invariants=True)
         opt.step()
     return total / len(users)
 
