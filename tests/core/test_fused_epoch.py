@@ -13,6 +13,7 @@ from advrec.errors import ConfigError
 from advrec.experiment import train_run
 from advrec.models.mf import MF
 from advrec.models.neumf import NeuMF
+from advrec.training import fused_epoch
 from advrec.training.checkpoint import load_checkpoint
 from advrec.training.fused_epoch import FusedEpochBPRMF, _compiled, build_fused_epoch
 from advrec.training.objectives import build_objective
@@ -45,7 +46,10 @@ def _mf(seed=0, n_users=6, n_items=12):
 
 
 @pytest.mark.parametrize("n_neg", [1, 3])
-def test_sampling_covers_every_pair_and_never_a_positive(n_neg):
+@pytest.mark.parametrize("membership", ["bitset", "binary search"])
+def test_sampling_covers_every_pair_and_never_a_positive(n_neg, membership, monkeypatch):
+    if membership == "binary search":  # the fallback for catalogues too large for a bitset
+        monkeypatch.setattr(fused_epoch, "BITSET_LIMIT", 0)
     users, items = _train_pairs()
     model = _mf()
     runner = _runner(model, torch.optim.SGD(model.parameters(), lr=0.1), users, items, n_neg)
@@ -57,6 +61,16 @@ def test_sampling_covers_every_pair_and_never_a_positive(n_neg):
         assert ((neg >= 0) & (neg < 12)).all()
         assert not any((a, b) in positives for a, row in zip(u.tolist(), neg.tolist()) for b in row)
         assert (neg[u == 0] == 0).all()  # user 0's only non-positive
+
+
+def test_bitset_and_binary_search_draw_the_same_epoch(monkeypatch):
+    users, items = _train_pairs(n_users=9, n_items=70)  # bits span several 64-bit words
+    model = _mf(n_users=9, n_items=70)
+    with_bits = _runner(model, torch.optim.SGD(model.parameters(), lr=0.1), users, items, 2)
+    monkeypatch.setattr(fused_epoch, "BITSET_LIMIT", 0)
+    searched = _runner(model, torch.optim.SGD(model.parameters(), lr=0.1), users, items, 2)
+    assert with_bits._bits.size > 1 and searched._bits.size == 0
+    assert all(np.array_equal(a, b) for a, b in zip(with_bits.sample(3), searched.sample(3)))
 
 
 def test_same_seed_same_epoch_other_seed_other_epoch():
@@ -144,10 +158,12 @@ def test_one_step_lowers_the_batch_loss():
     triples = runner.sample(0)
     batch = dict(zip(["users", "pos", "neg"], (torch.from_numpy(a) for a in triples)))
     objective = build_objective("bpr", 0.0)
-    before = float(objective(model, batch))
+    with torch.no_grad():
+        before = float(objective(model, batch))
     reported = runner.train(*triples)
     assert reported == pytest.approx(before, rel=1e-5)  # the loss at the batch's starting parameters
-    assert float(objective(model, batch)) < before
+    with torch.no_grad():
+        assert float(objective(model, batch)) < before
     assert opt.state_dict()["state"][0]["step"] == 1
 
 
@@ -233,3 +249,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at):
     assert state_a[0]["step"] == state_b[0]["step"] > 5  # several batches per epoch, 5 epochs
     for k in state_a:
         assert torch.equal(state_a[k]["exp_avg_sq"], state_b[k]["exp_avg_sq"])
+
+
+def test_gan_players_refuse_sparse_adam():
+    with pytest.raises(ConfigError, match="gan.generator.optimizer.*sparse_adam runs only"):
+        parse_config({"gan": {"name": "cfgan", "generator": {"optimizer": {"name": "sparse_adam"}}}})

@@ -239,6 +239,13 @@ class GanPlayerConfig(Strict):
     grad_clip: float | None = Field(None, gt=0, description="clip this player's gradient norm")
     l2: float = Field(0.0, ge=0, description="IRGAN: L2 on the batch's rows, l2 * ||rows||^2 / 2 / batch")
 
+    @field_validator("optimizer")
+    @classmethod
+    def _dense_optimizer(cls, v: OptimizerConfig) -> OptimizerConfig:
+        if v.name == "sparse_adam":  # it needs the MF-BPR whole-epoch kernel; GAN players have dense grads
+            raise ValueError("sparse_adam runs only in train.optimizer with the MF-BPR whole-epoch kernel")
+        return v
+
 
 class CFGANConfig(Strict):
     """CFGAN (Chae et al., CIKM 2018). Defaults: the authors' ML-100K settings (ZP, 70%, hidden 400/125)."""
