@@ -114,6 +114,8 @@ class Trainer:
             if procedure is None
             else None
         )
+        if self._fused_epoch is not None:
+            self._fused_step = None  # never used: the whole-epoch kernel replaces the batch loop
 
     def _wrap(self, model: Recommender) -> Recommender:
         if not self.dist.enabled:
@@ -226,7 +228,7 @@ class Trainer:
         }
 
     def _fused_epoch_log(self, epoch: int, start: float) -> dict[str, Any]:
-        """The epoch's sampling, batches and updates in one numba call; its log as the batch loop's."""
+        """The epoch's sampling, batches and updates in two numba calls; its log as the batch loop's."""
         mean_loss = self._fused_epoch.run(self.rngs["sampler"])
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
