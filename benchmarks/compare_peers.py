@@ -13,7 +13,9 @@ Every library trains on the same data: RecBole 1.2.1's own seed-2020 per-user 80
       python -m advrec train CONFIG --data-root DATA_ROOT --out OUTDIR --set seed=S
 
   and reports ``OUTDIR/results.json`` (``test.ndcg@10``, ``test.recall@10``, ``best_epoch``,
-  ``timing.train_s_per_epoch``, ``timing.eval_s``).
+  ``timing.train_s_per_epoch``, ``timing.eval_s``). ``advrec-mf-bpr-sparse-adam`` is the MF-BPR config
+  with ``--set train.optimizer.name=sparse_adam`` (the whole-epoch numba kernel, lazy Adam); its speed
+  ratios to the BPR peers are printed below the table.
 
 Peak memory is the peak RSS of each child process, read from ``os.wait4`` on that very child (so it is
 exact per child, unlike ``getrusage(RUSAGE_CHILDREN)``, which mixes all children).  Children run one at a
