@@ -17,8 +17,9 @@ Adam, whose moments decay and move every row at every step. So the optimizer is 
 Negatives and the order come from a splitmix64 generator seeded, at the start of each epoch, with a
 number drawn from the run's sampler stream: the same seed gives the same epochs, and a resumed run
 (whose sampler stream is restored) the same epochs as an uninterrupted one. Negatives are uniform over
-the catalogue, redrawn while they hit one of the user's training positives (a binary search in the
-user's sorted CSR row): the distribution of ``NegativeSampler``'s, from another random stream.
+the catalogue, redrawn while they hit one of the user's training positives (a bitset of the training
+pairs; above ``BITSET_LIMIT`` bits a binary search in the user's sorted CSR row, with the same draws):
+the distribution of ``NegativeSampler``'s, from another random stream.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def _sample_epoch_py(
     7 ms; the search is the fallback for catalogues whose bitset would be too large.
 
     Random numbers: splitmix64 from ``seed``, bounded by a multiply-shift (Lemire): about 20x cheaper
-    than numba's Mersenne-Twister ``randint`` (which took 3 of this function's 7 ms on ML-100K), and
+    than numba's Mersenne-Twister ``randint`` (which took ~3 of this function's 10 ms on ML-100K), and
     defined here, so the epochs do not depend on numba's version. The multiply-shift's bias is below
     n / 2^32 per value (2e-5 for the 80,808-row shuffle of ML-100K), far below any sampling effect.
     Written for numba (uint64 arithmetic wraps there).
