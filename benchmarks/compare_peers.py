@@ -13,7 +13,9 @@ Every library trains on the same data: RecBole 1.2.1's own seed-2020 per-user 80
       python -m advrec train CONFIG --data-root DATA_ROOT --out OUTDIR --set seed=S
 
   and reports ``OUTDIR/results.json`` (``test.ndcg@10``, ``test.recall@10``, ``best_epoch``,
-  ``timing.train_s_per_epoch``, ``timing.eval_s``).
+  ``timing.train_s_per_epoch``, ``timing.eval_s``). ``advrec-mf-bpr-sparse-adam`` is the MF-BPR config
+  with ``--set train.optimizer.name=sparse_adam`` (the whole-epoch numba kernel, lazy Adam); its speed
+  ratios to the BPR peers are printed below the table.
 
 Peak memory is the peak RSS of each child process, read from ``os.wait4`` on that very child (so it is
 exact per child, unlike ``getrusage(RUSAGE_CHILDREN)``, which mixes all children).  Children run one at a
@@ -53,6 +55,15 @@ PEER_RUNS = ("recbole-bpr", "recbole-lightgcn", "cornac-bpr")
 ADVREC_CONFIGS = {
     "advrec-mf-bpr": "examples/ml100k_recbole_split_mf_bpr.yaml",
     "advrec-lightgcn": "examples/ml100k_recbole_split_lightgcn.yaml",
+    # the same MF-BPR config, trained by the whole-epoch numba kernel with lazy (sparse) Adam
+    "advrec-mf-bpr-sparse-adam": "examples/ml100k_recbole_split_mf_bpr.yaml",
+}
+# extra `--set`s of an advrec variant, and its label in the table
+ADVREC_VARIANT_SETS = {"advrec-mf-bpr-sparse-adam": ["train.optimizer.name=sparse_adam"]}
+ADVREC_LABELS = {
+    "advrec-mf-bpr": "MF-BPR",
+    "advrec-lightgcn": "LightGCN, 2 layers",
+    "advrec-mf-bpr-sparse-adam": "MF-BPR, fused_epoch kernel + sparse_adam",
 }
 ALL_RUNS = PEER_RUNS + tuple(ADVREC_CONFIGS)
 ALIASES = {"all": ALL_RUNS, "peers": PEER_RUNS, "advrec": tuple(ADVREC_CONFIGS)}
@@ -307,14 +318,13 @@ def find_results(outdir: Path) -> Path | None:
 def advrec_run(args: argparse.Namespace, key: str) -> Row:
     """advrec through its CLI, once per seed, in this repository's environment."""
     config = REPO / ADVREC_CONFIGS[key]
-    label = {"advrec-mf-bpr": "MF-BPR", "advrec-lightgcn": "LightGCN, 2 layers"}[key]
-    row = Row(key, f"advrec {args.versions.get('advrec', '?')}", label)
+    row = Row(key, f"advrec {args.versions.get('advrec', '?')}", ADVREC_LABELS[key])
     for seed in args.seeds:
         rundir = args.out / key / f"seed{seed}"
         outdir = rundir / "run"  # the CLI's --out; our own files (run.json, stdout.log) sit next to it
         cmd = [args.advrec_python, "-m", "advrec", "train", config, "--data-root", args.data_root]
         cmd += ["--out", outdir, "--set", f"seed={seed}", "--quiet"]  # --quiet: no progress bars in the log
-        for extra in args.advrec_set:
+        for extra in [*ADVREC_VARIANT_SETS.get(key, []), *args.advrec_set]:
             cmd += ["--set", extra]
         reusable = args.reuse and find_results(outdir) is not None
         if not reusable and outdir.exists():
@@ -360,6 +370,7 @@ RUNNERS = {
     "cornac-bpr": cornac_bpr,
     "advrec-mf-bpr": advrec_mf_bpr,
     "advrec-lightgcn": advrec_lightgcn,
+    "advrec-mf-bpr-sparse-adam": lambda args: advrec_run(args, "advrec-mf-bpr-sparse-adam"),
 }
 
 
@@ -427,6 +438,17 @@ def make_table(rows: list[Row], args: argparse.Namespace) -> str:
         "advrec÷peer ratios compare advrec MF-BPR with the BPR rows and advrec LightGCN with RecBole "
         "LightGCN; below 1× means advrec is faster.",
     ]
+    for variant in ADVREC_VARIANT_SETS:  # the variants' speed ratios, against the same peers
+        if variant in by_key:
+            peers = [p for p, a in MATCHING_ADVREC.items() if a == "advrec-mf-bpr" and p in by_key]
+            cells = [
+                f"÷ {by_key[p].library} {by_key[p].model} {ratio(by_key[variant], by_key[p], 's_epoch')}"
+                for p in peers
+            ]
+            notes.append(
+                f"{ADVREC_LABELS[variant]} s/epoch (`--set {' '.join(ADVREC_VARIANT_SETS[variant])}`): "
+                + "; ".join(cells)
+            )
     for r in rows:
         notes += [f"{r.library} {r.model}: {n}" for n in r.notes]
         if r.load:

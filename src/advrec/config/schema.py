@@ -102,7 +102,11 @@ class ModelConfig(Strict):
 
 
 class OptimizerConfig(Strict):
-    name: Literal["adam", "adamw", "adagrad", "sgd"] = "adam"
+    name: Literal["adam", "adamw", "adagrad", "sgd", "sparse_adam"] = Field(
+        "adam",
+        description="sparse_adam: torch's SparseAdam (lazy Adam: only the rows a batch touches move); "
+        "runs only with train.kernel fused_epoch (auto picks it)",
+    )
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     momentum: float = Field(0.0, ge=0, description="SGD only")
@@ -128,10 +132,12 @@ class TrainConfig(Strict):
     patience: int = Field(10, ge=1, description="early stopping: epochs without valid improvement")
     eval_every: int = Field(1, ge=1)
     grad_clip: float | None = Field(None, gt=0)
-    kernel: Literal["auto", "fused", "autograd"] = Field(
+    kernel: Literal["auto", "fused", "autograd", "fused_epoch"] = Field(
         "auto",
         description="gradients from the fused BPR-MF kernel (numba) or autograd; auto = fused wherever "
-        "it is exact (MF, BPR, no adversary, one process, CPU); fused = fail where it is not",
+        "it is exact (MF, BPR, no adversary, one process, CPU); fused = fail where it is not; "
+        "fused_epoch = sampling, gradients and a touched-rows update for the whole epoch in numba "
+        "(optimizer sgd or sparse_adam only; auto picks it for sparse_adam)",
     )
 
 
@@ -232,6 +238,13 @@ class GanPlayerConfig(Strict):
     )
     grad_clip: float | None = Field(None, gt=0, description="clip this player's gradient norm")
     l2: float = Field(0.0, ge=0, description="IRGAN: L2 on the batch's rows, l2 * ||rows||^2 / 2 / batch")
+
+    @field_validator("optimizer")
+    @classmethod
+    def _dense_optimizer(cls, v: OptimizerConfig) -> OptimizerConfig:
+        if v.name == "sparse_adam":  # it needs the MF-BPR whole-epoch kernel; GAN players have dense grads
+            raise ValueError("sparse_adam runs only in train.optimizer with the MF-BPR whole-epoch kernel")
+        return v
 
 
 class CFGANConfig(Strict):

@@ -24,7 +24,14 @@ def build_optimizer(params, cfg: OptimizerConfig) -> torch.optim.Optimizer:
         return torch.optim.Adagrad(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise ConfigError(f"optimizer.name: unknown optimizer {cfg.name!r}; valid: adam, adamw, adagrad, sgd")
+    if cfg.name == "sparse_adam":
+        # lazy Adam: moments and rows move only where a batch's gradient has rows (train.kernel fused_epoch)
+        if cfg.weight_decay:
+            raise ConfigError("optimizer.weight_decay: sparse_adam has none; use train.l2 instead")
+        return torch.optim.SparseAdam(list(params), lr=cfg.lr)
+    raise ConfigError(
+        f"optimizer.name: unknown optimizer {cfg.name!r}; valid: adam, adamw, adagrad, sgd, sparse_adam"
+    )
 
 
 class LRSchedule:

@@ -27,6 +27,7 @@ from advrec.training.checkpoint import (
 )
 from advrec.training.distributed import DistContext
 from advrec.training.fused import build_fused_step, single_threaded
+from advrec.training.fused_epoch import build_fused_epoch
 from advrec.training.hooks import TrainHook
 from advrec.training.optim import LRSchedule
 from advrec.training.procedure import TrainingProcedure
@@ -105,6 +106,16 @@ class Trainer:
             if procedure is None
             else None
         )
+        # the whole-epoch kernel (train.kernel fused_epoch, or sparse_adam): replaces the batch loop
+        self._fused_epoch = (
+            build_fused_epoch(
+                config, model, objective, optimizer, sampler, self.hooks, self.dist.enabled, self.device
+            )
+            if procedure is None
+            else None
+        )
+        if self._fused_epoch is not None:
+            self._fused_step = None  # never used: the whole-epoch kernel replaces the batch loop
 
     def _wrap(self, model: Recommender) -> Recommender:
         if not self.dist.enabled:
@@ -181,6 +192,8 @@ class Trainer:
         for hook in self.hooks:
             hook.on_epoch_start(epoch)
         start = time.perf_counter()
+        if self._fused_epoch is not None:
+            return self._fused_epoch_log(epoch, start)
         triples = self.sampler.epoch(self.rngs["sampler"])
         self.model.train()
         total, count = 0.0, 0
@@ -202,6 +215,21 @@ class Trainer:
                 total += loss * (hi - lo)
                 count += hi - lo
         mean_loss = total / max(count, 1)
+        if not math.isfinite(mean_loss):
+            raise TrainingDiverged(
+                f"epoch {epoch}: training loss is {mean_loss}; stopped, last good checkpoint kept"
+                + (f" in {self.run_dir}" if self.run_dir else "")
+            )
+        return {
+            "epoch": epoch,
+            "loss": mean_loss,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "train_s": time.perf_counter() - start,
+        }
+
+    def _fused_epoch_log(self, epoch: int, start: float) -> dict[str, Any]:
+        """The epoch's sampling, batches and updates in two numba calls; its log as the batch loop's."""
+        mean_loss = self._fused_epoch.run(self.rngs["sampler"])
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
                 f"epoch {epoch}: training loss is {mean_loss}; stopped, last good checkpoint kept"
