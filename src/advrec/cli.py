@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         help="where archives and extracted files go (default: ~/.cache/advrec)",
     )
 
+    from advrec.attacks.cli import add_parser as add_attack_parser
+
+    add_attack_parser(sub)
+
     demo = sub.add_parser("demo", help="train MF-BPR on the embedded synthetic data and print metrics")
     demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     demo.add_argument("--epochs", type=int, default=30)
@@ -204,6 +208,12 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     print(f"done in {time.perf_counter() - start:.1f} s; run folder: {out}")
 
 
+def _cmd_attack(args: argparse.Namespace) -> None:
+    from advrec.attacks.cli import run
+
+    run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -211,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _cmd_evaluate,
         "download": _cmd_download,
         "demo": _cmd_demo,
+        "attack": _cmd_attack,
     }
     try:
         commands[args.command](args)
