@@ -4,7 +4,7 @@ the victim's training) pairs, each judged with the same probe as the attack.
 * ``none``       -- the poisoned victim itself (the 'after' column);
 * ``apr``        -- adversarial training of the victim (APR, He et al. 2018): the victim's config plus the
                     ``adversary`` section of ``examples/ml100k_apr_mf.yaml`` (FGSM, ε = 0.5, λ = 1,
-                    after a 10-evaluation plateau of plain training);
+                    after a plateau of plain training of min(10, train.patience) evaluations);
 * ``filter``     -- detect, drop the flagged users' training rows, retrain;
 * ``filter+apr`` -- both.
 
@@ -43,7 +43,11 @@ class Defence:
     def victim_config(self, config: RunConfig) -> RunConfig:
         if not self.adversarial:
             return config
-        return config.model_copy(update={"adversary": APR_ADVERSARY})
+        # pre-train until the victim's own early stopping would call it converged (at most the
+        # example's 10 evaluations), so a victim with a short patience still reaches its APR epochs
+        plateau = min(APR_ADVERSARY.start_after_plateau, config.train.patience)
+        adversary = APR_ADVERSARY.model_copy(update={"start_after_plateau": plateau})
+        return config.model_copy(update={"adversary": adversary})
 
     def train_split(self, split: Split) -> tuple[Split, dict[str, Any]]:
         """The split the defended victim trains on, and what the filter did (empty without one)."""
