@@ -3,7 +3,8 @@ victim], each a normal run folder, probed with the same target-exposure metrics.
 
 Folder layout (``advrec attack ... --out DIR``)::
 
-    DIR/attack.json      the attack settings (a rerun with other settings refuses the folder)
+    DIR/attack.json      the attack settings (a rerun with other settings refuses the folder; adding or
+                         changing --defence is allowed and reuses clean/ and poisoned/)
     DIR/clean/           the victim trained on the clean split (a normal run folder)
     DIR/poisoned/        the victim retrained, same config and seed, on split/ = clean train + fake
                          rows (split/fake_users.txt lists their ids); valid/test are the clean ones
@@ -152,7 +153,9 @@ def attack_run(
         defence = build_defence(settings.defence, detector)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_settings(out, {**asdict(settings), "seed": config.seed})
+    # the defence is left out: a folder can be rerun with a defence added, reusing clean and poisoned
+    record = {k: v for k, v in asdict(settings).items() if k != "defence"}
+    _check_settings(out, {**record, "seed": config.seed})
 
     clean_results = _train_or_reuse(config, out / "clean", data_root, show_progress)
     clean = load_saved_split(out / "clean" / "split")

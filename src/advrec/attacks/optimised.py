@@ -39,6 +39,7 @@ class OptimisedSettings:
     explore: float = 0.0  # share of each profile's filler drawn from the next-best items (diversity)
     loss: str = "sigmoid"  # "sigmoid": a smooth hit count; "logsigmoid": a smooth mean margin
     temperature: float = 0.1  # margin scale, in units of the score spread
+    unroll: int = 1  # alternations of the retraining unrolled (each: fake users, items, real users)
 
 
 def _ridge(a: torch.Tensor, basis: torch.Tensor, reg: float) -> torch.Tensor:
@@ -57,12 +58,15 @@ def fit_als(r: torch.Tensor, dim: int, reg: float, iters: int, gen: torch.Genera
     return p, q
 
 
-def poisoned_scores(r: torch.Tensor, x: torch.Tensor, p: torch.Tensor, q: torch.Tensor, reg: float):
-    """Real users' scores after one unrolled ALS refit on [R; X] (see the module doc)."""
-    p_fake = _ridge(x, q, reg)
-    q_new = _ridge(torch.cat([r, x]).T, torch.cat([p, p_fake]), reg)
-    p_new = _ridge(r, q_new, reg)
-    return p_new @ q_new.T
+def poisoned_scores(
+    r: torch.Tensor, x: torch.Tensor, p: torch.Tensor, q: torch.Tensor, reg: float, unroll: int = 1
+):
+    """Real users' scores after ``unroll`` ALS refits on [R; X] (see the module doc)."""
+    for _ in range(unroll):
+        p_fake = _ridge(x, q, reg)
+        q = _ridge(torch.cat([r, x]).T, torch.cat([p, p_fake]), reg)
+        p = _ridge(r, q, reg)
+    return p @ q.T
 
 
 def exposure_loss(
@@ -106,7 +110,9 @@ def optimised_attack(
         x[torch.arange(n)[:, None], torch.from_numpy(filler)] = 1.0
         x[:, targets] = 1.0
         x.requires_grad_(True)
-        loss = exposure_loss(poisoned_scores(r, x, p, q, s.reg), r, targets, s.k, s.loss, s.temperature)
+        loss = exposure_loss(
+            poisoned_scores(r, x, p, q, s.reg, s.unroll), r, targets, s.k, s.loss, s.temperature
+        )
         (grad,) = torch.autograd.grad(loss, x)
         if loss.item() < best_loss:
             best_loss, best_filler = loss.item(), filler
