@@ -111,3 +111,16 @@ def test_optimised_step_lowers_the_surrogate_loss(synthetic_split):
     start = random_items(4, 10, train.n_items, targets, rng)
     random_loss = loss_of([np.concatenate([targets, row]) for row in start])
     assert optimised < random_loss
+
+
+def test_als_surrogate_fits_a_low_rank_matrix():
+    from advrec.attacks.optimised import fit_als
+
+    gen = torch.Generator().manual_seed(0)
+    truth = torch.randn(30, 3, generator=gen, dtype=torch.float64) @ torch.randn(
+        3, 20, generator=gen, dtype=torch.float64
+    )
+    p, q = fit_als(truth, dim=3, reg=1e-6, iters=30, gen=gen)
+    assert torch.linalg.norm(p @ q.T - truth) / torch.linalg.norm(truth) < 1e-3
+    p0, q0 = fit_als(truth, dim=3, reg=1e-6, iters=0, gen=torch.Generator().manual_seed(0))
+    assert torch.linalg.norm(p @ q.T - truth) < torch.linalg.norm(p0 @ q0.T - truth)
