@@ -38,7 +38,7 @@ class OptimisedSettings:
     k: int = 50  # the exposure the loss aims at: top-k of each real user
     explore: float = 0.0  # share of each profile's filler drawn from the next-best items (diversity)
     loss: str = "sigmoid"  # "sigmoid": a smooth hit count; "logsigmoid": a smooth mean margin
-    temperature: float = 0.1  # margin scale, in units of the score spread
+    temperature: float = 0.2  # margin scale in units of the score spread (0.05-0.35 tried: 0.2 best)
     unroll: int = 1  # alternations of the retraining unrolled (each: fake users, items, real users)
 
 
@@ -75,7 +75,7 @@ def exposure_loss(
     targets: torch.Tensor,
     k: int,
     kind: str = "sigmoid",
-    temperature: float = 0.1,
+    temperature: float = 0.2,
 ) -> torch.Tensor:
     """Mean over (real user without the target, target) of -log σ((s_ut - s_u,(k)) / τ), with s_u,(k)
     the user's k-th best candidate score (held fixed) and τ the score spread (scale-free margin)."""
