@@ -135,7 +135,8 @@ def _print_tables(rows: list[dict], bands: list[str], attacks: list[str], n_seed
             sel = [r for r in plain if r["band"] == band and r["attack"] == attack]
             b = [r["before_target_hit@50"] for r in sel]
             a = [r["after_target_hit@50"] for r in sel]
-            cells += [_ms(b), _ms(a), f"{np.mean(a) / max(np.mean(b), 1e-12):.1f}"]
+            ratio = f"{np.mean(a) / np.mean(b):.1f}" if np.mean(b) >= 1e-4 else "n/a"  # no base to scale
+            cells += [_ms(b), _ms(a), ratio]
         print(f"| {attack} | " + " | ".join(cells) + " |")
     defended = [r for r in rows if r["defence"] != "none"]
     if not defended:
