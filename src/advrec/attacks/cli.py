@@ -58,6 +58,10 @@ def run(args: argparse.Namespace) -> None:
         defence=args.defence,
     )
     settings.check()  # bad arguments fail before any training
+    if settings.defence != "none":
+        from advrec.attacks.defences import build_defence
+
+        build_defence(settings.defence)  # the command line has no detector: filter defences stop here
     config = load_config(args.config, args.overrides)
     seed = _number(args.seed, "--seed", int)
     if seed is not None:

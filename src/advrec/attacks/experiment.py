@@ -50,22 +50,21 @@ class AttackSettings:
     n_selected: int = 10  # bandwagon / segment selected items
 
     def check(self) -> None:
+        """Bad settings fail here, before any training (a filter defence's detector is checked later)."""
+        from advrec.attacks.defences import DEFENCES
+
         get_attack(self.attack)
-        build_defence(self.defence, detector=_placeholder) if self.defence != "none" else None
+        if self.defence not in DEFENCES:
+            raise ConfigError(f"--defence {self.defence!r}: unknown defence; valid: {', '.join(DEFENCES)}")
         if not 0 < self.size <= 1:
             raise ConfigError(f"--size {self.size}: expected a share of real users in (0, 1], e.g. 0.03")
-        if self.filler is not None and (
-            self.filler <= 0 or (self.filler >= 1 and self.filler != int(self.filler))
-        ):
+        whole = self.filler is not None and self.filler >= 1 and self.filler == int(self.filler)
+        if self.filler is not None and not (0 < self.filler < 1 or whole):
             raise ConfigError(
                 f"--filler {self.filler}: expected a share in (0, 1) or a whole number of items"
             )
         if self.n_selected < 1:
             raise ConfigError(f"n_selected {self.n_selected}: expected at least 1")
-
-
-def _placeholder(train):  # only lets check() validate a filter defence's name
-    return np.zeros(train.n_users, dtype=bool)
 
 
 def filler_count(filler: float | None, train, n_items: int) -> int:
