@@ -1,4 +1,4 @@
-"""Command line: ``advrec train | evaluate | download | detect | study | report | demo``.
+"""Command line: ``advrec train | evaluate | download | attack | detect | study | report | demo``.
 
 Input errors print one line, exit code 2."""
 
@@ -68,6 +68,9 @@ def _parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)  # study, report
     add_demo_parser(sub)
+    from advrec.attacks.cli import add_parser as add_attack_parser
+
+    add_attack_parser(sub)
     return parser
 
 
@@ -209,6 +212,12 @@ def _cmd_detect(args: argparse.Namespace) -> None:
     detection_cli.run(args)
 
 
+def _cmd_attack(args: argparse.Namespace) -> None:
+    from advrec.attacks.cli import run
+
+    run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -219,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "detect": _cmd_detect,
         "study": _cmd_study,
         "report": _cmd_report,
+        "attack": _cmd_attack,
     }
     try:
         commands[args.command](args)

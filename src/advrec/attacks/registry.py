@@ -1,0 +1,27 @@
+"""Attack names -> generators (an explicit registry; an unknown name lists the valid ones)."""
+
+from __future__ import annotations
+
+from advrec.attacks.optimised import optimised_attack
+from advrec.attacks.profiles import (
+    Generator,
+    average_attack,
+    bandwagon_attack,
+    random_attack,
+    segment_attack,
+)
+from advrec.errors import ConfigError
+
+ATTACKS: dict[str, Generator] = {
+    "random": random_attack,
+    "average": average_attack,
+    "bandwagon": bandwagon_attack,
+    "segment": segment_attack,
+    "optimised": optimised_attack,
+}
+
+
+def get_attack(name: str) -> Generator:
+    if name not in ATTACKS:
+        raise ConfigError(f"--attack {name!r}: unknown attack; valid: {', '.join(ATTACKS)}")
+    return ATTACKS[name]

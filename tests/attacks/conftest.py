@@ -1,0 +1,33 @@
+"""Small hand-made interaction sets for the attack tests."""
+
+import numpy as np
+import pytest
+
+from advrec.data.interactions import Interactions
+from advrec.data.split import ratio_split
+
+
+@pytest.fixture
+def toy_train() -> Interactions:
+    """6 users, 8 items (ids 10..17), ratings 1..5. Item 10 is in every profile (the most popular);
+    items 16 and 17 in one each; 11 and 12 co-occur with 16 (user 6)."""
+    rows = [
+        (1, 10, 5), (1, 11, 4), (1, 13, 3),
+        (2, 10, 4), (2, 13, 2), (2, 14, 1),
+        (3, 10, 3), (3, 14, 5), (3, 15, 4),
+        (4, 10, 5), (4, 13, 4), (4, 15, 2),
+        (5, 10, 2), (5, 11, 3), (5, 14, 3),
+        (6, 10, 1), (6, 11, 5), (6, 12, 4), (6, 16, 5), (2, 17, 3),
+    ]  # fmt: skip
+    u, i, r = (np.array(c) for c in zip(*rows))
+    return Interactions.from_raw(u, i, r.astype(np.float32), np.arange(len(u)))
+
+
+@pytest.fixture
+def synthetic_split():
+    from advrec.config.schema import SyntheticConfig
+    from advrec.data.synthetic import make_synthetic
+
+    raw = make_synthetic(SyntheticConfig(n_users=80, n_items=120, interactions_per_user=20, seed=3))
+    data = Interactions.from_raw(raw.users, raw.items, raw.ratings, raw.timestamps)
+    return ratio_split(data, (0.8, 0.1, 0.1), np.random.default_rng(0))
