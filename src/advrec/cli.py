@@ -67,6 +67,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train MF-BPR on the embedded synthetic data and print metrics")
     demo.add_argument("--out", default="runs/demo", help="run folder (default: runs/demo)")
     demo.add_argument("--epochs", type=int, default=30)
+
+    from advrec.detection import cli as detection_cli
+
+    detection_cli.add_parser(sub)
     return parser
 
 
@@ -214,6 +218,12 @@ def _cmd_attack(args: argparse.Namespace) -> None:
     run(args)
 
 
+def _cmd_detect(args: argparse.Namespace) -> None:
+    from advrec.detection import cli as detection_cli
+
+    detection_cli.run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -222,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "download": _cmd_download,
         "demo": _cmd_demo,
         "attack": _cmd_attack,
+        "detect": _cmd_detect,
     }
     try:
         commands[args.command](args)
