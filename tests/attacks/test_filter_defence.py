@@ -86,3 +86,32 @@ def test_supervised_filter_uses_the_trusted_labels():
     assert flags[n_real:].mean() > 0.5 and flags[:n_real].mean() < 0.1
     with pytest.raises(ValueError, match="labels"):
         supervised_filter(SupervisedDetector("rf"), known, labels[:3])
+
+
+def test_cli_filter_defence_runs_and_drops_only_training_rows(tmp_path, capsys):
+    import json
+
+    from advrec.attacks.inject import read_fake_users
+    from advrec.cli import main
+    from advrec.data.split import load_saved_split
+
+    config = tmp_path / "victim.yaml"
+    config.write_text(
+        "seed: 7\nthreads: 1\ndata:\n  format: synthetic\n"
+        "  synthetic: {n_users: 70, n_items: 90, interactions_per_user: 15, seed: 1}\n"
+        "model: {name: mf, dim: 8, init_std: 0.1}\n"
+        "train: {epochs: 5, patience: 2, batch_size: 256, optimizer: {lr: 0.05}}\n"
+    )
+    out = tmp_path / "exp"
+    args = ["attack", str(config), "--attack", "bandwagon", "--size", "0.1", "--targets", "random:2"]
+    assert main([*args, "--filler", "30", "--defence", "filter", "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "defended-filter" / "defence.json").read_text())
+    assert report["flagged_users"] == 7  # the expected attack size: 0.1 × 70 real users
+    poisoned = load_saved_split(out / "poisoned" / "split")
+    defended = load_saved_split(out / "defended-filter" / "split")
+    assert len(poisoned.train) - len(defended.train) == report["dropped_interactions"] > 0
+    assert len(defended.valid) == len(poisoned.valid) and len(defended.test) == len(poisoned.test)
+    fake = set(read_fake_users(out / "poisoned" / "split"))
+    kept_fake = fake & set(defended.train.user_map.raw[defended.train.users].astype(str).tolist())
+    assert len(kept_fake) < len(fake)  # some fake users were filtered out
+    assert "defended" in json.loads((out / "results.json").read_text())["poisoning"]

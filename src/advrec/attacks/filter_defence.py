@@ -26,7 +26,7 @@ def expected_fakes(n_users: int, size: float) -> int:
     return n_users - int(round(n_users / (1.0 + size)))
 
 
-def unsupervised_filter(size: float, method: str = "pca", seed: int = 0) -> DefenceDetector:
+def unsupervised_filter(size: float, method: str = "iforest", seed: int = 0) -> DefenceDetector:
     """A defence detector flagging the ``expected_fakes`` most suspicious training users by ``method``."""
     if method not in FILTER_DETECTORS:
         raise ConfigError(f"filter detector {method!r}: expected one of {', '.join(FILTER_DETECTORS)}")
