@@ -115,3 +115,25 @@ def test_cli_filter_defence_runs_and_drops_only_training_rows(tmp_path, capsys):
     kept_fake = fake & set(defended.train.user_map.raw[defended.train.users].astype(str).tolist())
     assert len(kept_fake) < len(fake)  # some fake users were filtered out
     assert "defended" in json.loads((out / "results.json").read_text())["poisoning"]
+
+
+def test_filter_keeps_the_rows_of_an_item_nobody_else_has(tmp_path):
+    from advrec.data.split import Split, load_saved_split, save_split
+
+    # item 9 is rated only by user 3 (flagged), in train; valid/test hold other items
+    train = Interactions.from_raw(
+        np.array([1, 1, 2, 2, 3, 3]), np.array([5, 6, 5, 7, 6, 9]), np.array([4.0, 2, 3, 5, 1, 5])
+    )
+    valid, test = train.select(np.array([0])), train.select(np.array([2]))
+    mask = train.user_map.raw == 3
+    kept, report = build_defence("filter", detector=lambda t: mask).train_split(Split(train, valid, test))
+    rows = set(
+        zip(
+            kept.train.user_map.raw[kept.train.users].tolist(),
+            kept.train.item_map.raw[kept.train.items].tolist(),
+        )
+    )
+    assert rows == {(1, 5), (1, 6), (2, 5), (2, 7), (3, 9)}  # (3, 6) dropped, (3, 9) kept
+    assert report == {"flagged_users": 1, "dropped_interactions": 1}
+    save_split(kept, tmp_path)
+    assert np.array_equal(load_saved_split(tmp_path).train.item_map.raw, train.item_map.raw)
