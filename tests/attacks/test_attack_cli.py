@@ -78,7 +78,6 @@ def test_other_settings_refuse_the_folder(config, tmp_path, capsys):
         (["--attack", "random", "--size", "lots"], "--size"),
         (["--attack", "random", "--filler", "2.5"], "--filler"),
         (["--attack", "random", "--defence", "magic"], "unknown defence"),
-        (["--attack", "random", "--defence", "filter"], "needs a fake-profile detector"),
         (["--attack", "random", "--targets", "mid:1000"], "--targets"),
     ],
 )

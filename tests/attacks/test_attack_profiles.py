@@ -26,7 +26,7 @@ def test_requested_profiles_filler_and_target_ratings(name, toy_train):
     spec = AttackSpec(n_fake=4, filler=2, targets=targets, n_selected=1)
     prof = _generate(name, spec, toy_train)
     assert prof.n_fake == 4 and sorted(set(prof.users.tolist())) == [0, 1, 2, 3]
-    selected = 1 if name in ("bandwagon", "segment") else 0
+    selected = 1 if name in ("bandwagon", "segment", "gan") else 0  # gan: AUSH's selected items
     for items in _per_user(prof):
         assert len(items) == len(set(items.tolist())) == 2 + selected + 2  # targets + selected + filler
         assert set(targets.tolist()) <= set(items.tolist())

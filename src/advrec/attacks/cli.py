@@ -67,7 +67,14 @@ def run(args: argparse.Namespace) -> None:
     if seed is not None:
         config = config.model_copy(update={"seed": seed})
     out = Path(args.out)
-    results = attack_run(config, out, settings, data_root=args.data_root, show_progress=not args.quiet)
+    detector = None
+    if settings.defence.startswith("filter"):  # unsupervised, flagging the expected attack size
+        from advrec.attacks.filter_defence import unsupervised_filter
+
+        detector = unsupervised_filter(settings.size)
+    results = attack_run(
+        config, out, settings, data_root=args.data_root, detector=detector, show_progress=not args.quiet
+    )
     p = results["poisoning"]
     columns = [c for c in ("before", "after", "defended") if c in p]
     print(

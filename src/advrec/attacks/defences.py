@@ -57,7 +57,13 @@ class Defence:
         flagged = np.asarray(self.detector(train), dtype=bool).reshape(-1)
         if flagged.shape != (train.n_users,):
             raise ValueError(f"detector returned {flagged.shape[0]} flags for {train.n_users} users")
-        kept = train.select(~flagged[train.users])
+        keep = ~flagged[train.users]
+        # an item left with no row anywhere would vanish from the saved split, and runs are compared
+        # item by item: its flagged training rows stay (flagged real users can be its only raters)
+        left = np.bincount(train.items[keep], minlength=train.n_items)
+        left += np.bincount(split.valid.items, minlength=train.n_items)
+        left += np.bincount(split.test.items, minlength=train.n_items)
+        kept = train.select(keep | (left == 0)[train.items])
         report = {"flagged_users": int(flagged.sum()), "dropped_interactions": len(train) - len(kept)}
         return Split(kept, split.valid, split.test), report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from advrec.attacks.gan_attack import gan_attack
 from advrec.attacks.optimised import optimised_attack
 from advrec.attacks.profiles import (
     Generator,
@@ -18,6 +19,7 @@ ATTACKS: dict[str, Generator] = {
     "bandwagon": bandwagon_attack,
     "segment": segment_attack,
     "optimised": optimised_attack,
+    "gan": gan_attack,
 }
 
 
