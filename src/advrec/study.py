@@ -10,7 +10,7 @@ A study file::
         bpr: {}                         # value name: config overrides (nested or dotted keys)
         apr: {adversary.name: apr, adversary.eps: 0.5}
         # the long form adds per-cell steps run after training (the extension point, see below):
-        # apr_attacked: {set: {adversary.name: apr}, steps: {poison: {attack: bandwagon}}}
+        # apr_attacked: {set: {adversary.name: apr}, steps: {poison: {attack: bandwagon, targets: mid:5}}}
     seeds: [2020, 2021, 2022]           # each cell runs once per seed (the config's ``seed``)
     probe: {attack: fgsm, eps: [0.1, 0.25, 0.5, 1.0]}   # optional: robustness probe after each run
     per_user: true                      # write per_user_test.csv (significance paired by user)
@@ -23,11 +23,12 @@ mid-training resumes from its last checkpoint; a folder holding a different conf
 (probe, per-user metrics, ...) run when their output is missing, so a killed study re-run finishes what is
 left and redoes nothing.
 
-Extension point (attacks and defences): :func:`cell_steps` maps a step name to a :class:`CellStep`
-(``done(run_dir, options)``, ``run(run_dir, options, data_root)``), run on each finished cell in order.
-An attack/defence axis is an axis whose values carry ``steps: {<name>: {...options}}`` (or, for options
-that live in the run config, plain overrides); registering e.g. ``"poison"`` in :func:`cell_steps` is all
-a new step needs.
+Steps (:func:`cell_steps` maps a step name to a :class:`CellStep`: ``done(run_dir, options)``,
+``run(run_dir, options, data_root)``, an optional ``check`` at load) run on each finished cell in order.
+An attack/defence axis is an axis whose values carry ``steps: {poison: {attack: bandwagon, targets: mid:5,
+size: 0.03, defence: apr}}`` (``advrec attack``'s options): the cell's run is the clean victim, the
+poisoned (and defended) victims go to ``<cell>/poisoning/``, and the ``poisoning`` entry into the cell's
+``results.json``, where the report reads it. A new kind of step is one more entry in :func:`cell_steps`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -148,6 +149,7 @@ class CellStep:
 
     done: Callable[[Path, dict[str, Any]], bool]
     run: Callable[[Path, dict[str, Any], str | Path | None], None]
+    check: Callable[[dict[str, Any], str], None] | None = None  # validates options when the study is read
 
 
 PROBE_SKIPPED = "probe_skipped"
@@ -204,11 +206,63 @@ def _per_user_run(run_dir: Path, options: dict[str, Any], data_root: str | Path 
     write_per_user(run_dir)
 
 
+POISON_DIR = "poisoning"
+
+
+def _attack_settings(options: dict[str, Any], where: str):
+    """A ``poison`` step's options -> the attack's settings, checked (bad options fail at study load)."""
+    from advrec.attacks.experiment import AttackSettings
+
+    known = {"attack", "size", "targets", "filler", "defence", "n_selected"}
+    unknown = set(options) - known
+    if unknown or "attack" not in options or "targets" not in options:
+        raise ConfigError(
+            f"{where}: poison step: expected keys attack, targets (required) and size, filler, defence, "
+            f"n_selected; got {sorted(options)}"
+        )
+    try:
+        settings = AttackSettings(**{"size": 0.03, **options})
+        settings.check()
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{where}: poison step: {exc}") from None
+    return settings
+
+
+def _poison_done(run_dir: Path, options: dict[str, Any]) -> bool:
+    path = run_dir / "results.json"
+    if not path.exists():
+        return False
+    entry = json.loads(path.read_text(encoding="utf-8")).get("poisoning") or {}
+    return entry.get("settings") == asdict(_attack_settings(options, str(run_dir)))
+
+
+def _poison_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | None) -> None:
+    """The cell's run is the clean victim; ``<cell>/poisoning/`` holds the poisoned (and defended)
+    victims (``advrec attack``'s layout, without ``clean/``); the ``poisoning`` entry is copied into the
+    cell's ``results.json``, where the report's poisoning section reads it."""
+    from advrec.attacks.experiment import attack_run, default_detector
+    from advrec.experiment import load_run
+
+    settings = _attack_settings(options, str(run_dir))
+    config = load_run(run_dir)[0]
+    attacked = attack_run(
+        config, run_dir / POISON_DIR, settings, detector=default_detector(settings), clean_dir=run_dir
+    )
+    path = run_dir / "results.json"
+    results = json.loads(path.read_text(encoding="utf-8"))
+    results["poisoning"] = {**attacked["poisoning"], "settings": asdict(settings)}
+    atomic_write_json(path, results)
+
+
 def cell_steps() -> dict[str, CellStep]:
-    """Step name -> step. The extension point for attack / defence axes: add an entry here."""
+    """Step name -> step. The extension point for attack / defence axes: add an entry here.
+
+    ``poison`` (options as ``advrec attack``: attack, targets, size = 0.03, filler, defence): the attack
+    experiment with the cell's run as the clean victim."""
     return {
         "per_user": CellStep(_per_user_done, _per_user_run),
         "probe": CellStep(_probe_done, _probe_run),
+        "poison": CellStep(_poison_done, _poison_run, _attack_settings),
     }
 
 
@@ -291,6 +345,9 @@ def parse_study(
                     f"{source}: axes: step {step!r} of cell {cell.label}: unknown; known steps: "
                     f"{', '.join(valid_steps)}"
                 )
+            check = valid_steps[step].check
+            if check is not None:
+                check(cell.steps[step], f"{source}: axes: cell {cell.label}")
     if study.report.baseline is not None and study.report.baseline not in {c.label for c in cells}:
         raise ConfigError(
             f"{source}: report.baseline {study.report.baseline!r}: expected one of the systems "

@@ -47,7 +47,7 @@ def _number(text: str | None, flag: str, kind: type) -> float | int | None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from advrec.attacks.experiment import AttackSettings, attack_run
+    from advrec.attacks.experiment import AttackSettings, attack_run, default_detector
     from advrec.config import load_config
 
     settings = AttackSettings(
@@ -58,20 +58,16 @@ def run(args: argparse.Namespace) -> None:
         defence=args.defence,
     )
     settings.check()  # bad arguments fail before any training
+    detector = default_detector(settings)
     if settings.defence != "none":
         from advrec.attacks.defences import build_defence
 
-        build_defence(settings.defence)  # the command line has no detector: filter defences stop here
+        build_defence(settings.defence, detector)
     config = load_config(args.config, args.overrides)
     seed = _number(args.seed, "--seed", int)
     if seed is not None:
         config = config.model_copy(update={"seed": seed})
     out = Path(args.out)
-    detector = None
-    if settings.defence.startswith("filter"):  # unsupervised, flagging the expected attack size
-        from advrec.attacks.filter_defence import unsupervised_filter
-
-        detector = unsupervised_filter(settings.size)
     results = attack_run(
         config, out, settings, data_root=args.data_root, detector=detector, show_progress=not args.quiet
     )

@@ -82,7 +82,7 @@ def build_defence(name: str, detector: Detector | None = None) -> Defence:
     adversarial, filters = DEFENCES[name]
     if filters and detector is None:
         raise ConfigError(
-            f"--defence {name!r} needs a fake-profile detector (advrec.detection), which this build "
-            f"does not provide yet; available now: none, apr"
+            f"defence {name!r} needs a fake-profile detector: pass detector= (see "
+            f"advrec.attacks.filter_defence); advrec attack uses an unsupervised one"
         )
     return Defence(name, adversarial, detector if filters else None)

@@ -67,6 +67,16 @@ class AttackSettings:
             raise ConfigError(f"n_selected {self.n_selected}: expected at least 1")
 
 
+def default_detector(settings: AttackSettings) -> Detector | None:
+    """The detector a filter defence uses when the caller brings none: unsupervised, flagging the
+    expected attack size (``advrec.attacks.filter_defence``)."""
+    if not settings.defence.startswith("filter"):
+        return None
+    from advrec.attacks.filter_defence import unsupervised_filter
+
+    return unsupervised_filter(settings.size)
+
+
 def filler_count(filler: float | None, train, n_items: int) -> int:
     if filler is None:
         return max(1, int(round(len(train) / max(1, len(np.unique(train.users))))))
@@ -144,8 +154,12 @@ def attack_run(
     data_root: str | Path | None = None,
     detector: Detector | None = None,
     show_progress: bool = False,
+    clean_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the whole experiment; return ``results.json``'s content."""
+    """Run (or resume) the whole experiment; return ``results.json``'s content.
+
+    ``clean_dir``: an already trained run folder of ``config`` to use as the clean victim instead of
+    training ``out/clean`` (a study's cell: its attack step reuses the cell's own run)."""
     settings.check()
     defence: Defence | None = None
     if settings.defence != "none":
@@ -156,8 +170,9 @@ def attack_run(
     record = {k: v for k, v in asdict(settings).items() if k != "defence"}
     _check_settings(out, {**record, "seed": config.seed})
 
-    clean_results = _train_or_reuse(config, out / "clean", data_root, show_progress)
-    clean = load_saved_split(out / "clean" / "split")
+    clean_dir = out / "clean" if clean_dir is None else Path(clean_dir)
+    clean_results = _train_or_reuse(config, clean_dir, data_root, show_progress)
+    clean = load_saved_split(clean_dir / "split")
     train = clean.train
     targets = select_targets(settings.targets, train, _rng(config.seed, 0))
     poisoned_dir = out / "poisoned"
@@ -176,7 +191,7 @@ def attack_run(
 
     real_ids = train.user_map.raw
     eligible = train.csr()[:, targets].toarray() == 0
-    before_p = probe(out / "clean", real_ids, train, targets)
+    before_p = probe(clean_dir, real_ids, train, targets)
     after_p = probe(poisoned_dir, real_ids, train, targets)
     fake_users = read_fake_users(poisoned_dir / "split")
     poisoning: dict[str, Any] = {

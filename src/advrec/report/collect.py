@@ -74,15 +74,21 @@ def find_runs(root: str | Path) -> list[RunRecord]:
     root = Path(root)
     if not root.is_dir():
         raise AdvrecError(f"{root}: not a folder")
-    paths = (
-        [root] if (root / "results.json").exists() else sorted(p.parent for p in root.rglob("results.json"))
-    )
+    index = root / STUDY_INDEX
+    study = _read_json(index) if index.exists() else None
+    if (root / "results.json").exists():
+        paths = [root]
+    elif isinstance(study, dict) and isinstance(study.get("cells"), dict):
+        # a study's runs are its cells: run folders nested in a cell (an attack step's poisoned and
+        # defended victims) are part of that cell's result, not systems of their own
+        paths = [root / c for c in study["cells"] if (root / c / "results.json").exists()]
+    else:
+        paths = sorted(p.parent for p in root.rglob("results.json"))
     if not paths:
         raise AdvrecError(f"{root}: no run folder (a folder with results.json) at or under it")
     runs = [read_run(p) for p in paths]
-    index = root / STUDY_INDEX
-    if index.exists():
-        _label_from_index(runs, root, _read_json(index))
+    if study is not None:
+        _label_from_index(runs, root, study)
     _label_from_configs([r for r in runs if not r.label])
     return runs
 
