@@ -214,22 +214,13 @@ class Trainer:
                 loss = self._step(batch, scale=self.dist.world_size * (stop_r - start_r) / (hi - lo))
                 total += loss * (hi - lo)
                 count += hi - lo
-        mean_loss = total / max(count, 1)
-        if not math.isfinite(mean_loss):
-            raise TrainingDiverged(
-                f"epoch {epoch}: training loss is {mean_loss}; stopped, last good checkpoint kept"
-                + (f" in {self.run_dir}" if self.run_dir else "")
-            )
-        return {
-            "epoch": epoch,
-            "loss": mean_loss,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "train_s": time.perf_counter() - start,
-        }
+        return self._epoch_log(epoch, total / max(count, 1), start)
 
     def _fused_epoch_log(self, epoch: int, start: float) -> dict[str, Any]:
         """The epoch's sampling, batches and updates in two numba calls; its log as the batch loop's."""
-        mean_loss = self._fused_epoch.run(self.rngs["sampler"])
+        return self._epoch_log(epoch, self._fused_epoch.run(self.rngs["sampler"]), start)
+
+    def _epoch_log(self, epoch: int, mean_loss: float, start: float) -> dict[str, Any]:
         if not math.isfinite(mean_loss):
             raise TrainingDiverged(
                 f"epoch {epoch}: training loss is {mean_loss}; stopped, last good checkpoint kept"
