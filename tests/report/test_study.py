@@ -53,8 +53,8 @@ def test_grid_expands_axes_times_seeds(tiny_study):
         ({"axes": {"method": {"bpr": {"model.nme": "mf"}}}}, "unknown key 'model.nme'"),
         ({"axes": {"method": {"bpr": {"train.epochs": -1}}}}, "train.epochs"),
         (
-            {"axes": {"method": {"bpr": {"steps": {"poison": {}}}}}},
-            "step 'poison'.*known steps: per_user, probe",
+            {"axes": {"method": {"bpr": {"steps": {"poisson": {}}}}}},
+            "step 'poisson'.*known steps: per_user, probe, poison",
         ),
         ({"seeds": [1, 1]}, "seeds: .*repeat"),
         ({"probe": {"attack": "cw"}}, "probe.attack"),
