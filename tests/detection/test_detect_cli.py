@@ -61,3 +61,24 @@ def test_detect_errors_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_report_of_a_detect_folder_draws_every_detectors_roc_and_pr(tmp_path):
+    from advrec.report.build import _detection_scores, build_report
+    from advrec.report.collect import find_runs, group_runs
+
+    matrix, labels = attacked_set(seed=3, n_users=90, n_items=50, n_fake=10, filler=8)
+    ratings, labels_path = write_labelled_set(tmp_path, matrix, labels)
+    out = tmp_path / "out"
+    argv = ["detect", "--ratings", str(ratings), "--labels", str(labels_path), "--detector", "gbdt,pca"]
+    assert main([*argv, "--folds", "3", "--out", str(out)]) == 0
+
+    scores = _detection_scores(group_runs(find_runs(out)))
+    assert sorted(name.split(": ")[1] for name in scores) == ["gbdt", "pca"]
+    for frame in scores.values():
+        assert frame["label"].tolist() == labels.tolist() and frame["score"].notna().all()
+    files = build_report(out, out / "report.html")
+    assert "detection" in files.sections
+    html = files.html.read_text()
+    detection = html[html.index('id="detection"') :]
+    assert "data:image/png;base64," in detection

@@ -103,7 +103,9 @@ def _pick_eps(table: pd.DataFrame, eps: str | None) -> str | None:
 
 def _detection_scores(groups: dict[str, list[RunRecord]]) -> dict[str, pd.DataFrame]:
     """Per-user detector scores: CSV files named ``*scores*.csv`` in a run's ``detection/`` folder (or
-    the run folder) with ``label`` and ``score`` columns (and optionally ``detector``); others skipped."""
+    the run folder) with a ``label`` column and either ``score`` (optionally with ``detector``) or one
+    ``<detector>_score`` column per detector (``advrec detect``'s ``detection_scores.csv``); others
+    skipped."""
     out: dict[str, pd.DataFrame] = {}
     for label, runs in groups.items():
         for run in runs:
@@ -115,7 +117,13 @@ def _detection_scores(groups: dict[str, list[RunRecord]]) -> dict[str, pd.DataFr
                     frame = pd.read_csv(path)
                 except (ValueError, OSError):
                     continue
-                if not {"label", "score"} <= set(frame.columns):
+                if "label" not in frame.columns:
+                    continue
+                wide = [c for c in frame.columns if c.endswith("_score")]
+                if "score" not in frame.columns:
+                    for column in wide:
+                        part = frame[["label", column]].rename(columns={column: "score"})
+                        out.setdefault(f"{label}: {column[: -len('_score')]}", part)
                     continue
                 if "detector" in frame.columns:
                     for det, part in frame.groupby("detector"):
