@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from advrec.attacks.experiment import AttackSettings, attack_run, default_detect
 from advrec.attacks.inject import read_fake_users
 from advrec.config import load_config
 from advrec.experiment import train_run
+from advrec.utils.files import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("target_hit@10", "target_hit@50", "target_ndcg@50", "ndcg@10")
@@ -79,6 +81,8 @@ def _cell(
     if not link.exists():
         link.symlink_to(clean.resolve(), target_is_directory=True)
     detector = default_detector(settings, seed=config.seed, name=detector_name)
+    if detector is not None:
+        _share_filtered_split(folder, settings, detector)
     p = attack_run(config, folder, settings, data_root=data_root, detector=detector)["poisoning"]
     if detector is not None:  # who the filter dropped, counted against the true fakes (never shown to it)
         report = json.loads(
@@ -88,6 +92,22 @@ def _cell(
         flagged = {str(u) for u in report["flagged_ids"]}
         p["fakes_flagged"], p["real_flagged"] = len(flagged & fake), len(flagged - fake)
     return p
+
+
+def _share_filtered_split(folder: Path, settings: AttackSettings, detector) -> None:
+    """filter+apr trains on exactly the split the same seeded detector gave filter: copy it rather
+    than run the detector twice (attack_run keeps a defended folder's finished split)."""
+    target = defended_folder(folder, build_defence(settings.defence, detector))
+    others = [d for d in ("filter", "filter+apr") if d != settings.defence]
+    source = defended_folder(folder, build_defence(others[0], detector))
+    if (target / "split" / "test.tsv").exists() or not (source / "split" / "test.tsv").exists():
+        return
+    report = json.loads((source / "defence.json").read_text())
+    shutil.copytree(source / "split", target / "split.tmp", dirs_exist_ok=True)
+    (target / "split.tmp").replace(target / "split")  # whole or absent
+    atomic_write_json(
+        target / "defence.json", {**report, "defence": settings.defence, "split_from": source.name}
+    )
 
 
 def _ms(values: list[float]) -> str:

@@ -13,7 +13,9 @@ and flags as many users as the expected attack size. The expected size is the at
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -87,7 +89,7 @@ def supervised_filter(detector, labelled_users: np.ndarray, labels: np.ndarray) 
 # --- the default: a supervised detector trained on attacks the defender simulates itself -----------
 
 SIMULATED_KINDS = ("random", "average", "bandwagon", "segment", "optimised")
-FILTER_THRESHOLD_RULES = ("probability", "expected")
+FILTER_THRESHOLD_RULES = ("capped", "probability", "expected")
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,12 @@ class SimulationSettings:
     copies: int = 6  # groups per kind
     classifier: str = "rf"
     folds: int = 5
-    rule: str = "probability"  # flag p ≥ threshold, or "expected": the expected-attack-size top scores
+    # capped: P ≥ threshold among the expected-attack-size top scores; probability: P ≥ threshold;
+    # expected: the expected-attack-size top scores
+    rule: str = "capped"
     threshold: float = 0.5
     refine: int = 1  # passes that leave the previous pass's suspects out of the genuine class
+    leaf_share: float = 1.0  # forest leaves: at least this × the expected attack size of profiles
     refine_top: float = 2.0  # suspects: this many × the expected attack size (and every P ≥ threshold)
 
     def check(self) -> None:
@@ -175,25 +180,38 @@ def simulated_features(
     return existing, np.concatenate(groups)
 
 
+def _classifier(settings: SimulationSettings, n_fake: int, seed: int):
+    """A forest whose leaves hold at least ``leaf_share`` × the expected attack size of profiles: the
+    real attack, labelled genuine, is one tight cluster of about that size (a fully grown forest
+    carves it out as a genuine pocket inside the simulated region and scores it 0)."""
+    from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+
+    leaf = max(1, int(round(settings.leaf_share * n_fake)))
+    if settings.classifier == "gbdt":
+        return GradientBoostingClassifier(
+            n_estimators=200, max_depth=3, min_samples_leaf=leaf, random_state=seed
+        )
+    return RandomForestClassifier(
+        n_estimators=300, min_samples_leaf=leaf, class_weight="balanced", n_jobs=1, random_state=seed
+    )
+
+
 def _cross_fitted(
     existing: np.ndarray,
     fakes: np.ndarray,
     negative: np.ndarray,
     folds: np.ndarray,
-    classifier: str,
-    seed: int,
+    make_model: Callable[[int], Any],
 ) -> np.ndarray:
     """P(fake) of every existing user from models fitted on the simulated fakes (1) against the
     ``negative`` existing users (0) of the other folds."""
-    from advrec.detection.detectors import SupervisedDetector
-
     scores = np.zeros(len(existing))
     for fold in np.unique(folds):
         held = folds == fold
         train_rows = negative & ~held
         x = np.concatenate([existing[train_rows], fakes])
         y = np.r_[np.zeros(int(train_rows.sum()), dtype=np.int64), np.ones(len(fakes), dtype=np.int64)]
-        model = SupervisedDetector(classifier, seed=seed + int(fold))._new_model().fit(x, y)
+        model = make_model(int(fold)).fit(x, y)
         scores[held] = model.predict_proba(existing[held])[:, 1]
     return scores
 
@@ -216,12 +234,16 @@ def simulated_scores(
     existing, fakes = simulated_features(train, n_fake, settings, rng)
     folds = rng.permutation(train.n_users) % settings.folds
     negative = np.ones(train.n_users, dtype=bool)
-    scores = _cross_fitted(existing, fakes, negative, folds, settings.classifier, seed)
+
+    def make_model(fold: int):
+        return _classifier(settings, n_fake, seed + fold)
+
+    scores = _cross_fitted(existing, fakes, negative, folds, make_model)
     for _ in range(settings.refine):
         from advrec.detection.detectors import top_n_flags
 
         suspects = top_n_flags(scores, settings.refine_top * n_fake) | (scores >= settings.threshold)
-        scores = _cross_fitted(existing, fakes, ~suspects, folds, settings.classifier, seed)
+        scores = _cross_fitted(existing, fakes, ~suspects, folds, make_model)
     return scores
 
 
@@ -235,12 +257,14 @@ class SimulatedFilter:
     name: str = "simulated"
 
     def __call__(self, train: Interactions) -> np.ndarray:
-        scores = simulated_scores(train, self.size, self.settings, self.seed)
-        if self.settings.rule == "expected":
-            from advrec.detection.detectors import top_n_flags
+        from advrec.detection.detectors import top_n_flags
 
-            return top_n_flags(scores, expected_fakes(train.n_users, self.size))
-        return scores >= self.settings.threshold
+        scores = simulated_scores(train, self.size, self.settings, self.seed)
+        top = top_n_flags(scores, expected_fakes(train.n_users, self.size))
+        if self.settings.rule == "expected":
+            return top
+        above = scores >= self.settings.threshold
+        return above & top if self.settings.rule == "capped" else above
 
 
 def simulated_filter(
