@@ -217,7 +217,7 @@ def _defence_cells(sel: list[dict]) -> list[str]:
     per_seed = [r["defended_ndcg@10"] / r["before_ndcg@10"] - 1 for r in sel]
     seeds = [
         f"{100 * (r['after_target_hit@50'] - r['defended_target_hit@50']) / gain:.0f}"
-        if (gain := r["after_target_hit@50"] - r["before_target_hit@50"]) > 0
+        if (gain := r["after_target_hit@50"] - r["before_target_hit@50"]) > 1e-4  # < 1 hit: no gain
         else "n/a"
         for r in sel
     ]
