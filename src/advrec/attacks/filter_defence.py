@@ -128,6 +128,7 @@ class SimulationSettings:
             self.folds < 2
             or self.max_targets < 1
             or self.copies < 1
+            or self.max_selected < 1
             or self.refine < 0
             or self.refine_top < 0
         ):
@@ -236,15 +237,16 @@ def simulated_scores(
 
     The existing users include the real fakes, labelled 0 unknowingly. Two guards: a forest scores
     its own training rows by what it memorised, so every existing user is scored by a model fitted
-    on the other folds (cross-fitting); and a real attack is a tight cluster that, labelled genuine,
-    outweighs the few simulated profiles near it, so a second pass leaves the first pass's suspects
+    on the other folds (cross-fitting), the folds keeping each profile length together so that a
+    real attack (one length) is held out whole; and, labelled genuine, a real attack outweighs the
+    few simulated profiles near it, so a second pass leaves the first pass's suspects
     (the top ``refine_top`` × the expected attack size, or P ≥ threshold) out of the genuine class
     (positive-unlabelled learning's usual two steps)."""
     settings.check()
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(5,)))  # stream 5: the filter
     n_fake = max(1, expected_fakes(train.n_users, size))
     existing, fakes = simulated_features(train, n_fake, settings, rng)
-    folds = _folds(existing[:, 0], settings, rng)
+    folds = _folds(existing[:, 0], settings, rng)  # feature 0 is the profile length (both feature sets)
     negative = np.ones(train.n_users, dtype=bool)
 
     def make_model(fold: int):
@@ -289,12 +291,12 @@ def simulated_filter(
     (advrec's own generators, ``SIMULATED_KINDS``; 6 groups per kind of ``expected_fakes`` users, each
     group on 1-5 random targets with a filler of 0.5-1.5 × the mean profile length) into copies of
     the (possibly poisoned) training data, labels them fake and every existing user genuine, fits a
-    supervised detector on the profile features, and flags the existing users whose cross-fitted
-    P(fake) ≥ 0.5.
+    random forest on the profile features, and flags the existing users whose cross-fitted P(fake)
+    ≥ 0.5 among the expected-attack-size top scores (``rule="capped"``).
 
-    Threshold, not the top expected-attack-size: the attack size is an assumption only used to size
-    the simulation; a probability threshold flags (almost) nobody when there is no attack or when the
-    attack is smaller than assumed, where a top-k rule would drop k genuine users."""
+    The threshold, so that an attack smaller than assumed does not force k genuine users out; the
+    cap, because a fully grown forest gives a few unusual genuine users P ≈ 1 (on ML-100K bandwagon,
+    docs/benchmarks.md section 14: 24 genuine users ≥ 0.5 while all 28 fakes were ≥ 0.99)."""
     settings = settings or SimulationSettings()
     expected_fakes(1, size)  # bad sizes and settings fail when the defence is built
     settings.check()
