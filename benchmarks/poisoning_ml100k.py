@@ -3,11 +3,18 @@
 For each seed, band (unpopular, mid, random: 5 targets each) and attack (random, average, bandwagon,
 segment, optimised), ``advrec.attacks.experiment.attack_run`` poisons the training split with 3% fake
 users, retrains the victim with the same config and seed, and probes the targets' exposure over real
-users; the clean victim is trained once per seed and shared (a symlinked ``clean/``). Then the APR
-defence against the attacks named in ``--defend``. Prints mean ± std over seeds and writes CSV.
+users; the clean victim is trained once per seed and shared (a symlinked ``clean/``). Then the
+defences named in ``--defences`` (apr, filter, filter+apr; the filter's detector is ``--detector``,
+default the simulated-attack detector of ``advrec.attacks.filter_defence``) against the attacks named in
+``--defend``, in the bands of ``--defend-bands``. Prints mean ± std over seeds and writes CSV.
 
     OMP_NUM_THREADS=1 python benchmarks/poisoning_ml100k.py --data-root /work/shared/data \
         --seeds 2020,2021 --out runs/poisoning_ml100k
+
+The defence × attack table alone (mid band; reuses every finished run of the same --out):
+
+    OMP_NUM_THREADS=1 python benchmarks/poisoning_ml100k.py --bands mid --attacks bandwagon,optimised \
+        --defences apr,filter,filter+apr --seeds 2020,2021,2022 --out runs/poisoning_ml100k
 
 Rerunning with the same --out reuses every finished run.
 """
@@ -16,14 +23,19 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
-from advrec.attacks.experiment import AttackSettings, attack_run
+from advrec.attacks.defences import build_defence
+from advrec.attacks.experiment import AttackSettings, attack_run, default_detector, defended_folder
+from advrec.attacks.inject import read_fake_users
 from advrec.config import load_config
 from advrec.experiment import train_run
+from advrec.utils.files import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 COLUMNS = ("target_hit@10", "target_hit@50", "target_ndcg@50", "ndcg@10")
@@ -38,9 +50,10 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--seeds", default="2020,2021,2022,2023,2024")
     parser.add_argument("--bands", default="unpopular,mid,random")
     parser.add_argument("--attacks", default="random,average,bandwagon,segment,optimised")
-    parser.add_argument(
-        "--defend", default="bandwagon,optimised", help="attacks to run the APR defence against"
-    )
+    parser.add_argument("--defend", default="bandwagon,optimised", help="attacks to run the defences against")
+    parser.add_argument("--defences", default="apr", help="defences to run: apr, filter, filter+apr")
+    parser.add_argument("--defend-bands", default="unpopular,mid,random", help="bands the defences run in")
+    parser.add_argument("--detector", default="simulated", help="the filter defences' detector")
     parser.add_argument("--size", type=float, default=0.03)
     parser.add_argument("--n-targets", type=int, default=5)
     parser.add_argument("--out", default="runs/poisoning_ml100k")
@@ -60,12 +73,41 @@ def _clean(config, out: Path, data_root: str) -> Path:
     return folder
 
 
-def _cell(config, folder: Path, clean: Path, settings: AttackSettings, data_root: str) -> dict:
+def _cell(
+    config, folder: Path, clean: Path, settings: AttackSettings, data_root: str, detector_name: str
+) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / "clean"
     if not link.exists():
         link.symlink_to(clean.resolve(), target_is_directory=True)
-    return attack_run(config, folder, settings, data_root=data_root)["poisoning"]
+    detector = default_detector(settings, seed=config.seed, name=detector_name)
+    if detector is not None:
+        _share_filtered_split(folder, settings, detector)
+    p = attack_run(config, folder, settings, data_root=data_root, detector=detector)["poisoning"]
+    if detector is not None:  # who the filter dropped, counted against the true fakes (never shown to it)
+        report = json.loads(
+            (defended_folder(folder, build_defence(settings.defence, detector)) / "defence.json").read_text()
+        )
+        fake = set(read_fake_users(folder / "poisoned" / "split"))
+        flagged = {str(u) for u in report["flagged_ids"]}
+        p["fakes_flagged"], p["real_flagged"] = len(flagged & fake), len(flagged - fake)
+    return p
+
+
+def _share_filtered_split(folder: Path, settings: AttackSettings, detector) -> None:
+    """filter+apr trains on exactly the split the same seeded detector gave filter: copy it rather
+    than run the detector twice (attack_run keeps a defended folder's finished split)."""
+    target = defended_folder(folder, build_defence(settings.defence, detector))
+    others = [d for d in ("filter", "filter+apr") if d != settings.defence]
+    source = defended_folder(folder, build_defence(others[0], detector))
+    if (target / "split" / "test.tsv").exists() or not (source / "split" / "test.tsv").exists():
+        return
+    report = json.loads((source / "defence.json").read_text())
+    shutil.copytree(source / "split", target / "split.tmp", dirs_exist_ok=True)
+    (target / "split.tmp").replace(target / "split")  # whole or absent
+    atomic_write_json(
+        target / "defence.json", {**report, "defence": settings.defence, "split_from": source.name}
+    )
 
 
 def _ms(values: list[float]) -> str:
@@ -78,6 +120,8 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     bands, attacks = args.bands.split(","), args.attacks.split(",")
     defend = [a for a in args.defend.split(",") if a]
+    defences = [d for d in args.defences.split(",") if d]
+    defend_bands = args.defend_bands.split(",")
     rows: list[dict] = []
     start = time.perf_counter()
     for seed in seeds:
@@ -85,10 +129,12 @@ def main() -> None:
         clean = _clean(config, out / f"seed{seed}", args.data_root)
         for band in bands:
             for attack in attacks:
-                for defence in ["none", *(["apr"] if attack in defend else [])]:
+                defended = attack in defend and band in defend_bands
+                for defence in ["none", *(defences if defended else [])]:
                     settings = AttackSettings(attack, args.size, f"{band}:{args.n_targets}", defence=defence)
                     t0 = time.perf_counter()
-                    p = _cell(config, out / f"seed{seed}" / band / attack, clean, settings, args.data_root)
+                    folder = out / f"seed{seed}" / band / attack
+                    p = _cell(config, folder, clean, settings, args.data_root, args.detector)
                     row = {
                         "seed": seed,
                         "band": band,
@@ -101,11 +147,18 @@ def main() -> None:
                         if column in p:
                             row.update({f"{column}_{k}": p[column][k] for k in COLUMNS})
                     row["prediction_shift"] = p["shift"]["after"]["prediction_shift"]
+                    if "fakes_flagged" in p:
+                        row.update(fakes_flagged=p["fakes_flagged"], real_flagged=p["real_flagged"])
                     rows.append(row)
                     print(
-                        f"seed {seed} {band:9s} {attack:9s} {defence:4s} hit@50 "
+                        f"seed {seed} {band:9s} {attack:9s} {defence:10s} hit@50 "
                         f"{p['before']['target_hit@50']:.4f} -> {p['after']['target_hit@50']:.4f}"
                         + (f" -> {p['defended']['target_hit@50']:.4f}" if "defended" in p else "")
+                        + (
+                            f" flagged {p['fakes_flagged']} fake / {p['real_flagged']} real"
+                            if "fakes_flagged" in p
+                            else ""
+                        )
                         + f"  ({time.perf_counter() - t0:.0f} s)",
                         flush=True,
                     )
@@ -141,29 +194,45 @@ def _print_tables(rows: list[dict], bands: list[str], attacks: list[str], n_seed
     defended = [r for r in rows if r["defence"] != "none"]
     if not defended:
         return
-    print("\nAPR defence: target Hit@50 and clean test NDCG@10 (mean ± std over seeds)")
-    heads = ["band", "attack", "hit@50 before", "after", "APR", "gain removed"]
-    heads += ["NDCG@10 before", "after", "APR", "APR cost vs before"]
+    print("\nDefences: target Hit@50 and clean test NDCG@10 (mean ± std over seeds)")
+    heads = ["band", "attack", "defence", "hit@50 before", "after", "defended", "gain removed (per seed)"]
+    heads += ["NDCG@10 before", "defended", "defended vs before (per-seed mean ± std)"]
+    heads += ["fakes dropped", "real users dropped"]
     print("| " + " | ".join(heads) + " |")
     print("|" + "---|" * len(heads))
     for band in bands:
         for attack in attacks:
-            sel = [r for r in defended if r["band"] == band and r["attack"] == attack]
-            if not sel:
-                continue
-            col = {
-                f"{c}_{k}": [r[f"{c}_{k}"] for r in sel]
-                for c in ("before", "after", "defended")
-                for k in COLUMNS
-            }
-            b, a, d = (np.mean(col[f"{c}_target_hit@50"]) for c in ("before", "after", "defended"))
-            removed = (a - d) / (a - b) if a > b else float("nan")
-            nb, nd = np.mean(col["before_ndcg@10"]), np.mean(col["defended_ndcg@10"])
-            cells = [band, attack, *(_ms(col[f"{c}_target_hit@50"]) for c in ("before", "after", "defended"))]
-            cells.append(f"{100 * removed:.0f}%")
-            cells += [_ms(col[f"{c}_ndcg@10"]) for c in ("before", "after", "defended")]
-            cells.append(f"{100 * (nd / nb - 1):+.1f}%")
-            print("| " + " | ".join(cells) + " |")
+            for defence in sorted({r["defence"] for r in defended}):
+                sel = [
+                    r for r in defended if (r["band"], r["attack"], r["defence"]) == (band, attack, defence)
+                ]
+                if sel:
+                    print("| " + " | ".join([band, attack, defence, *_defence_cells(sel)]) + " |")
+
+
+def _defence_cells(sel: list[dict]) -> list[str]:
+    hit = {c: [r[f"{c}_target_hit@50"] for r in sel] for c in ("before", "after", "defended")}
+    b, a, d = (np.mean(hit[c]) for c in ("before", "after", "defended"))
+    removed = (a - d) / (a - b) if a > b else float("nan")  # of the means
+    per_seed = [r["defended_ndcg@10"] / r["before_ndcg@10"] - 1 for r in sel]
+    seeds = [
+        f"{100 * (r['after_target_hit@50'] - r['defended_target_hit@50']) / gain:.0f}"
+        if (gain := r["after_target_hit@50"] - r["before_target_hit@50"]) > 1e-4  # < 1 hit: no gain
+        else "n/a"
+        for r in sel
+    ]
+    cells = [*(_ms(hit[c]) for c in ("before", "after", "defended"))]
+    cells.append(f"{100 * removed:.0f}% ({', '.join(seeds)})")
+    cells += [_ms([r[f"{c}_ndcg@10"] for r in sel]) for c in ("before", "defended")]
+    cells.append(f"{100 * np.mean(per_seed):+.1f}% ± {100 * np.std(per_seed):.1f}%")
+    if "fakes_flagged" in sel[0]:
+        cells += [
+            f"{np.mean([r['fakes_flagged'] for r in sel]):.1f} / {sel[0]['n_fake']}",
+            f"{np.mean([r['real_flagged'] for r in sel]):.1f}",
+        ]
+    else:
+        cells += ["—", "—"]
+    return cells
 
 
 if __name__ == "__main__":

@@ -33,7 +33,8 @@ def test_filter_drops_the_flagged_users_training_rows(synthetic_split):
     assert isinstance(kept, Split) and kept.valid is split.valid and kept.test is split.test
     assert not np.isin(kept.train.users, flagged_users).any()
     dropped = int(np.isin(split.train.users, flagged_users).sum())
-    assert report == {"flagged_users": 2, "dropped_interactions": dropped}
+    ids = split.train.user_map.raw[flagged_users].tolist()
+    assert report == {"flagged_users": 2, "dropped_interactions": dropped, "flagged_ids": ids}
     assert len(kept.train) == len(split.train) - dropped
     assert defence.victim_config(parse_config({})).adversary.name == "apr"
 

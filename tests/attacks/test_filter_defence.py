@@ -104,11 +104,13 @@ def test_cli_filter_defence_runs_and_drops_only_training_rows(tmp_path, capsys):
     )
     out = tmp_path / "exp"
     args = ["attack", str(config), "--attack", "bandwagon", "--size", "0.1", "--targets", "random:2"]
-    assert main([*args, "--filler", "30", "--defence", "filter", "--out", str(out), "--quiet"]) == 0
-    report = json.loads((out / "defended-filter" / "defence.json").read_text())
+    args += ["--filler", "30", "--defence", "filter", "--detector", "iforest"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    report = json.loads((out / "defended-filter-iforest" / "defence.json").read_text())
+    assert report["detector"] == "iforest"
     assert report["flagged_users"] == 7  # the expected attack size: 0.1 × 70 real users
     poisoned = load_saved_split(out / "poisoned" / "split")
-    defended = load_saved_split(out / "defended-filter" / "split")
+    defended = load_saved_split(out / "defended-filter-iforest" / "split")
     assert len(poisoned.train) - len(defended.train) == report["dropped_interactions"] > 0
     assert len(defended.valid) == len(poisoned.valid) and len(defended.test) == len(poisoned.test)
     fake = set(read_fake_users(out / "poisoned" / "split"))
@@ -134,6 +136,6 @@ def test_filter_keeps_the_rows_of_an_item_nobody_else_has(tmp_path):
         )
     )
     assert rows == {(1, 5), (1, 6), (2, 5), (2, 7), (3, 9)}  # (3, 6) dropped, (3, 9) kept
-    assert report == {"flagged_users": 1, "dropped_interactions": 1}
+    assert report == {"flagged_users": 1, "dropped_interactions": 1, "flagged_ids": [3]}
     save_split(kept, tmp_path)
     assert np.array_equal(load_saved_split(tmp_path).train.item_map.raw, train.item_map.raw)

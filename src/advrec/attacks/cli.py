@@ -28,6 +28,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "real training profile length)",
     )
     attack.add_argument("--defence", default="none", help=f"one of: {', '.join(DEFENCES)} (default: none)")
+    attack.add_argument(
+        "--detector",
+        default="simulated",
+        help="the filter defences' detector: simulated (default; supervised, trained on fake profiles "
+        "the defender simulates itself), iforest or pca (unsupervised, flag the expected attack size)",
+    )
     attack.add_argument("--data-root", help="folder that relative data paths resolve against")
     attack.add_argument("--seed", help="run seed (default: the config's)")
     attack.add_argument(
@@ -58,15 +64,19 @@ def run(args: argparse.Namespace) -> None:
         defence=args.defence,
     )
     settings.check()  # bad arguments fail before any training
-    detector = default_detector(settings)
-    if settings.defence != "none":
-        from advrec.attacks.defences import build_defence
+    from advrec.attacks.filter_defence import FILTER_DETECTORS
 
-        build_defence(settings.defence, detector)
+    if args.detector not in FILTER_DETECTORS:
+        raise ConfigError(f"--detector {args.detector!r}: expected one of {', '.join(FILTER_DETECTORS)}")
     config = load_config(args.config, args.overrides)
     seed = _number(args.seed, "--seed", int)
     if seed is not None:
         config = config.model_copy(update={"seed": seed})
+    detector = default_detector(settings, seed=config.seed, name=args.detector)
+    if settings.defence != "none":
+        from advrec.attacks.defences import build_defence
+
+        build_defence(settings.defence, detector)
     out = Path(args.out)
     results = attack_run(
         config, out, settings, data_root=args.data_root, detector=detector, show_progress=not args.quiet

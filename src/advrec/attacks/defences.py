@@ -64,7 +64,11 @@ class Defence:
         left += np.bincount(split.valid.items, minlength=train.n_items)
         left += np.bincount(split.test.items, minlength=train.n_items)
         kept = train.select(keep | (left == 0)[train.items])
-        report = {"flagged_users": int(flagged.sum()), "dropped_interactions": len(train) - len(kept)}
+        report = {
+            "flagged_users": int(flagged.sum()),
+            "dropped_interactions": len(train) - len(kept),
+            "flagged_ids": train.user_map.raw[flagged].tolist(),  # original ids, to count fakes caught
+        }
         return Split(kept, split.valid, split.test), report
 
 
@@ -83,6 +87,6 @@ def build_defence(name: str, detector: Detector | None = None) -> Defence:
     if filters and detector is None:
         raise ConfigError(
             f"defence {name!r} needs a fake-profile detector: pass detector= (see "
-            f"advrec.attacks.filter_defence); advrec attack uses an unsupervised one"
+            f"advrec.attacks.filter_defence); advrec attack's default is simulated_filter"
         )
     return Defence(name, adversarial, detector if filters else None)

@@ -8,7 +8,9 @@ Folder layout (``advrec attack ... --out DIR``)::
     DIR/clean/           the victim trained on the clean split (a normal run folder)
     DIR/poisoned/        the victim retrained, same config and seed, on split/ = clean train + fake
                          rows (split/fake_users.txt lists their ids); valid/test are the clean ones
-    DIR/defended-<name>/ with --defence: the defended victim (its split/ is what it trained on)
+    DIR/defended-<name>/ with --defence: the defended victim (its split/ is what it trained on; a filter
+                         with a non-default detector: defended-<name>-<detector>/; defence.json says
+                         which detector, how many users it flagged and their ids)
     DIR/results.json     "poisoning": attack, targets, before / after [/ defended], shift
     DIR/poisoning.png    bar chart of the same
 
@@ -67,14 +69,36 @@ class AttackSettings:
             raise ConfigError(f"n_selected {self.n_selected}: expected at least 1")
 
 
-def default_detector(settings: AttackSettings) -> Detector | None:
-    """The detector a filter defence uses when the caller brings none: unsupervised, flagging the
-    expected attack size (``advrec.attacks.filter_defence``)."""
+def default_detector(settings: AttackSettings, seed: int = 0, name: str = "simulated") -> Detector | None:
+    """The detector a filter defence uses when the caller brings none: by default a supervised one
+    trained on attacks the defender simulates, no labels of the attacked data needed
+    (``advrec.attacks.filter_defence.simulated_filter``); ``name`` iforest / pca: unsupervised."""
     if not settings.defence.startswith("filter"):
         return None
-    from advrec.attacks.filter_defence import unsupervised_filter
+    from advrec.attacks.filter_defence import filter_detector
 
-    return unsupervised_filter(settings.size)
+    return filter_detector(name, settings.size, seed)
+
+
+def defended_folder(out: Path, defence: Defence) -> Path:
+    """``defended-<defence>``, plus ``-<detector>`` for a filter whose detector is not the default."""
+    tag = getattr(defence.detector, "name", None)
+    suffix = f"-{tag}" if defence.detector is not None and tag not in (None, "simulated") else ""
+    return out / f"defended-{defence.name}{suffix}"
+
+
+def _check_detector(folder: Path, defence: Defence) -> None:
+    """A defended folder is reused only with the detector that made it."""
+    path = folder / "defence.json"
+    if defence.detector is None or not path.exists():
+        return
+    made_by = json.loads(path.read_text(encoding="utf-8")).get("detector")
+    wanted = getattr(defence.detector, "name", "custom")
+    if made_by != wanted:
+        raise AdvrecError(
+            f"{path}: this defended run was filtered by detector {made_by!r}, not {wanted!r}; "
+            f"delete {folder} or choose another --out"
+        )
 
 
 def filler_count(filler: float | None, train, n_items: int) -> int:
@@ -206,9 +230,12 @@ def attack_run(
         "shift": {"after": _shift(before_p, after_p, eligible)},
     }
     if defence is not None:
-        folder = out / f"defended-{defence.name}"
+        folder = defended_folder(out, defence)
+        _check_detector(folder, defence)
         if not (folder / "split" / "test.tsv").exists():
             split, report = defence.train_split(load_saved_split(poisoned_dir / "split"))
+            if defence.detector is not None:
+                report["detector"] = getattr(defence.detector, "name", "custom")
             save_split(split, folder / "split")
             atomic_write_json(folder / "defence.json", {"defence": defence.name, **report})
         defended_results = _train_or_reuse(defence.victim_config(config), folder, None, show_progress)
