@@ -246,7 +246,11 @@ def _poison_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | 
     settings = _attack_settings(options, str(run_dir))
     config = load_run(run_dir)[0]
     attacked = attack_run(
-        config, run_dir / POISON_DIR, settings, detector=default_detector(settings, seed=config.seed), clean_dir=run_dir
+        config,
+        run_dir / POISON_DIR,
+        settings,
+        detector=default_detector(settings, seed=config.seed),
+        clean_dir=run_dir,
     )
     path = run_dir / "results.json"
     results = json.loads(path.read_text(encoding="utf-8"))
