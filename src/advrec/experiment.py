@@ -19,7 +19,6 @@ Run folder layout::
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ from advrec.training.hooks import TrainHook
 from advrec.training.objectives import build_objective
 from advrec.training.optim import LRSchedule, build_optimizer
 from advrec.training.trainer import Trainer, TrainResult
-from advrec.utils.files import atomic_write_json, atomic_write_text
+from advrec.utils.files import atomic_write_json, atomic_write_text, read_json_object
 from advrec.utils.seeding import child_seed, numpy_rng, torch_generator
 
 
@@ -340,10 +339,9 @@ def robustness_run(
         targets=targets,
     )
     path = run_dir / "results.json"
-    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     key = "robustness" if targets is None else "robustness_" + "+".join(targets)
-    robustness = merge_robustness(results.get(key), probe)
-    results[key] = robustness
+    results = read_json_object(path)
+    robustness = results[key] = merge_robustness(results.get(key), probe)
     atomic_write_json(path, results)
     folder = run_dir / (ROBUSTNESS_DIR if targets is None else key)
     for name in probe["settings"]:

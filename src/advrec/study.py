@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from advrec.config import RunConfig, parse_config
 from advrec.errors import ConfigError
 from advrec.training.hooks import TrainHook
-from advrec.utils.files import atomic_write_json, atomic_write_text
+from advrec.utils.files import atomic_write_json, atomic_write_text, update_json_object
 
 
 class _Strict(BaseModel):
@@ -180,10 +180,8 @@ def _probe_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | N
 
     model = load_run(run_dir)[2]
     if not model.embedding_tables():
-        path = run_dir / "results.json"
-        results = json.loads(path.read_text(encoding="utf-8"))
-        results[PROBE_SKIPPED] = f"{type(model).__name__} has no embedding tables to perturb"
-        atomic_write_json(path, results)
+        reason = f"{type(model).__name__} has no embedding tables to perturb"
+        update_json_object(run_dir / "results.json", {PROBE_SKIPPED: reason})
         return
     robustness_run(
         run_dir,
@@ -252,10 +250,8 @@ def _poison_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | 
         detector=default_detector(settings, seed=config.seed),
         clean_dir=run_dir,
     )
-    path = run_dir / "results.json"
-    results = json.loads(path.read_text(encoding="utf-8"))
-    results["poisoning"] = {**attacked["poisoning"], "settings": asdict(settings)}
-    atomic_write_json(path, results)
+    entry = {**attacked["poisoning"], "settings": asdict(settings)}
+    update_json_object(run_dir / "results.json", {"poisoning": entry})
 
 
 def cell_steps() -> dict[str, CellStep]:

@@ -24,3 +24,22 @@ def test_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
         atomic_write(target, broken)
     assert target.read_text() == '{\n  "old": true\n}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_update_json_object_keeps_other_keys_and_refuses_non_objects(tmp_path):
+    import pytest
+
+    from advrec.errors import DataError
+    from advrec.utils.files import read_json_object, update_json_object
+
+    path = tmp_path / "results.json"
+    assert read_json_object(path) == {}
+    update_json_object(path, {"a": 1})
+    assert update_json_object(path, {"b": [2]}) == {"a": 1, "b": [2]}
+    assert read_json_object(path) == {"a": 1, "b": [2]}
+    path.write_text("[1, 2]")
+    with pytest.raises(DataError, match="results.json: existing results file does not hold a JSON object"):
+        update_json_object(path, {"a": 1})
+    path.write_text("{broken")
+    with pytest.raises(DataError, match="not readable JSON"):
+        read_json_object(path)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 
 import numpy as np
 
 from advrec.detection.evaluate import DetectionResult
 from advrec.detection.metrics import pr_curve, roc_curve
-from advrec.errors import DataError
-from advrec.utils.files import atomic_write, atomic_write_json, atomic_write_text
+from advrec.utils.files import atomic_write, atomic_write_text, update_json_object
 
 RESULTS = "results.json"
 SCORES = "detection_scores.csv"
@@ -23,17 +21,7 @@ CURVES = "detection_curves.png"
 def write_results(out: Path, detection: dict, settings: dict) -> Path:
     """Merge ``detection`` and ``detection_settings`` into ``out/results.json`` (other keys kept)."""
     path = out / RESULTS
-    results = {}
-    if path.exists():
-        try:
-            results = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"existing results file is not readable JSON ({exc})", path=path) from None
-        if not isinstance(results, dict):
-            raise DataError("existing results file does not hold a JSON object", path=path)
-    results["detection"] = detection
-    results["detection_settings"] = settings
-    atomic_write_json(path, results)
+    update_json_object(path, {"detection": detection, "detection_settings": settings})
     return path
 
 
