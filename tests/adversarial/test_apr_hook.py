@@ -69,6 +69,22 @@ def test_plateau_start_switches_on_after_plain_training_stops_improving():
     assert fresh.started_at == 6 and fresh.active(6) and not fresh.active(5)
 
 
+def test_min_adv_epochs_holds_selection_back_after_the_start():
+    # fixed start: epochs 2, 3, 4 are adversarial but only from epoch 2 + 3 = 5 on may one be selected
+    _, hook = _hook(start_epoch=2, min_adv_epochs=3)
+    assert [hook.active(e) for e in range(7)] == [False] * 2 + [True] * 5
+    assert [hook.counts_for_selection(e) for e in range(7)] == [False] * 5 + [True] * 2
+    # plateau start: counted from the epoch found, not from start_epoch
+    _, hook = _hook(start_after_plateau=1, min_adv_epochs=2)
+    for epoch, value in enumerate([0.5, 0.4]):  # epoch 1 does not improve -> on from epoch 2
+        hook.on_epoch_start(epoch)
+        hook.on_epoch_end(epoch, {"valid": {"ndcg@10": value}})
+    assert hook.started_at == 2
+    assert [hook.counts_for_selection(e) for e in range(6)] == [False] * 4 + [True] * 2
+    with pytest.raises(ValueError, match="min_adv_epochs"):
+        _hook(min_adv_epochs=-1)
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_one_apr_step_changes_parameters_and_lowers_the_apr_objective(name, make_model, batch):
     model = make_model(name).train()

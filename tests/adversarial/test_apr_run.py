@@ -68,6 +68,30 @@ def test_plateau_started_apr_resumes_exactly(tmp_path, crash_at):
     assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"] >= starts[0]
 
 
+def test_min_adv_epochs_keeps_early_adversarial_epochs_out_of_selection(tmp_path):
+    # adversary on from epoch 1; with min_adv_epochs 4 only epochs 5, 6, 7 may be selected, so the best
+    # epoch must be the first argmax of valid NDCG@10 over those, read from the run's own log
+    def run(name, **adversary):
+        cfg = _config(start_epoch=1, eps_ramp_epochs=0, **adversary)
+        train = cfg.train.model_copy(
+            update={"epochs": 8, "optimizer": cfg.train.optimizer.model_copy(update={"lr": 0.05})}
+        )
+        result = train_run(cfg.model_copy(update={"train": train}), tmp_path / name, show_progress=False)
+        log = [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        return result, log
+
+    def first_argmax(log, first):
+        values = {x["epoch"]: x["valid"]["ndcg@10"] for x in log if x["epoch"] >= first}
+        return max(values, key=lambda e: (values[e], -e))
+
+    free, free_log = run("free")
+    held, held_log = run("held", min_adv_epochs=4)
+    assert free["best_epoch"] == first_argmax(free_log, 1)
+    assert held["best_epoch"] == first_argmax(held_log, 5)
+    # the option changes selection only, never the training itself
+    assert [x["loss"] for x in held_log] == [x["loss"] for x in free_log]
+
+
 def test_apr_changes_training_and_none_is_the_plain_run(tmp_path):
     apr = train_run(_config(start_epoch=0, eps_ramp_epochs=0), tmp_path / "apr", show_progress=False)
     plain = train_run(_config(name="none"), tmp_path / "plain", show_progress=False)
@@ -91,6 +115,10 @@ def test_config_errors_name_the_key_and_the_valid_values():
         build_adversary(bogus, objective)
     with pytest.raises(ConfigError, match="never switch on"):
         build_adversary(_config(start_epoch=5), objective)
+    with pytest.raises(ConfigError, match="adversary.min_adv_epochs.*no epoch could be selected"):
+        build_adversary(_config(start_epoch=2, min_adv_epochs=3), objective)
+    with pytest.raises(ConfigError, match="adversary.min_adv_epochs"):
+        _config(min_adv_epochs=-1)
     hooks = build_adversary(_config(method="pgd", pgd_steps=4), objective)
     assert len(hooks) == 1 and isinstance(hooks[0], APRHook)
     assert hooks[0].builder.method == "pgd" and hooks[0].builder.pgd_steps == 4

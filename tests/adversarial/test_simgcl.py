@@ -165,6 +165,8 @@ def test_paper_defaults_per_method_and_config_errors(monkeypatch):
         build_adversary(_config(cl_layer=1), objective)
     with pytest.raises(ConfigError, match="adversary.cl_temperature"):
         _config(cl_temperature=0)
+    with pytest.raises(ConfigError, match="adversary.min_adv_epochs: only apr"):
+        build_adversary(_config(min_adv_epochs=3), objective)
     assert isinstance(build_adversary(_config(), objective)[0], SimGCLHook)
     assert isinstance(build_adversary(_config(name="xsimgcl"), objective)[0], XSimGCLHook)
     monkeypatch.setattr(adversary_registry, "_world_size", lambda: 2)

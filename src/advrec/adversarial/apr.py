@@ -13,7 +13,9 @@ Schedule: the paper pre-trains with the plain loss and then switches the adversa
 fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
 valid selection metric has not improved for N evaluations (pre-training to convergence, without a
 dataset-specific epoch count), and an optional linear ε ramp over ``eps_ramp_epochs`` for training from
-scratch. Plain epochs are neither selected nor count for early stopping.
+scratch. Plain epochs are neither selected nor count for early stopping, and neither are the first
+``min_adv_epochs`` adversarial ones: robustness keeps growing with adversarial epochs after valid accuracy
+has peaked, so selection on valid accuracy alone would otherwise stop the adversary early.
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ class APRHook(TrainHook):
         *,
         start_after_plateau: int = 0,
         select_metric: str = "ndcg@10",
+        min_adv_epochs: int = 0,
     ) -> None:
-        if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau) < 0:
-            raise ValueError("need reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau >= 0")
+        if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs) < 0:
+            raise ValueError(
+                "need reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs >= 0"
+            )
         self.objective = objective
         self.builder = builder
         self.reg_adv = reg_adv
@@ -53,6 +58,7 @@ class APRHook(TrainHook):
         self.targets = None if targets is None else list(targets)
         self.start_after_plateau = start_after_plateau
         self.select_metric = select_metric
+        self.min_adv_epochs = min_adv_epochs
         # The epoch the adversary switches on: fixed, or found when plain training stops improving.
         self.started_at: int | None = None if start_after_plateau else start_epoch
         self._plain_best = float("-inf")
@@ -79,7 +85,7 @@ class APRHook(TrainHook):
         self._adv_sum, self._adv_count = 0.0, 0
 
     def counts_for_selection(self, epoch: int) -> bool:
-        return self.active(epoch)
+        return self.active(epoch) and epoch - self.started_at >= self.min_adv_epochs
 
     def on_loss(self, model: Recommender, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if not self.active(self.epoch):

@@ -27,6 +27,11 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
             f"adversary.start_epoch: {adv.start_epoch} >= train.epochs ({config.train.epochs}); "
             "the adversary would never switch on"
         )
+    if adv.start_epoch + adv.min_adv_epochs >= config.train.epochs:
+        raise ConfigError(
+            f"adversary.min_adv_epochs: start_epoch ({adv.start_epoch}) + min_adv_epochs "
+            f"({adv.min_adv_epochs}) >= train.epochs ({config.train.epochs}); no epoch could be selected"
+        )
     builder = PerturbationBuilder(
         method=adv.method,
         eps=adv.eps,
@@ -45,6 +50,7 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
             adv.targets,
             start_after_plateau=adv.start_after_plateau,
             select_metric=config.eval.select_metric,
+            min_adv_epochs=adv.min_adv_epochs,
         )
     ]
 
@@ -67,6 +73,10 @@ def _contrastive(config: RunConfig, objective: PairwiseObjective) -> list[TrainH
         raise ConfigError(
             f"adversary.name: {adv.name} does not support distributed training (world size {_world_size()}): "
             "each rank's in-batch InfoNCE would see only its slice of the batch; run it in one process"
+        )
+    if adv.min_adv_epochs:
+        raise ConfigError(
+            f"adversary.min_adv_epochs: only apr uses it (every {adv.name} epoch may be selected); remove it"
         )
     generator = torch_generator(config.seed, "adversary")
     if adv.name == "simgcl":

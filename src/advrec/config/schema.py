@@ -192,6 +192,12 @@ class AdversaryConfig(Strict):
         description="switch on once plain training has converged: after this many evaluations (from "
         "start_epoch) without a better valid eval.select_metric, as the paper pre-trains; 0 = at start_epoch",
     )
+    min_adv_epochs: int = Field(
+        0,
+        ge=0,
+        description="adversarial epochs that run before any epoch may be selected as the best or count "
+        "for early stopping (apr only); robustness keeps growing after valid accuracy peaks",
+    )
     targets: list[str] | None = Field(
         None, description="tables to perturb, e.g. [item_features] for AMR (default: all the model's tables)"
     )
