@@ -14,7 +14,9 @@ config is the one it would train (``threads`` aside). It then probes every best 
 - ``table.md``: the relative drops of NDCG@10 and of Recall@10, mean ± std, per method and attack (also
   printed).
 
-Every run folder stays under ``--out`` with its own ``robustness/`` curves.
+Every run folder stays under ``--out`` with its own ``robustness/`` curves. ``--methods`` also offers
+``APR-MF-robust`` (``examples/ml100k_apr_mf_robust.yaml``), ``LightGCN`` and ``APR-LightGCN``; each run's
+line gives the median plain and adversarial epoch of that run (the adversary's cost under one load).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import yaml
 
 from advrec.config import load_config, parse_config
 from advrec.evaluation.plots import plot_method_comparison
-from advrec.evaluation.robustness import parse_attacks
+from advrec.evaluation.robustness import parse_attacks, upgrade_layout
 from advrec.experiment import robustness_run, train_run
 from advrec.utils.files import atomic_write_text
 
@@ -41,7 +43,12 @@ CONFIGS = {
     "BPR-MF": "examples/ml100k_mf_bpr.yaml",
     "APR-MF": "examples/ml100k_apr_mf.yaml",
     "PGD-MF": "examples/ml100k_pgd_mf.yaml",
+    # not run by default (--methods): the robustness-first APR-MF, and LightGCN with and without APR
+    "APR-MF-robust": "examples/ml100k_apr_mf_robust.yaml",
+    "LightGCN": "examples/ml100k_lightgcn.yaml",
+    "APR-LightGCN": "examples/ml100k_apr_lightgcn.yaml",
 }
+DEFAULT_METHODS = ("BPR-MF", "APR-MF", "PGD-MF")
 FIELDS = [
     "method",
     "attack",
@@ -70,6 +77,37 @@ def _fmt(values: list[float], pct: bool = False) -> str:
 def _same_config(run_dir: Path, expected) -> bool:
     saved = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
     return saved.model_copy(update={"threads": expected.threads}) == expected
+
+
+def epoch_costs(run_dir: Path) -> tuple[float | None, float | None]:
+    """Median training seconds of the run's plain epochs and of its adversarial ones (``adv_eps`` in the
+    log): the cost of the adversary measured within one run, under one machine load."""
+    plain, adv = [], []
+    for line in (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        (adv if "adv_eps" in entry else plain).append(entry["train_s"])
+    return (
+        statistics.median(plain) if plain else None,
+        statistics.median(adv) if adv else None,
+    )
+
+
+def saved_probe(results: dict, eps_list: list[float], attacks: list[str], pgd_steps: int) -> dict | None:
+    """The run's recorded ``robustness`` entry if it already holds every (attack, ε) asked for, with
+    absolute ε, all tables perturbed and the same PGD steps (the probe is deterministic); else None."""
+    entry = upgrade_layout(results["robustness"]) if "robustness" in results else None
+    if entry is None:
+        return None
+    for attack in attacks:
+        settings = entry["settings"].get(attack, {})
+        if (
+            attack not in entry
+            or any(str(e) not in entry[attack] for e in eps_list)
+            or settings.get("eps_mode") != "absolute"
+            or (attack == "pgd" and settings.get("pgd_steps") != pgd_steps)
+        ):
+            return None
+    return entry
 
 
 def summarise(probes: dict[str, list[dict]], attacks: list[str]) -> list[dict]:
@@ -123,7 +161,9 @@ def main() -> None:
     parser.add_argument("--eps", default="0.1,0.25,0.5,1.0")
     parser.add_argument("--attacks", default="fgsm,pgd", help="probe attacks (default: %(default)s)")
     parser.add_argument("--pgd-steps", type=int, default=10, help="PGD probe steps (default: %(default)s)")
-    parser.add_argument("--methods", default=",".join(CONFIGS), help="subset of %(default)s")
+    parser.add_argument(
+        "--methods", default=",".join(DEFAULT_METHODS), help=f"subset of {', '.join(CONFIGS)}"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -138,6 +178,11 @@ def main() -> None:
         default=[],
         metavar="KEY=VALUE",
         help="extra config override for the APR-MF runs only (repeatable)",
+    )
+    parser.add_argument(
+        "--reuse-probes",
+        action="store_true",
+        help="use a run's recorded probe when it covers every attack and ε asked for (it is deterministic)",
     )
     parser.add_argument("--plot", help="comparison PNG (default: OUT/curves.png)")
     args = parser.parse_args()
@@ -163,14 +208,23 @@ def main() -> None:
             if not reused:
                 train_run(config, run_dir, data_root=args.data_root, show_progress=False)
             trained = time.perf_counter()
-            probe = robustness_run(run_dir, eps_list, attack=attacks, pgd_steps=args.pgd_steps)
             results = json.loads((run_dir / "results.json").read_text())
+            probe = saved_probe(results, eps_list, attacks, args.pgd_steps) if args.reuse_probes else None
+            if probe is None:
+                probe = robustness_run(run_dir, eps_list, attack=attacks, pgd_steps=args.pgd_steps)
+                results = json.loads((run_dir / "results.json").read_text())
             probes[name].append(probe)
+            plain_s, adv_s = epoch_costs(run_dir)
+            cost = (
+                f", median epoch {plain_s:.3f} s plain / {adv_s:.3f} s adversarial ({adv_s / plain_s:.2f}x)"
+                if plain_s and adv_s
+                else ""
+            )
             print(
                 f"{name} seed {seed}: test ndcg@10 {results['test']['ndcg@10']:.4f}, best epoch "
                 f"{results['best_epoch']}, {results['timing']['train_s_per_epoch']:.3f} s/epoch, "
                 f"{'reused' if reused else f'trained in {trained - start:.0f} s'}, "
-                f"probed in {time.perf_counter() - trained:.0f} s",
+                f"probed in {time.perf_counter() - trained:.0f} s{cost}",
                 flush=True,
             )
     rows = summarise(probes, attacks)
