@@ -1,10 +1,11 @@
 """The robustness probe on the VALIDATION split: for tuning adversarial training without touching test.
 
 Not a test: ``python benchmarks/valid_probe.py RUN_DIR [RUN_DIR ...] --eps 0.5``.
-For each finished run folder it loads the best model (or ``--checkpoint last``), probes it exactly as
-``advrec evaluate RUN --attack fgsm`` does (gradient of the run's objective over all training
-interactions, every user and item row moved to norm ε, same seed), but ranks the VALID items past the
-training items, so that settings can be chosen on valid NDCG@10 and its drop without looking at test.
+For each run folder it loads the best model (or ``--checkpoint last`` or a checkpoint file; the latter
+two for models without item features) and probes it as ``advrec evaluate RUN --attack fgsm`` does
+(gradient of the run's objective over all training interactions, every user and item row moved to norm
+ε, same seed), but ranks the VALID items past the training items, so that settings can be chosen on
+valid NDCG@10 and its drop without looking at test.
 Prints one line per run: best epoch, valid NDCG@10 clean, its relative drop per ε under the attack and
 under the same-norm random control. ``--json PATH`` also writes the figures (atomically).
 """
@@ -15,12 +16,18 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+import yaml
+
+from advrec.config import parse_config
+from advrec.data.split import load_saved_split
 from advrec.evaluation.protocol import Protocol
 from advrec.evaluation.robustness import robustness_probe
 from advrec.experiment import load_run
+from advrec.models import build_model
 from advrec.training.checkpoint import load_checkpoint
 from advrec.training.objectives import build_objective
 from advrec.utils.files import atomic_write_json, read_json_object
+from advrec.utils.seeding import torch_generator
 
 
 def valid_protocol(protocol: Protocol) -> Protocol:
@@ -28,10 +35,20 @@ def valid_protocol(protocol: Protocol) -> Protocol:
     return dataclasses.replace(protocol, test=protocol.valid, seen_at_test=protocol.train)
 
 
+def _load(run_dir: Path, checkpoint: str):
+    """The run's config, split and model with the weights of ``checkpoint`` (best, last or a file)."""
+    if checkpoint == "best":
+        return load_run(run_dir)
+    config = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")))
+    split = load_saved_split(run_dir / "split")
+    model = build_model(config.model, split.train, torch_generator(config.seed, "init"))
+    path = run_dir / "checkpoints" / "last.pt" if checkpoint == "last" else Path(checkpoint)
+    model.load_state_dict(load_checkpoint(path)["model"])
+    return config, split, model.eval()
+
+
 def probe_valid(run_dir: Path, eps_list: list[float], attack: str, checkpoint: str) -> dict:
-    config, split, model = load_run(run_dir)
-    if checkpoint != "best":
-        model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")["model"])
+    config, split, model = _load(run_dir, checkpoint)
     protocol = valid_protocol(Protocol.from_split(split, config.eval, config.device))
     return robustness_probe(
         model,
@@ -52,7 +69,9 @@ def main() -> None:
     parser.add_argument("runs", nargs="+", help="finished run folders")
     parser.add_argument("--eps", default="0.5")
     parser.add_argument("--attack", default="fgsm", choices=["fgsm", "pgd"])
-    parser.add_argument("--checkpoint", default="best", choices=["best", "last"])
+    parser.add_argument(
+        "--checkpoint", default="best", help="best, last, or a checkpoint file of the same run"
+    )
     parser.add_argument("--metric", default="ndcg@10")
     parser.add_argument("--json", help="also write every run's probe here")
     args = parser.parse_args()
