@@ -9,6 +9,9 @@ attack's own discriminator (trained once, on the clean data, while generating th
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/detection_ml100k.py \\
         --config examples/ml100k_mf_bpr.yaml --data-root ../shared/data --out runs/bench_detection_ml100k
+
+``--split-seeds 2020,2021,...`` repeats it on other seeds of the config (split, targets, attack draws) and
+reports precision / recall / F1 / AUC as mean ± std over every (split seed, detector seed).
 """
 
 from __future__ import annotations
@@ -47,18 +50,9 @@ def write_labelled(folder: Path, train, fake: np.ndarray) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="examples/ml100k_mf_bpr.yaml")
-    parser.add_argument("--data-root", default="../shared/data")
-    parser.add_argument("--attacks", default="average,bandwagon,gan,optimised")
-    parser.add_argument("--size", type=float, default=0.03)
-    parser.add_argument("--targets", default="mid:5")
-    parser.add_argument("--seeds", default="0,1", help="detector seeds (CV folds, models)")
-    parser.add_argument("--out", default="runs/bench_detection_ml100k")
-    args = parser.parse_args()
-
-    config = load_config(args.config, [])
+def attacked_sets(config, args, out: Path) -> tuple[dict, dict, dict]:
+    """One split seed: every attack's labelled training set, its detector metrics, and the GAN's own
+    discriminator on every set (with and without the target columns)."""
     clean = load_split(config.data, config.split, args.data_root, numpy_rng(config.seed, "split"))
     train = clean.train
     targets = select_targets(args.targets, train, _rng(config.seed, 0))  # as advrec attack
@@ -68,9 +62,8 @@ def main() -> None:
         targets=targets,
     )
     seeds = [int(s) for s in args.seeds.split(",")]
-    out = Path(args.out)
     attacks = args.attacks.split(",")
-    gan_nets, results, lines, sets = None, {}, [], {}
+    gan_nets, results, sets = None, {}, {}
     for attack in attacks:
         start = time.perf_counter()
         rng = _rng(config.seed, 1)  # the stream advrec attack draws profiles from
@@ -92,7 +85,7 @@ def main() -> None:
                 matrix, labels, list(DETECTORS), seed=seed, n_flag=spec.n_fake
             ).items():
                 rows.setdefault(name, []).append(res.metrics)
-        print(f"{attack}: generated in {gen_s:.1f} s", flush=True)
+        print(f"split seed {config.seed} {attack}: generated in {gen_s:.1f} s", flush=True)
         results[attack] = {"generate_s": gen_s, "detectors": rows}
     if gan_nets is not None:  # the GAN's discriminator on every attacked set (deterministic: one seed)
         for attack in attacks:
@@ -106,30 +99,67 @@ def main() -> None:
                 discriminator_detector(gan_nets, n_flag=spec.n_fake), hidden.tocsr(), labels
             )
             results[attack]["detectors"]["gan-d, targets hidden"] = [res.metrics]
-    header = "| detector | " + " | ".join(f"{a} F1 | {a} AUC" for a in attacks) + " |"
-    lines += [
-        f"ML-100K train ({train.n_users} real users, {train.n_items} items), {spec.n_fake} fake users "
-        f"({args.size:g}), filler {spec.filler}, targets {train.item_map.raw[targets].tolist()}; "
-        f"mean over detector seeds {args.seeds}",
-        "",
-        header,
-        "|---|" + "---|---|" * len(attacks),
-    ]
-    for name in [*DETECTORS, "gan-d", "gan-d, targets hidden"]:
-        cells = []
-        for attack in attacks:
-            ms = results[attack]["detectors"].get(name)
+    info = {
+        "n_real": int(train.n_users),
+        "n_items": int(train.n_items),
+        "n_fake": spec.n_fake,
+        "filler": spec.filler,
+        "targets": train.item_map.raw[targets].tolist(),
+    }
+    return results, info, sets
+
+
+def summary_table(per_split: dict[int, dict], attacks: list[str], detectors: list[str]) -> list[str]:
+    """Rows attack x detector; P / R / F1 / AUC as mean ± std over every (split seed, detector seed)."""
+    lines = ["| attack | detector | precision | recall | F1 | AUC |", "|---|---|---|---|---|---|"]
+    for attack in attacks:
+        for name in detectors:
+            ms = [m for res in per_split.values() for m in res[attack]["detectors"].get(name, [])]
             if not ms:
-                cells.append("- | -")
                 continue
-            f1 = np.mean([m["f1"] for m in ms])
-            auc = np.mean([m["auc"] for m in ms])
-            cells.append(f"{f1:.3f} | {auc:.3f}")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            cells = [f"{np.mean([m[k] for m in ms]):.3f} ± {np.std([m[k] for m in ms]):.3f}" for k in METRICS]
+            lines.append(f"| {attack} | {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", default="examples/ml100k_mf_bpr.yaml")
+    parser.add_argument("--data-root", default="../shared/data")
+    parser.add_argument("--attacks", default="average,bandwagon,gan,optimised")
+    parser.add_argument("--size", type=float, default=0.03)
+    parser.add_argument("--targets", default="mid:5")
+    parser.add_argument("--seeds", default="0,1", help="detector seeds (CV folds, models)")
+    parser.add_argument(
+        "--split-seeds", default="", help="config seeds (split, targets, attack draws); default: the config's"
+    )
+    parser.add_argument("--out", default="runs/bench_detection_ml100k")
+    args = parser.parse_args()
+
+    out = Path(args.out)
+    attacks = args.attacks.split(",")
+    split_seeds = [int(s) for s in args.split_seeds.split(",") if s] or [load_config(args.config, []).seed]
+    per_split, infos = {}, {}
+    for split_seed in split_seeds:
+        config = load_config(args.config, [f"seed={split_seed}"])
+        folder = out if len(split_seeds) == 1 else out / f"seed{split_seed}"
+        per_split[split_seed], infos[split_seed], _ = attacked_sets(config, args, folder)
+    detectors = [*DETECTORS, "gan-d", "gan-d, targets hidden"]
+    lines = [
+        f"ML-100K train, split seeds {split_seeds}: "
+        + "; ".join(f"{s}: {i['n_real']} real users, targets {i['targets']}" for s, i in infos.items()),
+        f"{infos[split_seeds[0]]['n_fake']} fake users ({args.size:g}), filler = mean real profile; "
+        f"detector seeds {args.seeds}; mean ± std over every (split seed, detector seed)",
+        "",
+        *summary_table(per_split, attacks, detectors),
+    ]
     table = "\n".join(lines) + "\n"
     print(table)
     atomic_write_text(out / "table.md", table)
-    atomic_write_json(out / "summary.json", {"args": vars(args), "results": results})
+    atomic_write_json(
+        out / "summary.json",
+        {"args": vars(args), "info": infos, "results": {str(k): v for k, v in per_split.items()}},
+    )
 
 
 if __name__ == "__main__":
