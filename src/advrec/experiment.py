@@ -155,6 +155,8 @@ def train_run(
             config, run_dir, split, ctx, resume, hooks or [], show_progress
         )
         return _test_and_record(run_dir, split, protocol, model, fit, ctx)
+    if config.train.init_from is not None:
+        raise ConfigError("train.init_from: only sequential models (sasrec) start from another run")
     protocol = Protocol.from_split(split, config.eval, config.device)
     if config.gan.name != "none":
         return _train_gan(config, run_dir, split, protocol, ctx, resume, hooks or [], show_progress)

@@ -96,6 +96,42 @@ def test_apr_hook_and_robustness_probe(tmp_path):
     assert only_input["settings"]["fgsm"]["targets"] == ["item_input"]
 
 
+def test_init_from_a_finished_run(tmp_path):
+    from advrec.experiment import load_run
+    from advrec.models import build_model
+    from advrec.training.sequential import init_from_run
+
+    raw = _config(tmp_path, train={"epochs": 2})
+    train_run(parse_config(raw), tmp_path / "plain", show_progress=False)
+    _, split, plain = load_run(tmp_path / "plain")
+    fresh = build_model(parse_config(raw).model, split.train, torch.Generator().manual_seed(9))
+    init_from_run(fresh, tmp_path / "plain", tmp_path / "plain" / "split")
+    for key, value in plain.state_dict().items():
+        assert torch.equal(fresh.state_dict()[key], value), key
+    adversary = {"name": "apr", "eps": 0.5, "eps_mode": "relative"}
+    tuned = train_run(
+        parse_config(
+            {**raw, "adversary": adversary, "train": {**raw["train"], "init_from": str(tmp_path / "plain")}}
+        ),
+        tmp_path / "apr",
+        show_progress=False,
+    )
+    assert tuned["epochs_run"] == 2
+    other = _config(tmp_path, seed=4)
+    _walks(tmp_path / "walks.tsv", seed=1)  # another data set: another split
+    other["train"]["init_from"] = str(tmp_path / "plain")
+    with pytest.raises(ConfigError, match="another split"):
+        train_run(parse_config(other), tmp_path / "other", show_progress=False)
+    other["train"]["init_from"] = str(tmp_path)
+    with pytest.raises(ConfigError, match="not a run folder"):
+        train_run(parse_config(other), tmp_path / "other2", show_progress=False)
+    bigger = _config(tmp_path, model={"dim": 8})
+    _walks(tmp_path / "walks.tsv")
+    bigger["train"]["init_from"] = str(tmp_path / "plain")
+    with pytest.raises(ConfigError, match="its model differs"):
+        train_run(parse_config(bigger), tmp_path / "bigger", show_progress=False)
+
+
 @pytest.mark.parametrize(
     ("over", "message"),
     [

@@ -153,6 +153,11 @@ class TrainConfig(Strict):
     patience: int = Field(10, ge=1, description="early stopping: epochs without valid improvement")
     eval_every: int = Field(1, ge=1)
     grad_clip: float | None = Field(None, gt=0)
+    init_from: str | None = Field(
+        None,
+        description="sasrec: a finished run folder (same data, split and model) whose best model starts "
+        "this run, e.g. adversarial training after plain pre-training, as the APR paper does",
+    )
     kernel: Literal["auto", "fused", "autograd", "fused_epoch"] = Field(
         "auto",
         description="gradients from the fused BPR-MF kernel (numba) or autograd; auto = fused wherever "

@@ -241,6 +241,24 @@ def probe_batches(config: RunConfig, split: Split, device: torch.device | str) -
     return window_batches(inputs, targets, users, config.train.batch_size, device, negatives)
 
 
+def init_from_run(model: nn.Module, source: Path, split_folder: Path) -> None:
+    """Load a finished run's best model into ``model``, after checking that both runs share the split."""
+    from advrec.training.checkpoint import load_checkpoint
+
+    where = f"train.init_from: {source}"
+    for name in ("train.tsv", "valid.tsv", "test.tsv"):
+        mine, theirs = split_folder / name, source / "split" / name
+        if not theirs.exists():
+            raise ConfigError(f"{where} is not a run folder (no split/{name})")
+        if theirs.read_bytes() != mine.read_bytes():
+            raise ConfigError(f"{where} was trained on another split ({name} differs)")
+    state = load_checkpoint(source / "checkpoints" / "best.pt")["model"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ConfigError(f"{where}: its model differs from model.* here ({str(exc)[:300]})") from None
+
+
 def train_sequential(
     config: RunConfig,
     run_dir: Path,
@@ -260,7 +278,10 @@ def train_sequential(
 
     check_sequential_config(config, split)
     protocol = SequentialProtocol.from_split(split, config.eval, config.model.sasrec.max_len, config.device)
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init")).to(config.device)
+    model = build_model(config.model, split.train, torch_generator(config.seed, "init"))
+    if config.train.init_from is not None:
+        init_from_run(model, Path(config.train.init_from), run_dir / "split")
+    model = model.to(config.device)
     torch.manual_seed(child_seed(config.seed, "dropout"))
     tc = config.train
     objective = SequentialObjective(config.model.sasrec.loss)
