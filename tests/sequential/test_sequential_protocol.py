@@ -28,10 +28,8 @@ class LastItemScorer:
 
     def __init__(self, table: dict[int, list[float]]):
         self.table = table
-        self.seen: list[list[int]] = []
 
     def sequence_scores(self, seqs, deltas=None):
-        self.seen += seqs.tolist()
         return torch.tensor([self.table[int(row[-1])] for row in seqs], dtype=torch.float32)
 
 

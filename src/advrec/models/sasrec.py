@@ -43,10 +43,14 @@ class _Block(nn.Module):
         b, length, dim = x.shape
         h = self.n_heads
         q_in = self.attn_norm(x)
-        w_q, w_kv = self.qkv.weight.split([dim, 2 * dim])
-        b_q, b_kv = self.qkv.bias.split([dim, 2 * dim])
-        q = F.linear(q_in, w_q, b_q)  # the query reads the normalised input, keys/values the raw one
-        k, v = F.linear(x, w_kv, b_kv).chunk(2, dim=-1)
+        w_q, w_k, w_v = self.qkv.weight.split(dim)
+        b_q, _, b_v = self.qkv.bias.split(dim)
+        # The query reads the normalised input, keys and values the raw one. No key bias: it adds the
+        # same q·b to every key of a query, which softmax ignores, so its gradient is rounding noise
+        # that Adam would amplify into drift (its slice of qkv.bias stays at zero).
+        q = F.linear(q_in, w_q, b_q)
+        k = F.linear(x, w_k)
+        v = F.linear(x, w_v, b_v)
         q, k, v = (t.view(b, length, h, dim // h).transpose(1, 2) for t in (q, k, v))
         drop = self.dropout if self.training else 0.0
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=drop)
