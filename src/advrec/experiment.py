@@ -41,9 +41,11 @@ from advrec.data.sampler import NegativeSampler
 from advrec.data.split import Split, load_saved_split, save_split
 from advrec.errors import AdvrecError, ConfigError
 from advrec.evaluation.protocol import Protocol
+from advrec.evaluation.sequential import build_protocol
 from advrec.gan.builder import build_game, build_gan_model, check_gan_config
 from advrec.models import FEATURE_MODELS, build_model
 from advrec.models.base import Recommender
+from advrec.models.registry import SEQUENTIAL_MODELS
 from advrec.training.augment import build_augmentation
 from advrec.training.checkpoint import load_checkpoint
 from advrec.training.distributed import DistContext, init_distributed
@@ -146,6 +148,15 @@ def train_run(
             (run_dir / "metrics.jsonl").unlink(missing_ok=True)
     ctx.barrier()
     split = prepare_split(config, run_dir, data_root, ctx)
+    if config.model.name in SEQUENTIAL_MODELS:
+        from advrec.training.sequential import train_sequential
+
+        protocol, model, fit = train_sequential(
+            config, run_dir, split, ctx, resume, hooks or [], show_progress
+        )
+        return _test_and_record(run_dir, split, protocol, model, fit, ctx)
+    if config.train.init_from is not None:
+        raise ConfigError("train.init_from: only sequential models (sasrec) start from another run")
     protocol = Protocol.from_split(split, config.eval, config.device)
     if config.gan.name != "none":
         return _train_gan(config, run_dir, split, protocol, ctx, resume, hooks or [], show_progress)
@@ -277,7 +288,7 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
 def export_topk(run_dir: str | Path, path: str | Path, k: int | None = None) -> int:
     """Write ``user<TAB>rank<TAB>item`` (original ids, rank from 1) for every test user; return rows."""
     config, split, model = load_run(run_dir)
-    protocol = Protocol.from_split(split, config.eval, config.device)
+    protocol = build_protocol(config, split)
     users, items = protocol.test_topk(model, k or max(config.eval.ks))
     user_ids = split.train.user_map.raw
     item_ids = split.train.item_map.raw
@@ -291,7 +302,7 @@ def export_topk(run_dir: str | Path, path: str | Path, k: int | None = None) -> 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
     config, split, model = load_run(run_dir)
     with torch.inference_mode():
-        return Protocol.from_split(split, config.eval, config.device).test_metrics(model)
+        return build_protocol(config, split).test_metrics(model)
 
 
 ROBUSTNESS_DIR = "robustness"
@@ -325,11 +336,17 @@ def robustness_run(
     config, split, model = load_run(run_dir)
     if not model.embedding_tables():
         raise AdvrecError(f"{run_dir}: the probe perturbs embedding tables; {type(model).__name__} has none")
+    objective, batches = build_objective(config.train.objective, config.train.l2), None
+    if config.model.name in SEQUENTIAL_MODELS:  # the probe's gradient: the sequence loss on all windows
+        from advrec.training.sequential import SequentialObjective, probe_batches
+
+        objective = SequentialObjective(config.model.sasrec.loss)
+        batches = probe_batches(config, split, config.device)
     probe = robustness_probe(
         model,
         split.train,
-        Protocol.from_split(split, config.eval, config.device),
-        build_objective(config.train.objective, config.train.l2),
+        build_protocol(config, split),
+        objective,
         eps_list,
         attack=attack,
         eps_mode=eps_mode,
@@ -337,6 +354,7 @@ def robustness_run(
         seed=config.seed,
         batch_size=config.train.batch_size,
         targets=targets,
+        batches=batches,
     )
     path = run_dir / "results.json"
     key = "robustness" if targets is None else "robustness_" + "+".join(targets)

@@ -77,7 +77,11 @@ class DataConfig(Strict):
 
 
 class SplitConfig(Strict):
-    method: Literal["ratio", "loo", "temporal", "given"] = "ratio"
+    method: Literal["ratio", "loo", "temporal", "given", "loo_files"] = Field(
+        "ratio",
+        description="loo: last item per user (by time) tests, second-last validates; loo_files: a "
+        "leave-one-out split given as data.path = a folder with train/valid/test.tsv (user item timestamp)",
+    )
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     valid_ratio_of_train: float = Field(
         0.1, gt=0, lt=1, description="given split without a valid file: share of each user's train carved out"
@@ -91,14 +95,31 @@ class SplitConfig(Strict):
         return v
 
 
+class SASRecConfig(Strict):
+    """SASRec (Kang & McAuley 2018); model.dim, model.dropout and model.init_std apply too."""
+
+    n_blocks: int = Field(2, ge=1, description="self-attention blocks")
+    n_heads: int = Field(1, ge=1, description="attention heads (model.dim must be divisible by it)")
+    max_len: int = Field(50, ge=1, description="longest history the model reads (older items are cut)")
+    loss: Literal["ce", "bce"] = Field(
+        "ce", description="ce: softmax over all items; bce: one uniformly sampled negative per position"
+    )
+    windows: Literal["last", "all"] = Field(
+        "last",
+        description="training windows per user and epoch: the last max_len items (Kang's), or the whole "
+        "train sequence cut into consecutive windows of max_len (every item is a target once)",
+    )
+
+
 class ModelConfig(Strict):
-    name: Literal["mf", "neumf", "lightgcn", "mf_features"] = "mf"
+    name: Literal["mf", "neumf", "lightgcn", "mf_features", "sasrec"] = "mf"
     dim: int = Field(64, ge=1)
     n_layers: int = Field(2, ge=0, description="LightGCN propagation layers")
     mlp_layers: list[int] = Field(default_factory=lambda: [64, 32, 16], description="NeuMF MLP tower")
     dropout: float = Field(0.0, ge=0, lt=1)
     init_std: float = Field(0.1, gt=0, description="std of the normal initialisation of embeddings")
     item_bias: bool = Field(False, description="mf_features: add VBPR's item bias b_i + <w, f_i>")
+    sasrec: SASRecConfig = Field(default_factory=SASRecConfig)
 
 
 class OptimizerConfig(Strict):
@@ -132,6 +153,11 @@ class TrainConfig(Strict):
     patience: int = Field(10, ge=1, description="early stopping: epochs without valid improvement")
     eval_every: int = Field(1, ge=1)
     grad_clip: float | None = Field(None, gt=0)
+    init_from: str | None = Field(
+        None,
+        description="sasrec: a finished run folder (same data, split and model) whose best model starts "
+        "this run, e.g. adversarial training after plain pre-training, as the APR paper does",
+    )
     kernel: Literal["auto", "fused", "autograd", "fused_epoch"] = Field(
         "auto",
         description="gradients from the fused BPR-MF kernel (numba) or autograd; auto = fused wherever "
@@ -148,6 +174,11 @@ class EvalConfig(Strict):
     )
     select_metric: str = Field("ndcg@10", description="validation metric for model selection")
     memory_budget_mb: float = Field(256.0, gt=0)
+    sequential_mask_seen: bool = Field(
+        False,
+        description="sequential models: exclude the history from the ranking (RecBole does not); the "
+        "other choice is reported too, its metrics prefixed 'masked_' or 'unmasked_'",
+    )
 
     @field_validator("ks")
     @classmethod

@@ -44,6 +44,14 @@ def load_split(
 ) -> Split:
     if split.method == "given":
         return _given(data, split, data_root, rng)
+    if split.method == "loo_files":
+        from advrec.data.sequences import load_loo_files
+
+        if data.path is None:
+            raise ConfigError(
+                "data.path: split.method loo_files needs the folder holding train/valid/test.tsv"
+            )
+        return load_loo_files(resolve_path(data.path, data_root, "data.path"))
     if data.test_path or data.valid_path:
         raise ConfigError("data.test_path/valid_path are only used with split.method: given")
     if data.format == "synthetic":

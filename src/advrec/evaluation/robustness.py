@@ -96,6 +96,7 @@ def robustness_probe(
     seed: int = 0,
     batch_size: int = 8192,
     targets: Sequence[str] | None = None,
+    batches: list[dict[str, torch.Tensor]] | None = None,
 ) -> dict[str, Any]:
     """Probe with one attack or several; the result has the layout of ``results.json``'s ``robustness``::
 
@@ -107,13 +108,17 @@ def robustness_probe(
     The control of an attack at ε has, row for row, the norms of that attack's Δ at ε (PGD's rows may lie
     inside the ball, FGSM's lie on it), in directions drawn from the seeded 'attack' stream afresh for
     each attack: an attack's figures do not depend on which other attacks were probed with it.
+
+    ``batches``: the data of the gradient, for objectives that read other batches than (user, pos, neg)
+    (a sequential model's windows); default every training interaction with one seeded negative.
     """
     attacks = parse_attacks(attack)
     if not eps_list or any(e < 0 for e in eps_list):
         raise ValueError(f"eps_list must be non-empty and non-negative, got {list(eps_list)}")
     model.eval()  # no dropout: the probe is deterministic given the seed
     device = next(model.parameters()).device
-    batches = _training_batches(train, seed, batch_size, device)
+    if batches is None:  # a model with its own loss data (sequences) brings its batches
+        batches = _training_batches(train, seed, batch_size, device)
     gradient_fn = full_data_gradient_fn(model, objective, batches)  # shared: one pass at Δ = 0 for all
     selected = select_tables(model.embedding_tables(), targets, key="targets")
     tables = {name: t.detach() for name, t in selected.items()}

@@ -15,6 +15,7 @@ from advrec.models.lightgcn import LightGCN
 from advrec.models.mf import MF
 from advrec.models.mf_features import MFFeatures
 from advrec.models.neumf import NeuMF
+from advrec.models.sasrec import SASRec
 
 
 def _mf(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Recommender:
@@ -30,11 +31,30 @@ def _lightgcn(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Re
     return LightGCN(train.n_users, train.n_items, adj, cfg.dim, cfg.n_layers, cfg.init_std, gen)
 
 
+def _sasrec(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Recommender:
+    s = cfg.sasrec
+    return SASRec(
+        train.n_users,
+        train.n_items,
+        cfg.dim,
+        s.n_blocks,
+        s.n_heads,
+        s.max_len,
+        cfg.dropout,
+        cfg.init_std,
+        gen,
+    )
+
+
 MODELS: dict[str, Callable[[ModelConfig, Interactions, torch.Generator], Recommender]] = {
     "mf": _mf,
     "neumf": _neumf,
     "lightgcn": _lightgcn,
+    "sasrec": _sasrec,
 }
+
+SEQUENTIAL_MODELS = ("sasrec",)
+"""Models that score a user's item history (leave-one-out split, ``advrec.evaluation.sequential``)."""
 
 
 def _mf_features(

@@ -118,7 +118,7 @@ class Trainer:
             self._fused_step = None  # never used: the whole-epoch kernel replaces the batch loop
 
     def _wrap(self, model: Recommender) -> Recommender:
-        if not self.dist.enabled:
+        if not self.dist.enabled or self.procedure is not None:  # a procedure syncs its own gradients
             return model
         from torch.nn.parallel import DistributedDataParallel
 

@@ -1,0 +1,140 @@
+"""SASRec (Kang & McAuley, ICDM 2018): causal self-attention over a user's item sequence.
+
+Input: left-padded item sequences ``[B, L]`` with items shifted by one (0 = padding; see
+``advrec.data.sequences``). The hidden state at position t summarises items 1..t and scores every item
+as the next one by a dot product with the item embeddings (shared between input and output, as in the
+paper). Blocks follow the authors' code: x = LN(x) + MHA(LN(x), x, x); x = x + FFN(LN(x)); final LN.
+
+Positions count real items from the start of the (cut) sequence, and a position never attends to a
+padding key, so padding never changes a real position's output: the same items padded to any length
+score the same. A position also never attends to a later one (causal mask). A padding position attends
+only to itself (so its softmax is defined); its output is zeroed and never scored.
+
+Perturbable tables (``deltas``): ``item_input`` (the item embeddings read from the sequence) and
+``item_output`` (the item embeddings scored against the hidden state). Both name the same parameter; a
+delta on one perturbs only that use of it, so an adversary can attack the input sequence alone.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from advrec.errors import AdvrecError
+from advrec.models.base import Deltas, Recommender, gather_rows
+
+
+class _Block(nn.Module):
+    def __init__(self, dim: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.attn_norm = nn.LayerNorm(dim, eps=1e-8)
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+        self.ffn_norm = nn.LayerNorm(dim, eps=1e-8)
+        self.ffn1 = nn.Linear(dim, dim)
+        self.ffn2 = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        b, length, dim = x.shape
+        h = self.n_heads
+        q_in = self.attn_norm(x)
+        w_q, w_k, w_v = self.qkv.weight.split(dim)
+        b_q, _, b_v = self.qkv.bias.split(dim)
+        # The query reads the normalised input, keys and values the raw one. No key bias: it adds the
+        # same q·b to every key of a query, which softmax ignores, so its gradient is rounding noise
+        # that Adam would amplify into drift (its slice of qkv.bias stays at zero).
+        q = F.linear(q_in, w_q, b_q)
+        k = F.linear(x, w_k)
+        v = F.linear(x, w_v, b_v)
+        q, k, v = (t.view(b, length, h, dim // h).transpose(1, 2) for t in (q, k, v))
+        drop = self.dropout if self.training else 0.0
+        att = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=drop)
+        att = self.out(att.transpose(1, 2).reshape(b, length, dim))
+        x = q_in + F.dropout(att, drop, self.training)
+        x = self.ffn_norm(x)
+        ffn = self.ffn2(F.dropout(F.relu(self.ffn1(x)), drop, self.training))
+        return x + F.dropout(ffn, drop, self.training)
+
+
+class SASRec(Recommender):
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int = 64,
+        n_blocks: int = 2,
+        n_heads: int = 1,
+        max_len: int = 50,
+        dropout: float = 0.2,
+        init_std: float = 0.02,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__(n_users, n_items)
+        if dim % n_heads:
+            raise AdvrecError(f"model.dim ({dim}) must be divisible by model.sasrec.n_heads ({n_heads})")
+        self.dim = dim
+        self.max_len = max_len
+        self.dropout = dropout
+        self.item_embedding = nn.Parameter(torch.empty(n_items + 1, dim))  # row 0: padding
+        self.position_embedding = nn.Parameter(torch.empty(max_len, dim))
+        self.blocks = nn.ModuleList(_Block(dim, n_heads, dropout) for _ in range(n_blocks))
+        self.final_norm = nn.LayerNorm(dim, eps=1e-8)
+        self._init(init_std, generator)
+
+    def _init(self, std: float, generator: torch.Generator | None) -> None:
+        """Every weight from the given generator (RecBole's scheme), so a seed fixes the model."""
+        with torch.no_grad():
+            for name, p in self.named_parameters():
+                if "norm" in name:
+                    p.fill_(1.0 if name.endswith("weight") else 0.0)
+                elif name.endswith("bias"):
+                    p.zero_()
+                else:
+                    p.normal_(0.0, std, generator=generator)
+            self.item_embedding[0].zero_()
+
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
+        return {"item_input": self.item_embedding, "item_output": self.item_embedding}
+
+    # -- the network -------------------------------------------------------------
+    def hidden(self, seqs: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        """[B, L] left-padded shifted item ids -> [B, L, dim] states (zero at padding positions)."""
+        if seqs.shape[1] > self.max_len:
+            raise ValueError(f"sequences of length {seqs.shape[1]} > max_len {self.max_len}")
+        real = seqs > 0
+        positions = (real.cumsum(1) - 1).clamp_min(0)  # real items before this one: padding-free
+        x = gather_rows(self.table("item_input", deltas), seqs) * math.sqrt(self.dim)
+        x = x + self.position_embedding.index_select(0, positions.reshape(-1)).view_as(x)
+        x = F.dropout(x, self.dropout, self.training) * real.unsqueeze(-1)
+        length = seqs.shape[1]
+        causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
+        eye = torch.eye(length, dtype=torch.bool, device=seqs.device)
+        attend = (causal & real.unsqueeze(1)) | eye  # [B, L(query), L(key)]
+        attend = attend.unsqueeze(1)
+        for block in self.blocks:
+            x = block(x, attend) * real.unsqueeze(-1)
+        return self.final_norm(x) * real.unsqueeze(-1)
+
+    def output_items(self, deltas: Deltas | None = None) -> torch.Tensor:
+        """The scored item embeddings, [n_items + 1, dim] (row 0, padding, is never a candidate)."""
+        return self.table("item_output", deltas)
+
+    def sequence_scores(self, seqs: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        """Next-item scores of every item after each history: [B, L] -> [B, n_items]."""
+        last = self.hidden(seqs, deltas)[:, -1]
+        return last @ self.output_items(deltas)[1:].T
+
+    # -- what sequence models do not offer ------------------------------------------------
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        raise AdvrecError("SASRec scores histories, not user ids: evaluate it with the sequential protocol")
+
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        raise AdvrecError("SASRec scores histories, not user ids: evaluate it with the sequential protocol")
+
+    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        raise AdvrecError("SASRec has no per-batch L2 term: use train.optimizer.weight_decay")

@@ -1,0 +1,151 @@
+"""SASRec: causal masking, padding, perturbable tables, the losses and one training step of each."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from advrec.models.sasrec import SASRec
+from advrec.training.sequential import SequentialObjective, sample_negatives
+
+N_ITEMS = 30
+
+
+def _model(dropout: float = 0.0, seed: int = 0, **kw) -> SASRec:
+    gen = torch.Generator().manual_seed(seed)
+    model = SASRec(
+        5,
+        N_ITEMS,
+        dim=16,
+        n_blocks=2,
+        n_heads=2,
+        max_len=8,
+        dropout=dropout,
+        init_std=0.1,
+        generator=gen,
+        **kw,
+    )
+    return model.eval()
+
+
+def _seqs() -> torch.Tensor:
+    return torch.tensor([[0, 0, 3, 7, 1, 9, 4, 2], [5, 6, 7, 8, 9, 10, 11, 12], [0, 0, 0, 0, 0, 0, 0, 30]])
+
+
+def test_a_position_never_sees_a_later_item():
+    model = _model()
+    seqs = _seqs()
+    base = model.hidden(seqs)
+    for t in range(2, 7):
+        changed = seqs.clone()
+        changed[:, t + 1 :] = seqs[:, t + 1 :] % N_ITEMS + 1  # every later item replaced by another
+        changed[2, :] = seqs[2]  # keep the padded row's layout
+        out = model.hidden(changed)
+        assert torch.allclose(out[:2, : t + 1], base[:2, : t + 1], atol=1e-6)
+        assert not torch.allclose(out[1, t + 1 :], base[1, t + 1 :])  # and later positions do see it
+
+
+def test_padding_never_changes_scores():
+    model = _model()
+    seqs = _seqs()
+    scores = model.sequence_scores(seqs)
+    assert scores.shape == (3, N_ITEMS)
+    # the same items with less padding (shorter arrays) score the same
+    short = seqs[:1, 2:]
+    assert torch.allclose(model.sequence_scores(short), scores[:1], atol=1e-5)
+    # and whatever the padding row of the table holds, nothing changes
+    with torch.no_grad():
+        model.item_embedding[0].normal_()
+    assert torch.allclose(model.sequence_scores(seqs), scores, atol=1e-5)
+    # a padded position's state is zero
+    assert torch.equal(model.hidden(seqs)[0, :2], torch.zeros(2, 16))
+
+
+def test_deltas_on_input_and_output_tables():
+    model = _model()
+    tables = model.embedding_tables()
+    assert set(tables) == {"item_input", "item_output"}
+    seqs = _seqs()
+    clean = model.sequence_scores(seqs)
+    delta = torch.zeros_like(model.item_embedding)
+    delta[9] = 1.0  # item 9 is in rows 0 and 1 of the sequences, not in row 2
+    moved_in = model.sequence_scores(seqs, {"item_input": delta})
+    assert not torch.allclose(moved_in[:2], clean[:2]) and torch.allclose(moved_in[2], clean[2])
+    moved_out = model.sequence_scores(seqs, {"item_output": delta})
+    changed = (moved_out != clean).any(0)
+    assert changed.nonzero().flatten().tolist() == [8]  # only item 9's score (column 8) moves
+    assert torch.equal(model.sequence_scores(seqs, {}), clean)
+
+
+def _batch(negatives: bool = False) -> dict[str, torch.Tensor]:
+    inputs = torch.tensor([[0, 0, 3, 7, 1, 9, 4, 2], [5, 6, 7, 8, 9, 10, 11, 12]])
+    targets = torch.tensor([[0, 0, 7, 1, 9, 4, 2, 6], [6, 7, 8, 9, 10, 11, 12, 13]])
+    batch = {"users": torch.tensor([0, 1]), "inputs": inputs, "targets": targets}
+    if negatives:
+        batch["negatives"] = torch.from_numpy(
+            sample_negatives(targets.numpy(), N_ITEMS, np.random.default_rng(0))
+        )
+    return batch
+
+
+def test_ce_and_bce_losses_by_hand():
+    model = _model()
+    batch = _batch(negatives=True)
+    states = model.hidden(batch["inputs"]).detach()
+    items = model.item_embedding.detach()
+    ce_sum, bce_sum = 0.0, 0.0
+    for b in range(2):
+        for t in range(8):
+            target = int(batch["targets"][b, t])
+            if target == 0:
+                continue
+            logits = states[b, t] @ items[1:].T
+            ce_sum += float(torch.logsumexp(logits, 0) - logits[target - 1])
+            pos = float(states[b, t] @ items[target])
+            neg = float(states[b, t] @ items[int(batch["negatives"][b, t])])
+            bce_sum += -math.log(1 / (1 + math.exp(-pos))) - math.log(1 - 1 / (1 + math.exp(-neg)))
+    assert float(SequentialObjective("ce")(model, batch)) == pytest.approx(ce_sum / (8 * 2), rel=1e-5)
+    assert float(SequentialObjective("bce")(model, batch)) == pytest.approx(bce_sum / (8 * 2), rel=1e-5)
+
+
+def test_sample_negatives_never_hit_the_target():
+    targets = np.random.default_rng(1).integers(1, 4, size=(50, 20))
+    neg = sample_negatives(targets, 3, np.random.default_rng(2))
+    assert (neg != targets).all() and neg.min() >= 1 and neg.max() <= 3
+
+
+@pytest.mark.parametrize("loss", ["ce", "bce"])
+def test_one_step_changes_parameters_and_lowers_the_loss(loss):
+    torch.manual_seed(0)
+    model = _model(dropout=0.0).train()
+    batch = _batch(negatives=loss == "bce")
+    objective = SequentialObjective(loss)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    first = objective(model, batch)
+    optimizer.zero_grad()
+    first.backward()
+    optimizer.step()
+    for name, p in model.named_parameters():
+        if name != "position_embedding":  # every row is used here, yet check each tensor moved
+            assert not torch.equal(p, before[name]), name
+    assert float(objective(model, batch)) < float(first)
+
+
+def test_dropout_only_in_training_and_errors():
+    model = _model(dropout=0.5)
+    seqs = _seqs()
+    assert torch.equal(model.sequence_scores(seqs), model.sequence_scores(seqs))
+    model.train()
+    assert not torch.equal(model.hidden(seqs), model.hidden(seqs))
+    with pytest.raises(ValueError, match="max_len"):
+        model.hidden(torch.ones(1, 9, dtype=torch.long))
+    from advrec.errors import AdvrecError
+
+    with pytest.raises(AdvrecError, match="divisible"):
+        SASRec(2, 3, dim=10, n_heads=3)
+    with pytest.raises(AdvrecError, match="sequential protocol"):
+        model.full_scores(torch.tensor([0]))
+    with pytest.raises(Exception, match="unknown loss"):
+        SequentialObjective("bpr")
