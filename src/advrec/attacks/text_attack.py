@@ -13,6 +13,9 @@ Edits (``kind``):
 * ``popular``: append the texts of the ``n_popular`` most popular training items (the copy-the-bestsellers
   trick: the target borrows their words, hence their embedding direction).
 
+Targets: a band spec of :mod:`advrec.attacks.targets` (``unpopular:K``, ``mid:K``, ``random:K``) drawn from
+the run's ``attack`` seed stream (so the same items as ``advrec attack`` with that spec and seed), or ids.
+
 ``rank_gain`` is the mean over targets of the mean over eligible users of (rank before - rank after):
 positive when the targets moved up.
 """
@@ -105,7 +108,7 @@ def text_attack_run(
     folder = run_dir / "split"
     train = split.train
     texts = align_texts(read_run_texts(folder), train.item_map.raw)
-    chosen = select_targets(targets, train, numpy_rng(config.seed, "text_attack"))
+    chosen = select_targets(targets, train, numpy_rng(config.seed, "attack"))
     no_text = [train.item_map.raw[t].item() for t in chosen.tolist() if texts[t] is None]
     if no_text:
         raise AdvrecError(f"target items {no_text} have no text in {folder}; choose other targets")

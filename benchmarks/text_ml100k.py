@@ -1,0 +1,207 @@
+"""Text item features (all-MiniLM-L6-v2) on MovieLens-100K: ID-only MF vs text-aware MF vs text-aware MF +
+AMR, overall and on the least popular items, and the text-side attack with and without the adversary.
+
+Not a test. Run (project venv, ``pip install -e '.[text]'``)::
+
+    python benchmarks/text_ml100k.py --data-root ../shared/data --out /tmp/text-bench --seeds 2020,2021,2022
+    python benchmarks/text_ml100k.py --encode-timing --data-root ../shared/data   # encoding time only
+
+Variants (default protocol of ``examples/ml100k_mf_bpr.yaml``: per-user random 80/10/10 per seed, full
+ranking, selection on valid NDCG@10):
+
+* ``mf``: ``examples/ml100k_mf_bpr.yaml`` (ID embeddings only);
+* ``text``: ``examples/ml100k_text_mf.yaml`` (item vector = ID embedding + projection of the text embedding);
+* ``amr eps=E``: ``examples/ml100k_amr_text.yaml`` with ``adversary.eps=E`` for each E of ``--amr-eps``; the
+  reported AMR row is the ε with the best mean VALID NDCG@10 over the seeds (test is not looked at to choose).
+
+Tail: the ceil(0.2 * n_items) items with the fewest training interactions (ties: lower index), and NDCG@10
+over users with at least one tail test item, against their tail test items only, the ranking unchanged
+(:mod:`advrec.data.text_tail`). Text attack: ``advrec evaluate RUN --text-attack KIND --text-targets T`` for
+each KIND of ``--kinds`` and T of ``--targets`` on every text run (targets drawn from the run's seed, so the
+same items for text and AMR runs of one seed). Every run folder stays under ``--out``; finished runs are
+reused. ``--jobs`` trains seeds in parallel processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = {
+    "mf": REPO / "examples" / "ml100k_mf_bpr.yaml",
+    "text": REPO / "examples" / "ml100k_text_mf.yaml",
+    "amr": REPO / "examples" / "ml100k_amr_text.yaml",
+}
+
+
+def _variants(amr_eps: list[float]) -> dict[str, tuple[Path, list[str]]]:
+    out = {"mf": (CONFIGS["mf"], []), "text": (CONFIGS["text"], [])}
+    for eps in amr_eps:
+        out[f"amr eps={eps}"] = (CONFIGS["amr"], [f"adversary.eps={eps}"])
+    return out
+
+
+def _folder(out: Path, name: str, seed: int) -> Path:
+    return out / name.replace(" ", "_").replace("=", "") / f"seed{seed}"
+
+
+def train_seed(seed: int, args: argparse.Namespace) -> list[str]:
+    """Train every variant for one seed (reusing finished runs); returns log lines."""
+    from advrec.config import load_config
+    from advrec.experiment import train_run
+
+    lines = []
+    for name, (config_path, extra) in _variants(args.amr_eps).items():
+        run_dir = _folder(Path(args.out), name, seed)
+        if (run_dir / "results.json").exists():
+            continue
+        start = time.perf_counter()
+        resume = (run_dir / "checkpoints" / "last.pt").exists()
+        config = load_config(config_path, [f"seed={seed}", "threads=1", *args.common, *extra])
+        res = train_run(config, run_dir, data_root=args.data_root, resume=resume, show_progress=False)
+        lines.append(
+            f"{name} seed {seed}: valid ndcg@10 {res['valid']['ndcg@10']:.4f}, "
+            f"test {res['test']['ndcg@10']:.4f}, best epoch {res['best_epoch']}, "
+            f"{time.perf_counter() - start:.0f} s"
+        )
+        print(lines[-1], flush=True)
+    return lines
+
+
+def tail_metrics(run_dir: Path) -> dict[str, float]:
+    import torch
+
+    from advrec.data.text_tail import restrict_test, tail_items
+    from advrec.evaluation.protocol import Protocol
+    from advrec.experiment import load_run
+
+    config, split, model = load_run(run_dir)
+    protocol = Protocol.from_split(split, config.eval, config.device)
+    tail = restrict_test(protocol, tail_items(split.train, 0.2))
+    with torch.inference_mode():
+        metrics = tail.test_metrics(model)
+    users = int((tail.test.getnnz(axis=1) > 0).sum())
+    return {"tail_ndcg@10": metrics["ndcg@10"], "tail_users": users, "tail_interactions": int(tail.test.nnz)}
+
+
+def _mean_std(values: list[float], digits: int = 4) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def encode_timing(args: argparse.Namespace) -> None:
+    """Load all-MiniLM-L6-v2 and encode the 1,682 ML-100K texts with no cache; print the seconds."""
+    import torch
+
+    from advrec.data.text import read_ml100k_texts
+    from advrec.data.text_encoder import TextEncoder
+
+    texts = read_ml100k_texts(Path(args.data_root) / "ml-100k" / "u.item")
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        encoder = TextEncoder()
+        start = time.perf_counter()
+        encoder.encode(texts.texts[:2])  # loads the model
+        loaded = time.perf_counter()
+        matrix = encoder.encode(texts.texts)
+        done = time.perf_counter()
+        print(
+            f"threads {threads}: load {loaded - start:.1f} s, encode {len(texts.texts)} texts "
+            f"{done - loaded:.1f} s -> {matrix.shape}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
+    parser.add_argument("--out", default="/tmp/text-bench")
+    parser.add_argument("--seeds", default="2020,2021,2022")
+    parser.add_argument("--amr-eps", default="0.1,0.5")
+    parser.add_argument("--kinds", default="promo,popular")
+    parser.add_argument("--targets", default="unpopular:10,mid:10")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--set", dest="common", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--encode-timing", action="store_true")
+    args = parser.parse_args()
+    if args.encode_timing:
+        encode_timing(args)
+        return
+    args.amr_eps = [float(e) for e in args.amr_eps.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    out = Path(args.out)
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(train_seed, seeds, [args] * len(seeds)))
+
+    from advrec.attacks.text_attack import text_attack_run
+    from advrec.data.text_encoder import TextEncoder
+
+    encoder = TextEncoder()  # one loaded model for every probe
+    variants = _variants(args.amr_eps)
+    table: dict[str, list[dict]] = {name: [] for name in variants}
+    for seed in seeds:
+        for name in variants:
+            run_dir = _folder(out, name, seed)
+            results = json.loads((run_dir / "results.json").read_text())
+            row = {"valid": results["valid"]["ndcg@10"], "test": results["test"]["ndcg@10"]}
+            row.update(tail_metrics(run_dir))
+            if name != "mf":
+                for kind in args.kinds.split(","):
+                    for targets in args.targets.split(","):
+                        entry = text_attack_run(run_dir, kind, targets, encoder=encoder)
+                        row[f"{kind} {targets}"] = entry
+            table[name].append(row)
+            print(
+                f"{name} seed {seed}: {json.dumps({k: v for k, v in row.items() if ' ' not in k})}",
+                flush=True,
+            )
+
+    amr_names = [n for n in variants if n.startswith("amr")]
+    chosen = max(amr_names, key=lambda n: statistics.mean(r["valid"] for r in table[n]))
+    header = ["method", "valid NDCG@10", "test NDCG@10", "tail test NDCG@10 (bottom 20% items)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, rows in table.items():
+        label = name + (" (chosen on valid)" if name == chosen else "")
+        cells = [label] + [_mean_std([r[k] for r in rows]) for k in ("valid", "test", "tail_ndcg@10")]
+        lines.append("| " + " | ".join(cells) + " |")
+    attack_header = [
+        "method",
+        "attack",
+        "targets",
+        "target mean rank before → after",
+        "rank gain",
+        "hit@50 before → after",
+    ]
+    lines += ["", "| " + " | ".join(attack_header) + " |", "|" + "---|" * len(attack_header)]
+    for name, rows in table.items():
+        if name == "mf":
+            continue
+        for kind in args.kinds.split(","):
+            for targets in args.targets.split(","):
+                entries = [r[f"{kind} {targets}"] for r in rows]
+                before = _mean_std([e["before"]["target_mean_rank"] for e in entries], 0)
+                after = _mean_std([e["after"]["target_mean_rank"] for e in entries], 0)
+                hb = _mean_std([e["before"]["target_hit@50"] for e in entries], 3)
+                ha = _mean_std([e["after"]["target_hit@50"] for e in entries], 3)
+                gain = _mean_std([e["rank_gain"] for e in entries], 1)
+                lines.append(f"| {name} | {kind} | {targets} | {before} → {after} | {gain} | {hb} → {ha} |")
+    text = "\n".join(lines)
+    print(text)
+    tail = table["mf"][0]
+    print(
+        f"tail (seed {seeds[0]}): {tail['tail_users']} users, {tail['tail_interactions']} test interactions"
+    )
+    (out / "table.md").write_text(text + "\n")
+    summary = {n: [{k: v for k, v in r.items() if " " not in k} for r in rows] for n, rows in table.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
