@@ -57,6 +57,8 @@ def train_seed(seed: int, args: argparse.Namespace) -> list[str]:
 
     lines = []
     for name, (config_path, extra) in _variants(args.amr_eps).items():
+        if args.only and name not in args.only:
+            continue
         run_dir = _folder(Path(args.out), name, seed)
         if (run_dir / "results.json").exists():
             continue
@@ -130,6 +132,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--set", dest="common", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--encode-timing", action="store_true")
+    parser.add_argument("--only", action="append", help="train only these variants (e.g. text), no report")
     args = parser.parse_args()
     if args.encode_timing:
         encode_timing(args)
@@ -139,6 +142,8 @@ def main() -> None:
     out = Path(args.out)
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(train_seed, seeds, [args] * len(seeds)))
+    if args.only:
+        return
 
     from advrec.attacks.text_attack import text_attack_run
     from advrec.data.text_encoder import TextEncoder
