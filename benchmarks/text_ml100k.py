@@ -31,6 +31,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "mf": REPO / "examples" / "ml100k_mf_bpr.yaml",
@@ -76,19 +78,37 @@ def train_seed(seed: int, args: argparse.Namespace) -> list[str]:
 
 
 def tail_metrics(run_dir: Path) -> dict[str, float]:
+    """NDCG@10 and Recall@50 on two tails: the catalogue's least popular 20% (``cat``) and the least popular
+    items holding 20% of the test interactions (``test``); see :mod:`advrec.data.text_tail`."""
+    import dataclasses
+
     import torch
 
-    from advrec.data.text_tail import restrict_test, tail_items
+    from advrec.data.text_tail import restrict_test, tail_items, tail_items_by_test_share
     from advrec.evaluation.protocol import Protocol
     from advrec.experiment import load_run
 
     config, split, model = load_run(run_dir)
-    protocol = Protocol.from_split(split, config.eval, config.device)
-    tail = restrict_test(protocol, tail_items(split.train, 0.2))
-    with torch.inference_mode():
-        metrics = tail.test_metrics(model)
-    users = int((tail.test.getnnz(axis=1) > 0).sum())
-    return {"tail_ndcg@10": metrics["ndcg@10"], "tail_users": users, "tail_interactions": int(tail.test.nnz)}
+    cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
+    protocol = dataclasses.replace(Protocol.from_split(split, config.eval, config.device), cfg=cfg)
+    out: dict[str, float] = {}
+    tails = {
+        "cat": tail_items(split.train, 0.2),
+        "test": tail_items_by_test_share(split.train, split.test.items, 0.2),
+    }
+    for name, items in tails.items():
+        tail = restrict_test(protocol, items)
+        with torch.inference_mode():
+            metrics = tail.test_metrics(model)
+        out[f"{name}_ndcg@10"] = metrics["ndcg@10"]
+        out[f"{name}_recall@50"] = metrics["recall@50"]
+        out[f"{name}_items"] = len(items)
+        out[f"{name}_max_train_count"] = int(
+            np.bincount(split.train.items, minlength=split.train.n_items)[items].max()
+        )
+        out[f"{name}_users"] = int((tail.test.getnnz(axis=1) > 0).sum())
+        out[f"{name}_interactions"] = int(tail.test.nnz)
+    return out
 
 
 def _mean_std(values: list[float], digits: int = 4) -> str:
@@ -132,6 +152,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--set", dest="common", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--encode-timing", action="store_true")
+    parser.add_argument(
+        "--report-only", action="store_true", help="no training; unfinished runs are left out"
+    )
     parser.add_argument("--only", action="append", help="train only these variants (e.g. text), no report")
     args = parser.parse_args()
     if args.encode_timing:
@@ -140,8 +163,9 @@ def main() -> None:
     args.amr_eps = [float(e) for e in args.amr_eps.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(train_seed, seeds, [args] * len(seeds)))
+    if not args.report_only:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(train_seed, seeds, [args] * len(seeds)))
     if args.only:
         return
 
@@ -150,62 +174,84 @@ def main() -> None:
 
     encoder = TextEncoder()  # one loaded model for every probe
     variants = _variants(args.amr_eps)
+    kinds, target_specs = args.kinds.split(","), args.targets.split(",")
     table: dict[str, list[dict]] = {name: [] for name in variants}
     for seed in seeds:
         for name in variants:
             run_dir = _folder(out, name, seed)
+            if not (run_dir / "results.json").exists():
+                print(f"{name} seed {seed}: not finished, left out", flush=True)
+                continue
             results = json.loads((run_dir / "results.json").read_text())
-            row = {"valid": results["valid"]["ndcg@10"], "test": results["test"]["ndcg@10"]}
+            row = {"seed": seed, "valid": results["valid"]["ndcg@10"], "test": results["test"]["ndcg@10"]}
+            row["best_epoch"] = results["best_epoch"]
             row.update(tail_metrics(run_dir))
             if name != "mf":
-                for kind in args.kinds.split(","):
-                    for targets in args.targets.split(","):
-                        entry = text_attack_run(run_dir, kind, targets, encoder=encoder)
-                        row[f"{kind} {targets}"] = entry
+                for kind in kinds:
+                    for targets in target_specs:
+                        row[f"{kind} {targets}"] = text_attack_run(run_dir, kind, targets, encoder=encoder)
             table[name].append(row)
             print(
                 f"{name} seed {seed}: {json.dumps({k: v for k, v in row.items() if ' ' not in k})}",
                 flush=True,
             )
+    table = {name: rows for name, rows in table.items() if rows}
+    text = "\n".join(_accuracy_table(table) + [""] + _attack_table(table, kinds, target_specs))
+    print(text)
+    first = table["mf"][0]
+    for name in ("test", "cat"):
+        counts = {k: first[f"{name}_{k}"] for k in ("items", "max_train_count", "users", "interactions")}
+        print(f"tail {name} (seed {first['seed']}): {counts}")
+    (out / "table.md").write_text(text + "\n")
+    summary = {n: [{k: v for k, v in r.items() if " " not in k} for r in rows] for n, rows in table.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
-    amr_names = [n for n in variants if n.startswith("amr")]
-    chosen = max(amr_names, key=lambda n: statistics.mean(r["valid"] for r in table[n]))
-    header = ["method", "valid NDCG@10", "test NDCG@10", "tail test NDCG@10 (bottom 20% items)"]
+
+def _seeds(rows: list[dict]) -> str:
+    return ", ".join(str(r["seed"]) for r in rows)
+
+
+def _accuracy_table(table: dict[str, list[dict]]) -> list[str]:
+    amr = [n for n in table if n.startswith("amr")]
+    chosen = max(amr, key=lambda n: statistics.mean(r["valid"] for r in table[n])) if len(amr) > 1 else None
+    keys = ["valid", "test", "test_ndcg@10", "test_recall@50", "cat_ndcg@10", "cat_recall@50"]
+    header = ["method", "seeds", "best epochs", "valid NDCG@10", "test NDCG@10"]
+    header += ["tail-20%-of-test NDCG@10", "Recall@50", "tail-20%-of-items NDCG@10", "Recall@50"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, rows in table.items():
         label = name + (" (chosen on valid)" if name == chosen else "")
-        cells = [label] + [_mean_std([r[k] for r in rows]) for k in ("valid", "test", "tail_ndcg@10")]
+        cells = [label, _seeds(rows), ", ".join(str(r["best_epoch"]) for r in rows)]
+        cells += [_mean_std([r[k] for r in rows]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
-    attack_header = [
+    return lines
+
+
+def _attack_table(table: dict[str, list[dict]], kinds: list[str], target_specs: list[str]) -> list[str]:
+    header = [
         "method",
+        "seeds",
         "attack",
         "targets",
-        "target mean rank before → after",
+        "mean rank before → after",
         "rank gain",
-        "hit@50 before → after",
+        "hit@50 → after",
     ]
-    lines += ["", "| " + " | ".join(attack_header) + " |", "|" + "---|" * len(attack_header)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, rows in table.items():
         if name == "mf":
             continue
-        for kind in args.kinds.split(","):
-            for targets in args.targets.split(","):
+        for kind in kinds:
+            for targets in target_specs:
                 entries = [r[f"{kind} {targets}"] for r in rows]
                 before = _mean_std([e["before"]["target_mean_rank"] for e in entries], 0)
                 after = _mean_std([e["after"]["target_mean_rank"] for e in entries], 0)
                 hb = _mean_std([e["before"]["target_hit@50"] for e in entries], 3)
                 ha = _mean_std([e["after"]["target_hit@50"] for e in entries], 3)
                 gain = _mean_std([e["rank_gain"] for e in entries], 1)
-                lines.append(f"| {name} | {kind} | {targets} | {before} → {after} | {gain} | {hb} → {ha} |")
-    text = "\n".join(lines)
-    print(text)
-    tail = table["mf"][0]
-    print(
-        f"tail (seed {seeds[0]}): {tail['tail_users']} users, {tail['tail_interactions']} test interactions"
-    )
-    (out / "table.md").write_text(text + "\n")
-    summary = {n: [{k: v for k, v in r.items() if " " not in k} for r in rows] for n, rows in table.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+                per_seed = ", ".join(f"{e['rank_gain']:.0f}" for e in entries)
+                cells = [name, _seeds(rows), kind, targets, f"{before} → {after}", f"{gain} ({per_seed})"]
+                lines.append("| " + " | ".join([*cells, f"{hb} → {ha}"]) + " |")
+    return lines
 
 
 if __name__ == "__main__":

@@ -91,11 +91,11 @@ def _prepare_text_features(
     """Texts embedded (through the cache) into the split folder's features, with the texts and the encoder
     identity beside them for the text attack probe. The features file is written last: it marks done."""
     from advrec.data.text import write_run_texts
-    from advrec.data.text_features import load_text_features, write_encoder_record
+    from advrec.data.text_features import build_encoder, load_text_features, write_encoder_record
 
     cfg = config.data.item_text
     items = split.train.item_map.raw
-    text = load_text_features(cfg, data_root, split.train.item_map)
+    text = load_text_features(cfg, data_root, split.train.item_map, build_encoder(cfg, config.device))
     has = [t is not None for t in text.texts]
     write_run_texts(folder, items[has], [t for t in text.texts if t is not None])
     write_encoder_record(folder, text, cfg.model)

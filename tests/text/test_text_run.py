@@ -198,3 +198,24 @@ def test_cli_text_attack(text_run, capsys):
     assert "expected one of promo, popular" in capsys.readouterr().err
     assert main(["evaluate", str(text_run), "--text-attack", "promo", "--text-targets", "hot:3"]) == 2
     assert "unknown band 'hot'" in capsys.readouterr().err
+
+
+def test_cli_train_shows_a_bad_text_file_without_a_traceback(tmp_path, tiny_model, capsys):
+    bad = tmp_path / "items.tsv"
+    bad.write_text("1\ttoy story\n2 no tab here\n", encoding="utf-8")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "data": {
+                    "synthetic": SYNTH,
+                    "item_text": {"source": "file", "path": str(bad), "model": str(tiny_model)},
+                },
+                "model": {"name": "mf_features", "dim": 4},
+                "train": {"epochs": 1},
+            }
+        )
+    )
+    assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:2: expected 'item id', a tab, then the text" in err and "Traceback" not in err

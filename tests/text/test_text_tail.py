@@ -58,3 +58,15 @@ def test_restricted_ndcg_by_hand():
     # The full protocol differs: user 0's head item 1 counts there.
     full = protocol.test_metrics(_Fixed(scores))
     assert full["ndcg@2"] != pytest.approx(metrics["ndcg@2"])
+
+
+def test_tail_by_test_share_is_the_shortest_prefix_holding_the_share():
+    train = _train([0, 1, 2, 0, 1, 0, 1, 2], [1, 1, 1, 2, 3, 3, 4, 5], 5)
+    # popularity order (fewest first, ties by index): 1, 3, 4, 2, 0 ; test counts per item below
+    test_items = np.array([0, 0, 0, 0, 1, 2, 2, 4, 4, 4])  # item 1: 1, item 3: 0, item 4: 3, 2: 2, 0: 4
+    from advrec.data.text_tail import tail_items_by_test_share
+
+    assert tail_items_by_test_share(train, test_items, 0.1).tolist() == [1]  # 1 of 10 reaches 10%
+    assert tail_items_by_test_share(train, test_items, 0.2).tolist() == [1, 3, 4]  # 1, 1, then 4 >= 2
+    assert tail_items_by_test_share(train, test_items, 0.6).tolist() == [1, 2, 3, 4]  # 6 >= 6
+    assert tail_items_by_test_share(train, test_items, 1.0).tolist() == [0, 1, 2, 3, 4]

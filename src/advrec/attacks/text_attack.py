@@ -153,8 +153,9 @@ def text_attack_run(
             {
                 "item": train.item_map.raw[t].item(),
                 "text_after": new,
-                "mean_rank_before": float(before_ranks[eligible[:, j], j].mean()),
-                "mean_rank_after": float(after_ranks[eligible[:, j], j].mean()),
+                "eligible_users": int(eligible[:, j].sum()),
+                "mean_rank_before": _mean_or_none(before_ranks[eligible[:, j], j]),
+                "mean_rank_after": _mean_or_none(after_ranks[eligible[:, j], j]),
             }
             for j, (t, new) in enumerate(zip(chosen.tolist(), new_texts))
         ],
@@ -164,3 +165,7 @@ def text_attack_run(
     block[kind] = entry
     update_json_object(path, {RESULTS_KEY: block})
     return entry
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if len(values) else None
