@@ -62,7 +62,7 @@ def train_seed(seed: int, args: argparse.Namespace) -> list[str]:
         if args.only and name not in args.only:
             continue
         run_dir = _folder(Path(args.out), name, seed)
-        if (run_dir / "results.json").exists():
+        if _finished(run_dir) is not None:
             continue
         start = time.perf_counter()
         resume = (run_dir / "checkpoints" / "last.pt").exists()
@@ -153,6 +153,11 @@ def main() -> None:
     parser.add_argument("--set", dest="common", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--encode-timing", action="store_true")
     parser.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="report unfinished runs from their best checkpoint so far",
+    )
+    parser.add_argument(
         "--report-only", action="store_true", help="no training; unfinished runs are left out"
     )
     parser.add_argument("--only", action="append", help="train only these variants (e.g. text), no report")
@@ -179,12 +184,16 @@ def main() -> None:
     for seed in seeds:
         for name in variants:
             run_dir = _folder(out, name, seed)
-            if not (run_dir / "results.json").exists():
+            results = _finished(run_dir)
+            if results is None and args.include_unfinished and (run_dir / "checkpoints" / "best.pt").exists():
+                results = _best_so_far(run_dir)
+            if results is None:
                 print(f"{name} seed {seed}: not finished, left out", flush=True)
                 continue
-            results = json.loads((run_dir / "results.json").read_text())
             row = {"seed": seed, "valid": results["valid"]["ndcg@10"], "test": results["test"]["ndcg@10"]}
             row["best_epoch"] = results["best_epoch"]
+            row["epochs_run"] = results["epochs_run"]
+            row["cut"] = results.get("cut", False)
             row.update(tail_metrics(run_dir))
             if name != "mf":
                 for kind in kinds:
@@ -207,6 +216,31 @@ def main() -> None:
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
+def _finished(run_dir: Path) -> dict | None:
+    path = run_dir / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    return results if "test" in results else None  # a probe alone also writes results.json
+
+
+def _best_so_far(run_dir: Path) -> dict:
+    """An unfinished run cut short: its best checkpoint so far (selected on valid), tested now."""
+    from advrec.experiment import evaluate_run
+
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # Epochs before the adversary starts (no adv_eps) are never selected; the checkpoint is the first best.
+    adversarial = any("adv_eps" in e for e in log)
+    scored = [e for e in log if "valid" in e and (not adversarial or "adv_eps" in e)]
+    best = max(scored, key=lambda e: e["valid"]["ndcg@10"])
+    test = evaluate_run(run_dir)
+    return {
+        "valid": best["valid"],
+        "test": test,
+        "best_epoch": best["epoch"],
+        "epochs_run": len(log),
+        "cut": True,
+    }
+
+
 def _seeds(rows: list[dict]) -> str:
     return ", ".join(str(r["seed"]) for r in rows)
 
@@ -215,12 +249,15 @@ def _accuracy_table(table: dict[str, list[dict]]) -> list[str]:
     amr = [n for n in table if n.startswith("amr")]
     chosen = max(amr, key=lambda n: statistics.mean(r["valid"] for r in table[n])) if len(amr) > 1 else None
     keys = ["valid", "test", "test_ndcg@10", "test_recall@50", "cat_ndcg@10", "cat_recall@50"]
-    header = ["method", "seeds", "best epochs", "valid NDCG@10", "test NDCG@10"]
+    header = ["method", "seeds", "best epoch / epochs run", "valid NDCG@10", "test NDCG@10"]
     header += ["tail-20%-of-test NDCG@10", "Recall@50", "tail-20%-of-items NDCG@10", "Recall@50"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, rows in table.items():
         label = name + (" (chosen on valid)" if name == chosen else "")
-        cells = [label, _seeds(rows), ", ".join(str(r["best_epoch"]) for r in rows)]
+        epochs = ", ".join(
+            f"{r['best_epoch']}/{r['epochs_run']}" + (" (cut)" if r["cut"] else "") for r in rows
+        )
+        cells = [label, _seeds(rows), epochs]
         cells += [_mean_std([r[k] for r in rows]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
