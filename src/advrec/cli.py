@@ -179,7 +179,7 @@ def _print_text_attack(run_dir: str, kind: str, targets: str) -> None:
     for key in ("target_hit@10", "target_hit@50", "target_mean_rank"):
         print(f"  {key.ljust(18)}{entry['before'][key]:12.4f} -> {entry['after'][key]:.4f}")
     print(f"  rank gain {entry['rank_gain']:.1f} (mean over targets of the mean rank improvement)")
-    print(f"text_attack.{kind} in {Path(run_dir) / 'results.json'}")
+    print(f"text_attack.{kind}.{targets} in {Path(run_dir) / 'results.json'}")
 
 
 def _parse_eps(text: str) -> list[float]:

@@ -173,7 +173,11 @@ def test_text_attack_matches_hand_computed_ranks(text_run, tiny_model):
     hit = lambda r: np.mean([(r[eligible[:, j], j] <= 10).mean() for j in range(len(targets))])  # noqa: E731
     assert entry["after"]["target_hit@10"] == pytest.approx(hit(after))
     saved = json.loads((text_run / "results.json").read_text())
-    assert saved["text_attack"]["promo"]["target_ids"] == entry["target_ids"]
+    assert saved["text_attack"]["promo"]["random:4"]["target_ids"] == entry["target_ids"]
+    other = text_attack_run(text_run, "promo", "random:2", encoder=encoder)  # another entry, the first kept
+    saved = json.loads((text_run / "results.json").read_text())
+    assert saved["text_attack"]["promo"]["random:4"] == json.loads(json.dumps(entry))
+    assert saved["text_attack"]["promo"]["random:2"]["target_ids"] == other["target_ids"]
     assert "test" in saved  # other entries kept
 
 
@@ -193,7 +197,7 @@ def test_cli_text_attack(text_run, capsys):
     out = capsys.readouterr().out
     assert "text attack 'popular' on random:3" in out and "rank gain" in out
     saved = json.loads((text_run / "results.json").read_text())
-    assert set(saved["text_attack"]) >= {"popular"}
+    assert list(saved["text_attack"]["popular"]) == ["random:3"]
     assert main(["evaluate", str(text_run), "--text-attack", "synonyms"]) == 2
     assert "expected one of promo, popular" in capsys.readouterr().err
     assert main(["evaluate", str(text_run), "--text-attack", "promo", "--text-targets", "hot:3"]) == 2

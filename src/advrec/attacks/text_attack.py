@@ -88,7 +88,8 @@ def text_attack_run(
     n_popular: int = 3,
     encoder=None,
 ) -> dict[str, Any]:
-    """Probe a run trained on item texts; the entry is merged into ``results.json['text_attack'][kind]``.
+    """Probe a run trained on item texts; the entry goes to ``results.json['text_attack'][kind][targets]``
+    (other entries kept).
 
     ``encoder``: a :class:`~advrec.data.text_encoder.TextEncoder` to use instead of the one the run's
     config names (tests); its identity must still match the one the run trained with.
@@ -162,7 +163,7 @@ def text_attack_run(
     }
     path = run_dir / "results.json"
     block = read_json_object(path).get(RESULTS_KEY, {})
-    block[kind] = entry
+    block.setdefault(kind, {})[targets] = entry
     update_json_object(path, {RESULTS_KEY: block})
     return entry
 
