@@ -70,7 +70,8 @@ def target_exposure(
 
 
 def swap_feature_rows(model, targets: np.ndarray, rows: np.ndarray):
-    """A context-free copy swap: returns the original buffer so the caller can put it back."""
+    """Point the model's feature buffer at a copy with ``rows`` in place of ``targets``; return the
+    original buffer (untouched) for the caller to restore."""
     original = model.item_features
     patched = original.clone()
     patched[torch.as_tensor(targets, dtype=torch.long)] = torch.as_tensor(rows, dtype=patched.dtype).to(
