@@ -9,7 +9,7 @@ $(BIN)/advrec: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,text]'  # text: tests/text run the real encoders
 	touch $(BIN)/advrec
 
 venv: $(BIN)/advrec

@@ -53,6 +53,18 @@ def _parser() -> argparse.ArgumentParser:
         "recorded apart, in results.json 'robustness_<tables>' and the folder robustness_<tables>/",
     )
 
+    evaluate.add_argument(
+        "--text-attack",
+        metavar="promo|popular",
+        help="text-side probe for runs trained on data.item_text: edit the target items' texts, re-embed, "
+        "swap the rows in (no retraining); merged into results.json 'text_attack'",
+    )
+    evaluate.add_argument(
+        "--text-targets",
+        default="random:5",
+        help="target items of --text-attack: unpopular:K, mid:K, random:K or item ids (default: %(default)s)",
+    )
+
     download = sub.add_parser("download", help="download and verify a public dataset (ml-100k, ml-1m)")
     download.add_argument("name", help="dataset name, e.g. ml-100k")
     download.add_argument(
@@ -128,6 +140,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             targets = [t.strip() for t in args.targets.split(",") if t.strip()]
             if not targets:
                 raise ConfigError(f"--targets {args.targets!r}: expected comma-separated table names")
+    if args.text_attack:
+        from advrec.attacks.text_attack import KINDS
+
+        if args.text_attack not in KINDS:
+            raise ConfigError(f"--text-attack {args.text_attack!r}: expected one of {', '.join(KINDS)}")
     _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
     if args.export_topk:
         rows = export_topk(args.run_dir, args.export_topk)
@@ -150,6 +167,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             f"{key} ({', '.join(robustness['settings'])}) in {Path(args.run_dir) / 'results.json'}; "
             f"{written} in {Path(args.run_dir) / folder}"
         )
+    if args.text_attack:
+        _print_text_attack(args.run_dir, args.text_attack, args.text_targets)
+
+
+def _print_text_attack(run_dir: str, kind: str, targets: str) -> None:
+    from advrec.attacks.text_attack import text_attack_run
+
+    entry = text_attack_run(run_dir, kind, targets)
+    print(f"text attack {kind!r} on {targets} (items {entry['target_ids']}):")
+    for key in ("target_hit@10", "target_hit@50", "target_mean_rank"):
+        print(f"  {key.ljust(18)}{entry['before'][key]:12.4f} -> {entry['after'][key]:.4f}")
+    print(f"  rank gain {entry['rank_gain']:.1f} (mean over targets of the mean rank improvement)")
+    print(f"text_attack.{kind}.{targets} in {Path(run_dir) / 'results.json'}")
 
 
 def _parse_eps(text: str) -> list[float]:

