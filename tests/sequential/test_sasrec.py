@@ -149,3 +149,25 @@ def test_dropout_only_in_training_and_errors():
         model.full_scores(torch.tensor([0]))
     with pytest.raises(Exception, match="unknown loss"):
         SequentialObjective("bpr")
+
+
+def test_feed_forward_width_and_activation():
+    """RecBole's block variant (wide GELU feed-forward) keeps causality and padding-freedom."""
+    kang = _model()
+    wide = _model(ffn_dim=32, activation="gelu")
+    assert kang.blocks[0].ffn1.weight.shape == (16, 16)
+    assert wide.blocks[0].ffn1.weight.shape == (32, 16)
+    assert wide.blocks[0].ffn2.weight.shape == (16, 32)
+    seqs = _seqs()
+    relu_wide = _model(ffn_dim=32, activation="relu")
+    # same seed, same shapes: only the activation differs, and it changes the scores
+    assert not torch.allclose(wide.sequence_scores(seqs), relu_wide.sequence_scores(seqs))
+    base = wide.hidden(seqs)
+    changed = seqs.clone()
+    changed[1, 5:] = seqs[1, 5:] % N_ITEMS + 1
+    assert torch.allclose(wide.hidden(changed)[1, :5], base[1, :5], atol=1e-6)
+    assert torch.allclose(wide.sequence_scores(seqs[:1, 2:]), wide.sequence_scores(seqs)[:1], atol=1e-5)
+    from advrec.errors import AdvrecError
+
+    with pytest.raises(AdvrecError, match="activation"):
+        _model(activation="tanh")

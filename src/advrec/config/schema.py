@@ -124,6 +124,12 @@ class SASRecConfig(Strict):
     n_blocks: int = Field(2, ge=1, description="self-attention blocks")
     n_heads: int = Field(1, ge=1, description="attention heads (model.dim must be divisible by it)")
     max_len: int = Field(50, ge=1, description="longest history the model reads (older items are cut)")
+    ffn_dim: int | None = Field(
+        None, ge=1, description="width of the point-wise feed-forward layer (default model.dim, Kang's)"
+    )
+    activation: Literal["relu", "gelu"] = Field(
+        "relu", description="feed-forward activation: relu (Kang's) or gelu (RecBole's default)"
+    )
     loss: Literal["ce", "bce"] = Field(
         "ce", description="ce: softmax over all items; bce: one uniformly sampled negative per position"
     )

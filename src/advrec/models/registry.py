@@ -43,6 +43,8 @@ def _sasrec(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Reco
         cfg.dropout,
         cfg.init_std,
         gen,
+        ffn_dim=s.ffn_dim,
+        activation=s.activation,
     )
 
 

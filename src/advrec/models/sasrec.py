@@ -28,16 +28,17 @@ from advrec.models.base import Deltas, Recommender, gather_rows
 
 
 class _Block(nn.Module):
-    def __init__(self, dim: int, n_heads: int, dropout: float):
+    def __init__(self, dim: int, n_heads: int, dropout: float, ffn_dim: int, activation: str):
         super().__init__()
+        self.activation = F.gelu if activation == "gelu" else F.relu
         self.n_heads = n_heads
         self.dropout = dropout
         self.attn_norm = nn.LayerNorm(dim, eps=1e-8)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
         self.ffn_norm = nn.LayerNorm(dim, eps=1e-8)
-        self.ffn1 = nn.Linear(dim, dim)
-        self.ffn2 = nn.Linear(dim, dim)
+        self.ffn1 = nn.Linear(dim, ffn_dim)
+        self.ffn2 = nn.Linear(ffn_dim, dim)
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
         b, length, dim = x.shape
@@ -57,7 +58,7 @@ class _Block(nn.Module):
         att = self.out(att.transpose(1, 2).reshape(b, length, dim))
         x = q_in + F.dropout(att, drop, self.training)
         x = self.ffn_norm(x)
-        ffn = self.ffn2(F.dropout(F.relu(self.ffn1(x)), drop, self.training))
+        ffn = self.ffn2(F.dropout(self.activation(self.ffn1(x)), drop, self.training))
         return x + F.dropout(ffn, drop, self.training)
 
 
@@ -73,8 +74,12 @@ class SASRec(Recommender):
         dropout: float = 0.2,
         init_std: float = 0.02,
         generator: torch.Generator | None = None,
+        ffn_dim: int | None = None,
+        activation: str = "relu",
     ):
         super().__init__(n_users, n_items)
+        if activation not in ("relu", "gelu"):
+            raise AdvrecError(f"model.sasrec.activation must be relu or gelu, got {activation!r}")
         if dim % n_heads:
             raise AdvrecError(f"model.dim ({dim}) must be divisible by model.sasrec.n_heads ({n_heads})")
         self.dim = dim
@@ -82,7 +87,9 @@ class SASRec(Recommender):
         self.dropout = dropout
         self.item_embedding = nn.Parameter(torch.empty(n_items + 1, dim))  # row 0: padding
         self.position_embedding = nn.Parameter(torch.empty(max_len, dim))
-        self.blocks = nn.ModuleList(_Block(dim, n_heads, dropout) for _ in range(n_blocks))
+        self.blocks = nn.ModuleList(
+            _Block(dim, n_heads, dropout, ffn_dim or dim, activation) for _ in range(n_blocks)
+        )
         self.final_norm = nn.LayerNorm(dim, eps=1e-8)
         self._init(init_std, generator)
 
