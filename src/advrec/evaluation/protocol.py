@@ -13,6 +13,13 @@ from advrec.evaluation.ranking import evaluate_ranking, topk_items
 from advrec.models.base import Deltas, Recommender
 
 
+def validation_metrics(cfg: EvalConfig) -> list[str]:
+    """The metrics computed every epoch: AUC (a sort of every score row, ~2x the cost of the rest) is
+    left out unless it is the selection metric; test always has it."""
+    select = cfg.select_metric.split("@")[0]
+    return [m for m in cfg.metrics if m != "auc" or select == "auc"]
+
+
 @dataclass(frozen=True)
 class Protocol:
     train: sp.csr_matrix
@@ -50,11 +57,8 @@ class Protocol:
         )
 
     def validate(self, model: Recommender) -> dict[str, float]:
-        """Valid metrics for model selection, every epoch. AUC (a sort of every score row, ~2x the
-        cost of the rest) is left out here unless it is the selection metric; test always has it."""
-        select = self.cfg.select_metric.split("@")[0]
-        metrics = [m for m in self.cfg.metrics if m != "auc" or select == "auc"]
-        return self._run(model, self.valid, self.train, metrics)
+        """Valid metrics for model selection, every epoch (see ``validation_metrics``)."""
+        return self._run(model, self.valid, self.train, validation_metrics(self.cfg))
 
     def test_metrics(self, model: Recommender, per_user: bool = False, deltas: Deltas | None = None) -> dict:
         """Test metrics; ``deltas`` perturb the embedding tables (robustness probes)."""

@@ -19,6 +19,7 @@ import torch
 from advrec.config.schema import EvalConfig, RunConfig
 from advrec.data.sequences import append_targets, padded_histories, user_sequences
 from advrec.data.split import Split
+from advrec.evaluation.protocol import Protocol, validation_metrics
 from advrec.evaluation.ranking import evaluate_ranking, topk_items
 from advrec.models.base import Deltas
 
@@ -40,16 +41,14 @@ class SequentialProtocol:
     ) -> SequentialProtocol:
         train_seqs = user_sequences(split.train)
         test_seqs = append_targets(train_seqs, split.valid)
-        train, valid, test = split.train.csr(), split.valid.csr(), split.test.csr()
-        seen = (train + valid).tocsr()
-        seen.data[:] = 1.0
+        general = Protocol.from_split(split, cfg, device)  # the same truth and seen-item matrices
         return cls(
             torch.from_numpy(padded_histories(train_seqs, max_len)).to(device),
             torch.from_numpy(padded_histories(test_seqs, max_len)).to(device),
-            train,
-            valid,
-            test,
-            seen,
+            general.train,
+            general.valid,
+            general.test,
+            general.seen_at_test,
             cfg,
             device,
         )
@@ -78,9 +77,8 @@ class SequentialProtocol:
 
     def validate(self, model) -> dict[str, float]:
         """Valid metrics for model selection (AUC only if it selects, as in ``Protocol.validate``)."""
-        select = self.cfg.select_metric.split("@")[0]
-        metrics = [m for m in self.cfg.metrics if m != "auc" or select == "auc"]
         mask = self.cfg.sequential_mask_seen
+        metrics = validation_metrics(self.cfg)
         return self._run(model, self.valid_histories, self.valid, self.train, mask, metrics)
 
     def test_metrics(self, model, per_user: bool = False, deltas: Deltas | None = None) -> dict[str, Any]:
@@ -109,7 +107,6 @@ class SequentialProtocol:
 
 def build_protocol(config: RunConfig, split: Split):
     """The run's protocol: sequential for sequential models, the general one otherwise."""
-    from advrec.evaluation.protocol import Protocol
     from advrec.models.registry import SEQUENTIAL_MODELS
 
     if config.model.name in SEQUENTIAL_MODELS:
