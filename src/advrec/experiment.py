@@ -365,7 +365,7 @@ def robustness_run(
     if config.model.name in SEQUENTIAL_MODELS:  # the probe's gradient: the sequence loss on all windows
         from advrec.training.sequential import SequentialObjective, probe_batches
 
-        objective = SequentialObjective(config.model.sasrec.loss)
+        objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
         batches = probe_batches(config, split, config.device)
     probe = robustness_probe(
         model,

@@ -33,8 +33,9 @@ def _seqs() -> torch.Tensor:
     return torch.tensor([[0, 0, 3, 7, 1, 9, 4, 2], [5, 6, 7, 8, 9, 10, 11, 12], [0, 0, 0, 0, 0, 0, 0, 30]])
 
 
-def test_a_position_never_sees_a_later_item():
-    model = _model()
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_a_position_never_sees_a_later_item(norm):
+    model = _model(norm=norm)
     seqs = _seqs()
     base = model.hidden(seqs)
     for t in range(2, 7):
@@ -46,8 +47,9 @@ def test_a_position_never_sees_a_later_item():
         assert not torch.allclose(out[1, t + 1 :], base[1, t + 1 :])  # and later positions do see it
 
 
-def test_padding_never_changes_scores():
-    model = _model()
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_padding_never_changes_scores(norm):
+    model = _model(norm=norm)
     seqs = _seqs()
     scores = model.sequence_scores(seqs)
     assert scores.shape == (3, N_ITEMS)
@@ -117,10 +119,10 @@ def test_sample_negatives_never_hit_the_target():
     assert (neg != targets).all() and neg.min() >= 1 and neg.max() <= 3
 
 
-@pytest.mark.parametrize("loss", ["ce", "bce"])
-def test_one_step_changes_parameters_and_lowers_the_loss(loss):
+@pytest.mark.parametrize(("loss", "norm"), [("ce", "pre"), ("bce", "pre"), ("ce", "post")])
+def test_one_step_changes_parameters_and_lowers_the_loss(loss, norm):
     torch.manual_seed(0)
-    model = _model(dropout=0.0).train()
+    model = _model(dropout=0.0, norm=norm).train()
     batch = _batch(negatives=loss == "bce")
     objective = SequentialObjective(loss)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
@@ -173,3 +175,52 @@ def test_feed_forward_width_and_activation():
 
     with pytest.raises(AdvrecError, match="activation"):
         _model(activation="tanh")
+
+
+def test_post_norm_blocks_are_recboles_by_hand():
+    """norm post: LN(E s + P), then per block x = LN(x + MHA(x)), x = LN(x + FFN(x)); no sqrt(dim) scale."""
+    gen = torch.Generator().manual_seed(3)
+    model = SASRec(
+        2,
+        6,
+        dim=4,
+        n_blocks=1,
+        n_heads=1,
+        max_len=3,
+        dropout=0.0,
+        init_std=0.5,
+        generator=gen,
+        ffn_dim=8,
+        activation="gelu",
+        norm="post",
+    ).eval()
+    assert not hasattr(model, "final_norm") and hasattr(model, "embedding_norm")
+    with torch.no_grad():  # non-trivial norm parameters, so a wrongly placed norm shows
+        for p in (
+            model.embedding_norm.weight,
+            model.blocks[0].attn_norm.bias,
+            model.blocks[0].ffn_norm.weight,
+        ):
+            p.uniform_(0.5, 1.5, generator=gen)
+    seq = torch.tensor([[2, 5, 1]])
+    blk = model.blocks[0]
+
+    def ln(x, norm):
+        return (x - x.mean(-1, keepdim=True)) / torch.sqrt(
+            x.var(-1, unbiased=False, keepdim=True) + 1e-8
+        ) * norm.weight + norm.bias
+
+    x = ln(model.item_embedding[seq[0]] + model.position_embedding, model.embedding_norm)
+    wq, wk, wv = blk.qkv.weight.split(4)
+    bq, _, bv = blk.qkv.bias.split(4)
+    q, k, v = x @ wq.T + bq, x @ wk.T, x @ wv.T + bv
+    logits = (q @ k.T) / 2.0 + torch.triu(torch.full((3, 3), float("-inf")), 1)
+    att = torch.softmax(logits, -1) @ v @ blk.out.weight.T + blk.out.bias
+    x = ln(x + att, blk.attn_norm)
+    ffn = torch.nn.functional.gelu(x @ blk.ffn1.weight.T + blk.ffn1.bias) @ blk.ffn2.weight.T + blk.ffn2.bias
+    x = ln(x + ffn, blk.ffn_norm)
+    assert torch.allclose(model.hidden(seq)[0], x, atol=1e-5)
+    from advrec.errors import AdvrecError
+
+    with pytest.raises(AdvrecError, match="norm"):
+        _model(norm="mid")

@@ -82,6 +82,23 @@ def test_training_windows_last_and_all():
         training_windows(seqs, 3, "some")
 
 
+def test_training_windows_with_a_short_span_give_every_target_its_full_context():
+    data = Interactions.from_raw(np.zeros(7, dtype=int), np.arange(7), timestamps=np.arange(7))
+    seqs = user_sequences(data)  # one user: items 0..6 (shifted 1..7)
+    inputs, targets, _ = training_windows(seqs, 3, "all", span=2)
+    # windows end every 2 items from the end; only the last 2 columns are targets, the input column
+    # before them is context: targets 2..7 each once, each after (up to) 3 items
+    assert targets.tolist() == [[0, 6, 7], [0, 4, 5], [0, 2, 3]]
+    assert inputs.tolist() == [[4, 5, 6], [2, 3, 4], [0, 1, 2]]
+    inputs, targets, _ = training_windows(seqs, 3, "all", span=1)  # RecBole's prefixes
+    assert targets[:, -1].tolist() == [7, 6, 5, 4, 3, 2] and (targets[:, :-1] == 0).all()
+    assert inputs.tolist() == [[4, 5, 6], [3, 4, 5], [2, 3, 4], [1, 2, 3], [0, 1, 2], [0, 0, 1]]
+    assert training_windows(seqs, 3, "all", span=3)[1].tolist() == training_windows(seqs, 3, "all")[1].tolist()
+    assert training_windows(seqs, 3, "last", span=1)[1].tolist() == [[5, 6, 7]]  # span: windows all only
+    with pytest.raises(ValueError, match="span"):
+        training_windows(seqs, 3, "all", span=4)
+
+
 def test_check_leave_one_out_rejects_two_valid_items():
     data = _data()
     split = leave_one_out_split(data)

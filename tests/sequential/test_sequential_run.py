@@ -132,6 +132,25 @@ def test_init_from_a_finished_run(tmp_path):
         train_run(parse_config(bigger), tmp_path / "bigger", show_progress=False)
 
 
+def test_post_norm_blocks_with_a_short_span_learn_the_walk(tmp_path):
+    raw = _config(tmp_path, train={"epochs": 30})
+    raw["model"]["sasrec"] = {"max_len": 6, "norm": "post", "windows": "all", "span": 2}
+    results = train_run(parse_config(raw), tmp_path / "run", show_progress=False)
+    assert results["test"]["hit@1"] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("sasrec", "message"),
+    [({"max_len": 6, "windows": "all", "span": 7}, "span"), ({"max_len": 6, "span": 2}, "windows: all")],
+)
+def test_span_errors_name_the_key(tmp_path, sasrec, message):
+    raw = _config(tmp_path)
+    raw["model"]["sasrec"] = sasrec
+    with pytest.raises(ConfigError, match=message) as info:
+        parse_config(raw)
+    assert "model.sasrec" in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("over", "message"),
     [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 
 class Strict(BaseModel):
@@ -138,6 +138,26 @@ class SASRecConfig(Strict):
         description="training windows per user and epoch: the last max_len items (Kang's), or the whole "
         "train sequence cut into consecutive windows of max_len (every item is a target once)",
     )
+    span: int | None = Field(
+        None,
+        ge=1,
+        description="windows all: windows every span items, each with max_len items of input and only its "
+        "last span positions as targets, so every target sees >= max_len - span items before it (1: "
+        "RecBole's prefixes; default max_len: consecutive windows)",
+    )
+    norm: Literal["pre", "post"] = Field(
+        "pre",
+        description="pre: Kang's blocks (layer norm before attention and feed-forward, a final norm); post: "
+        "RecBole's / BERT's (norm after each residual sum and of the embedding sum, no sqrt(dim) scale)",
+    )
+
+    @model_validator(mode="after")
+    def _span_fits(self) -> SASRecConfig:
+        if self.span is not None and self.span > self.max_len:
+            raise ValueError(f"span ({self.span}) must be at most max_len ({self.max_len})")
+        if self.span is not None and self.windows != "all":
+            raise ValueError("span applies to windows: all only")
+        return self
 
 
 class ModelConfig(Strict):

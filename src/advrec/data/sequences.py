@@ -80,36 +80,49 @@ def padded_histories(seqs: Sequences, max_len: int) -> np.ndarray:
 
 
 def training_windows(
-    seqs: Sequences, max_len: int, windows: str
+    seqs: Sequences, max_len: int, windows: str, span: int | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Inputs and next-item targets ([n_windows, max_len] each, shifted by one, 0 = padding) and the
     user of each window.
 
     ``last``: one window per user with at least two items, the last ``max_len + 1`` items (Kang's).
-    ``all``: the sequence cut from its end into windows of ``max_len`` targets, each window's input
-    being the items just before its targets; every item after a user's first is a target once.
+    ``all``: windows every ``span`` items from the sequence's end (``span`` defaults to ``max_len``);
+    each window's input is the ``max_len`` items before its last target and only its last ``span``
+    positions are targets, so every item after a user's first is a target once, and with a short span
+    each target sees at least ``max_len - span`` items before it (span 1: RecBole's prefixes).
     """
     if windows not in ("last", "all"):
         raise ValueError(f"windows must be 'last' or 'all', got {windows!r}")
+    span = max_len if span is None or windows == "last" else span
+    if not 1 <= span <= max_len:
+        raise ValueError(f"span must be in 1..max_len ({max_len}), got {span}")
     lengths = seqs.lengths()
     n_targets = np.maximum(lengths - 1, 0)
-    per_user = np.minimum(n_targets, 1) if windows == "last" else -(-n_targets // max_len)
+    per_user = np.minimum(n_targets, 1) if windows == "last" else -(-n_targets // span)
     users = np.repeat(np.arange(seqs.n_users), per_user)
-    # window w (0 = the last) of a user has targets at positions [end - max_len, end) of its sequence,
-    # clipped at 1 (position 0 is never a target); end = length - w * max_len
+    # window w (0 = the last) of a user ends at end = length - w * span; column c holds the target at
+    # sequence position end - max_len + c and, as input, the item before it. Targets: positions
+    # [end - span, end); inputs: [end - max_len, end); both clipped at 1 (position 0 is never a target).
     w = np.arange(len(users)) - np.repeat(np.cumsum(per_user) - per_user, per_user)
-    end = lengths[users] - w * max_len
-    start = np.maximum(end - max_len, 1)
+    end = lengths[users] - w * span
+    inputs = _columns(seqs, users, end, np.maximum(end - max_len, 1), max_len, shift=1)
+    targets = _columns(seqs, users, end, np.maximum(end - span, 1), max_len, shift=0)
+    return inputs, targets, users
+
+
+def _columns(
+    seqs: Sequences, users: np.ndarray, end: np.ndarray, start: np.ndarray, max_len: int, shift: int
+) -> np.ndarray:
+    """[n_windows, max_len]: column max_len - (end - t) holds item t - shift (shifted by one) for each
+    sequence position t in [start, end) of the window's user; other columns 0."""
+    out = np.zeros((len(users), max_len), dtype=np.int64)
     width = end - start
-    inputs = np.zeros((len(users), max_len), dtype=np.int64)
-    targets = np.zeros((len(users), max_len), dtype=np.int64)
     rows = np.repeat(np.arange(len(users)), width)
     within = np.arange(int(width.sum())) - np.repeat(np.cumsum(width) - width, width)
     cols = np.repeat(max_len - width, width) + within
     pos = np.repeat(seqs.indptr[users] + start, width) + within
-    targets[rows, cols] = seqs.items[pos] + 1
-    inputs[rows, cols] = seqs.items[pos - 1] + 1
-    return inputs, targets, users
+    out[rows, cols] = seqs.items[pos - shift] + 1
+    return out
 
 
 def check_leave_one_out(split: Split, where: str = "split.method") -> None:

@@ -45,6 +45,7 @@ def _sasrec(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Reco
         gen,
         ffn_dim=s.ffn_dim,
         activation=s.activation,
+        norm=s.norm,
     )
 
 

@@ -3,7 +3,9 @@
 Input: left-padded item sequences ``[B, L]`` with items shifted by one (0 = padding; see
 ``advrec.data.sequences``). The hidden state at position t summarises items 1..t and scores every item
 as the next one by a dot product with the item embeddings (shared between input and output, as in the
-paper). Blocks follow the authors' code: x = LN(x) + MHA(LN(x), x, x); x = x + FFN(LN(x)); final LN.
+paper). Blocks follow the authors' code: x = LN(x) + MHA(LN(x), x, x); x = x + FFN(LN(x)); final LN
+(``norm="pre"``), or RecBole's post-LN ones: LN of the embedding sum, x = LN(x + MHA(x)); x = LN(x + FFN(x))
+(``norm="post"``).
 
 Positions count real items from the start of the (cut) sequence, and a position never attends to a
 padding key, so padding never changes a real position's output: the same items padded to any length
@@ -28,8 +30,9 @@ from advrec.models.base import Deltas, Recommender, gather_rows
 
 
 class _Block(nn.Module):
-    def __init__(self, dim: int, n_heads: int, dropout: float, ffn_dim: int, activation: str):
+    def __init__(self, dim: int, n_heads: int, dropout: float, ffn_dim: int, activation: str, post: bool):
         super().__init__()
+        self.post = post
         self.activation = F.gelu if activation == "gelu" else F.relu
         self.n_heads = n_heads
         self.dropout = dropout
@@ -41,25 +44,33 @@ class _Block(nn.Module):
         self.ffn2 = nn.Linear(ffn_dim, dim)
 
     def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
-        b, length, dim = x.shape
+        if self.post:  # RecBole / BERT: x = LN(x + MHA(x)); x = LN(x + FFN(x))
+            x = self.attn_norm(x + self._attention(x, x, attend))
+            return self.ffn_norm(x + self._ffn(x))
+        q_in = self.attn_norm(x)  # Kang's: the query reads the normalised input, keys and values the raw one
+        x = self.ffn_norm(q_in + self._attention(q_in, x, attend))
+        return x + self._ffn(x)
+
+    def _attention(self, q_in: torch.Tensor, kv_in: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+        b, length, dim = q_in.shape
         h = self.n_heads
-        q_in = self.attn_norm(x)
         w_q, w_k, w_v = self.qkv.weight.split(dim)
         b_q, _, b_v = self.qkv.bias.split(dim)
-        # The query reads the normalised input, keys and values the raw one. No key bias: it adds the
-        # same q·b to every key of a query, which softmax ignores, so its gradient is rounding noise
-        # that Adam would amplify into drift (its slice of qkv.bias stays at zero).
+        # No key bias: it adds the same q·b to every key of a query, which softmax ignores, so its
+        # gradient is rounding noise that Adam would amplify into drift (its slice of qkv.bias stays 0).
         q = F.linear(q_in, w_q, b_q)
-        k = F.linear(x, w_k)
-        v = F.linear(x, w_v, b_v)
+        k = F.linear(kv_in, w_k)
+        v = F.linear(kv_in, w_v, b_v)
         q, k, v = (t.view(b, length, h, dim // h).transpose(1, 2) for t in (q, k, v))
         drop = self.dropout if self.training else 0.0
         att = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=drop)
         att = self.out(att.transpose(1, 2).reshape(b, length, dim))
-        x = q_in + F.dropout(att, drop, self.training)
-        x = self.ffn_norm(x)
-        ffn = self.ffn2(F.dropout(self.activation(self.ffn1(x)), drop, self.training))
-        return x + F.dropout(ffn, drop, self.training)
+        return F.dropout(att, drop, self.training)
+
+    def _ffn(self, x: torch.Tensor) -> torch.Tensor:
+        drop = self.dropout if self.training else 0.0
+        hidden = F.dropout(self.activation(self.ffn1(x)), drop, self.training)
+        return F.dropout(self.ffn2(hidden), drop, self.training)
 
 
 class SASRec(Recommender):
@@ -76,8 +87,11 @@ class SASRec(Recommender):
         generator: torch.Generator | None = None,
         ffn_dim: int | None = None,
         activation: str = "relu",
+        norm: str = "pre",
     ):
         super().__init__(n_users, n_items)
+        if norm not in ("pre", "post"):
+            raise AdvrecError(f"model.sasrec.norm must be pre or post, got {norm!r}")
         if activation not in ("relu", "gelu"):
             raise AdvrecError(f"model.sasrec.activation must be relu or gelu, got {activation!r}")
         if dim % n_heads:
@@ -87,10 +101,15 @@ class SASRec(Recommender):
         self.dropout = dropout
         self.item_embedding = nn.Parameter(torch.empty(n_items + 1, dim))  # row 0: padding
         self.position_embedding = nn.Parameter(torch.empty(max_len, dim))
+        self.post = norm == "post"
         self.blocks = nn.ModuleList(
-            _Block(dim, n_heads, dropout, ffn_dim or dim, activation) for _ in range(n_blocks)
+            _Block(dim, n_heads, dropout, ffn_dim or dim, activation, self.post) for _ in range(n_blocks)
         )
-        self.final_norm = nn.LayerNorm(dim, eps=1e-8)
+        # pre: a norm of the last block's output (Kang's); post: of the embedding sum instead (RecBole's)
+        if self.post:
+            self.embedding_norm = nn.LayerNorm(dim, eps=1e-8)
+        else:
+            self.final_norm = nn.LayerNorm(dim, eps=1e-8)
         self._init(init_std, generator)
 
     def _init(self, std: float, generator: torch.Generator | None) -> None:
@@ -115,8 +134,12 @@ class SASRec(Recommender):
             raise ValueError(f"sequences of length {seqs.shape[1]} > max_len {self.max_len}")
         real = seqs > 0
         positions = (real.cumsum(1) - 1).clamp_min(0)  # real items before this one: padding-free
-        x = gather_rows(self.table("item_input", deltas), seqs) * math.sqrt(self.dim)
+        x = gather_rows(self.table("item_input", deltas), seqs)
+        if not self.post:
+            x = x * math.sqrt(self.dim)
         x = x + self.position_embedding.index_select(0, positions.reshape(-1)).view_as(x)
+        if self.post:
+            x = self.embedding_norm(x)
         x = F.dropout(x, self.dropout, self.training) * real.unsqueeze(-1)
         length = seqs.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
@@ -125,7 +148,7 @@ class SASRec(Recommender):
         attend = attend.unsqueeze(1)
         for block in self.blocks:
             x = block(x, attend) * real.unsqueeze(-1)
-        return self.final_norm(x) * real.unsqueeze(-1)
+        return x if self.post else self.final_norm(x) * real.unsqueeze(-1)
 
     def output_items(self, deltas: Deltas | None = None) -> torch.Tensor:
         """The scored item embeddings, [n_items + 1, dim] (row 0, padding, is never a candidate)."""

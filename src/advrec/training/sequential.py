@@ -4,7 +4,8 @@ Every position of a training window is trained in one forward (causal mask): a u
 ``len - 1`` next-item targets per epoch without materialising one example per prefix (RecBole's way).
 
 Loss per batch: the sum over the batch's target positions of the per-position loss, divided by
-``max_len * n_windows``, i.e. a mean over windows of their summed position losses / max_len. Every
+``span * n_windows`` (span: target positions per window, ``max_len`` unless ``model.sasrec.span`` says
+otherwise), i.e. a mean over windows of their summed position losses / span. Every
 position weighs the same in every batch, and the loss is a mean over rows (windows), which is what the
 DDP scaling and the APR hook's cross-rank gradient average assume. ``ce``: softmax cross-entropy over
 all items; ``bce``: binary cross-entropy of the target against one sampled negative (uniform over the
@@ -47,10 +48,11 @@ class SequentialObjective:
     """A batch of windows -> next-item loss. ``pair_loss`` is the name the APR hook and the robustness
     probe call (the loss an adversary perturbs); there is no separate regulariser to leave out."""
 
-    def __init__(self, loss: str = "ce"):
+    def __init__(self, loss: str = "ce", span: int | None = None):
         if loss not in LOSSES:
             raise ConfigError(f"model.sasrec.loss: unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         self.loss = loss
+        self.span = span  # target positions per window (default: all of them, the window's length)
 
     def pair_loss(
         self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
@@ -65,7 +67,7 @@ class SequentialObjective:
             pos = (states * items.index_select(0, targets[where])).sum(-1)
             neg = (states * items.index_select(0, batch["negatives"][where])).sum(-1)
             per_position = F.softplus(-pos) + F.softplus(neg)  # -log σ(pos) - log(1 - σ(neg))
-        return per_position.sum() / (inputs.shape[1] * max(len(inputs), 1))
+        return per_position.sum() / ((self.span or inputs.shape[1]) * max(len(inputs), 1))
 
     def __call__(
         self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
@@ -227,7 +229,7 @@ def check_sequential_config(config: RunConfig, split: Split | None = None) -> No
 
 def sequence_windows(config: RunConfig, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     s = config.model.sasrec
-    return training_windows(user_sequences(split.train), s.max_len, s.windows)
+    return training_windows(user_sequences(split.train), s.max_len, s.windows, s.span)
 
 
 def probe_batches(config: RunConfig, split: Split, device: torch.device | str) -> list[Batch]:
@@ -284,7 +286,7 @@ def train_sequential(
     model = model.to(config.device)
     torch.manual_seed(child_seed(config.seed, "dropout"))
     tc = config.train
-    objective = SequentialObjective(config.model.sasrec.loss)
+    objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
     adversary = build_adversary(config, objective)
     if adversary:
