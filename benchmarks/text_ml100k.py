@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from advrec.utils.files import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "mf": REPO / "examples" / "ml100k_mf_bpr.yaml",
@@ -41,10 +43,22 @@ CONFIGS = {
 }
 
 
-def _variants(amr_eps: list[float]) -> dict[str, tuple[Path, list[str]]]:
+def _suffix(overrides: list[str]) -> str:
+    """' id_dropout=0.5' for ['model.id_dropout=0.5']: the last key component, so names stay short."""
+    return "".join(f" {o.split('=', 1)[0].split('.')[-1]}={o.split('=', 1)[1]}" for o in overrides)
+
+
+def _variants(
+    amr_eps: list[float], text_variants: list[list[str]] | None = None, amr_set: list[str] | None = None
+) -> dict[str, tuple[Path, list[str]]]:
+    """mf, text, one text variant per entry of ``text_variants`` (overrides of the text config), and one
+    AMR run per ε, on the text model with ``amr_set``'s overrides (e.g. the text variant chosen on valid)."""
     out = {"mf": (CONFIGS["mf"], []), "text": (CONFIGS["text"], [])}
+    for overrides in text_variants or []:
+        out["text" + _suffix(overrides)] = (CONFIGS["text"], overrides)
+    amr_set = amr_set or []
     for eps in amr_eps:
-        out[f"amr eps={eps}"] = (CONFIGS["amr"], [f"adversary.eps={eps}"])
+        out[f"amr eps={eps}" + _suffix(amr_set)] = (CONFIGS["amr"], [f"adversary.eps={eps}", *amr_set])
     return out
 
 
@@ -52,29 +66,82 @@ def _folder(out: Path, name: str, seed: int) -> Path:
     return out / name.replace(" ", "_").replace("=", "") / f"seed{seed}"
 
 
-def train_seed(seed: int, args: argparse.Namespace) -> list[str]:
-    """Train every variant for one seed (reusing finished runs); returns log lines."""
+def train_one(task: tuple[str, int], args: argparse.Namespace) -> str | None:
+    """Train one variant for one seed (a finished run is reused); returns its log line. The test figure is
+    left out of the line under ``--select-only`` (a setting is chosen on valid without seeing the test)."""
     from advrec.config import load_config
     from advrec.experiment import train_run
 
-    lines = []
-    for name, (config_path, extra) in _variants(args.amr_eps).items():
-        if args.only and name not in args.only:
-            continue
-        run_dir = _folder(Path(args.out), name, seed)
-        if _finished(run_dir) is not None:
-            continue
-        start = time.perf_counter()
-        resume = (run_dir / "checkpoints" / "last.pt").exists()
-        config = load_config(config_path, [f"seed={seed}", "threads=1", *args.common, *extra])
-        res = train_run(config, run_dir, data_root=args.data_root, resume=resume, show_progress=False)
-        lines.append(
-            f"{name} seed {seed}: valid ndcg@10 {res['valid']['ndcg@10']:.4f}, "
-            f"test {res['test']['ndcg@10']:.4f}, best epoch {res['best_epoch']}, "
-            f"{time.perf_counter() - start:.0f} s"
-        )
-        print(lines[-1], flush=True)
-    return lines
+    name, seed = task
+    config_path, extra = _all_variants(args)[name]
+    run_dir = _folder(Path(args.out), name, seed)
+    if _finished(run_dir) is not None:
+        return None
+    start = time.perf_counter()
+    resume = (run_dir / "checkpoints" / "last.pt").exists()
+    config = load_config(config_path, [f"seed={seed}", "threads=1", *args.common, *extra])
+    res = train_run(config, run_dir, data_root=args.data_root, resume=resume, show_progress=False)
+    test = "" if args.select_only else f"test {res['test']['ndcg@10']:.4f}, "
+    line = (
+        f"{name} seed {seed}: valid ndcg@10 {res['valid']['ndcg@10']:.4f}, {test}"
+        f"best epoch {res['best_epoch']}, {time.perf_counter() - start:.0f} s"
+    )
+    print(line, flush=True)
+    return line
+
+
+def _all_variants(args: argparse.Namespace) -> dict[str, tuple[Path, list[str]]]:
+    return _variants(args.amr_eps, args.text_variant, args.amr_set)
+
+
+def _valid_tail_metrics(run_dir: Path) -> dict[str, float]:
+    """Overall VALID metrics and the two tails on the valid split (tail drawn from the valid interactions),
+    the ranking past train as in model selection: what ``--select-only`` chooses on. No test is read."""
+    import dataclasses
+
+    import torch
+
+    from advrec.data.text_tail import restrict_valid, tail_items, tail_items_by_test_share
+    from advrec.evaluation.protocol import Protocol
+    from advrec.experiment import load_run
+
+    config, split, model = load_run(run_dir)
+    cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
+    protocol = dataclasses.replace(Protocol.from_split(split, config.eval, config.device), cfg=cfg)
+    tails = {
+        "all": np.arange(split.train.n_items),
+        "cat": tail_items(split.train, 0.2),
+        "valid": tail_items_by_test_share(split.train, split.valid.items, 0.2),
+    }
+    out: dict[str, float] = {}
+    for name, items in tails.items():
+        with torch.inference_mode():
+            metrics = restrict_valid(protocol, items).validate(model)
+        out[f"{name}_ndcg@10"] = metrics["ndcg@10"]
+        out[f"{name}_recall@50"] = metrics["recall@50"]
+    return out
+
+
+def select_report(args: argparse.Namespace, seeds: list[int]) -> None:
+    """Valid-only table of every variant run (overall, tail-20%-of-valid, tail-20%-of-items)."""
+    header = ["variant", "seed", "best epoch / epochs run", "valid NDCG@10", "Recall@50"]
+    header += ["tail-20%-of-valid NDCG@10", "Recall@50", "tail-20%-of-items NDCG@10", "Recall@50"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in _all_variants(args):
+        for seed in seeds:
+            run_dir = _folder(Path(args.out), name, seed)
+            results = _finished(run_dir)
+            if results is None:
+                continue
+            m = _valid_tail_metrics(run_dir)
+            cells = [name, str(seed), f"{results['best_epoch']}/{results['epochs_run']}"]
+            cells += [f"{m[k]:.4f}" for k in ("all_ndcg@10", "all_recall@50", "valid_ndcg@10")]
+            cells += [f"{m[k]:.4f}" for k in ("valid_recall@50", "cat_ndcg@10", "cat_recall@50")]
+            lines.append("| " + " | ".join(cells) + " |")
+            print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    print(text)
+    atomic_write_text(Path(args.out) / "select.md", text + "\n")
 
 
 def tail_metrics(run_dir: Path) -> dict[str, float]:
@@ -161,16 +228,41 @@ def main() -> None:
         "--report-only", action="store_true", help="no training; unfinished runs are left out"
     )
     parser.add_argument("--only", action="append", help="train only these variants (e.g. text), no report")
+    parser.add_argument(
+        "--text-variant",
+        action="append",
+        default=[],
+        metavar="'KEY=VALUE ...'",
+        help="an extra text-model variant: space-separated overrides of the text config (repeatable)",
+    )
+    parser.add_argument(
+        "--amr-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides of the AMR runs' text model (e.g. the text variant chosen on valid)",
+    )
+    parser.add_argument(
+        "--select-only",
+        action="store_true",
+        help="train, then report VALID metrics only (overall and tails), no test, no attack",
+    )
     args = parser.parse_args()
     if args.encode_timing:
         encode_timing(args)
         return
-    args.amr_eps = [float(e) for e in args.amr_eps.split(",")]
+    args.amr_eps = [float(e) for e in args.amr_eps.split(",")] if args.amr_eps else []
+    args.text_variant = [v.split() for v in args.text_variant]
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     if not args.report_only:
+        names = [n for n in _all_variants(args) if not args.only or n in args.only]
+        tasks = [(name, seed) for seed in seeds for name in names]
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            list(pool.map(train_seed, seeds, [args] * len(seeds)))
+            list(pool.map(train_one, tasks, [args] * len(tasks)))
+    if args.select_only:
+        select_report(args, seeds)
+        return
     if args.only:
         return
 
@@ -178,7 +270,7 @@ def main() -> None:
     from advrec.data.text_encoder import TextEncoder
 
     encoder = TextEncoder()  # one loaded model for every probe
-    variants = _variants(args.amr_eps)
+    variants = _all_variants(args)
     kinds, target_specs = args.kinds.split(","), args.targets.split(",")
     table: dict[str, list[dict]] = {name: [] for name in variants}
     for seed in seeds:
@@ -211,9 +303,9 @@ def main() -> None:
     for name in ("test", "cat"):
         counts = {k: first[f"{name}_{k}"] for k in ("items", "max_train_count", "users", "interactions")}
         print(f"tail {name} (seed {first['seed']}): {counts}")
-    (out / "table.md").write_text(text + "\n")
+    atomic_write_text(out / "table.md", text + "\n")
     summary = {n: [{k: v for k, v in r.items() if " " not in k} for r in rows] for n, rows in table.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
 
 
 def _finished(run_dir: Path) -> dict | None:
