@@ -10,16 +10,25 @@ Variants (default protocol of ``examples/ml100k_mf_bpr.yaml``: per-user random 8
 ranking, selection on valid NDCG@10):
 
 * ``mf``: ``examples/ml100k_mf_bpr.yaml`` (ID embeddings only);
-* ``text``: ``examples/ml100k_text_mf.yaml`` (item vector = ID embedding + projection of the text embedding);
-* ``amr eps=E``: ``examples/ml100k_amr_text.yaml`` with ``adversary.eps=E`` for each E of ``--amr-eps``; the
-  reported AMR row is the ε with the best mean VALID NDCG@10 over the seeds (test is not looked at to choose).
+* ``text``: ``examples/ml100k_text_mf.yaml`` with ``model.id_min_count=0`` (item vector = ID embedding +
+  projection of the text embedding, for every item);
+* ``text KEY=VALUE ...``: the text config with the overrides of each ``--text-variant`` (e.g.
+  ``model.id_min_count=10``, the example's default: no ID embedding for items with < 10 train interactions);
+* ``amr eps=E``: ``examples/ml100k_amr_text.yaml`` with ``adversary.eps=E`` for each E of ``--amr-eps`` (and
+  the ``--amr-set`` overrides, named in the variant); the AMR row marked "chosen on valid" is the ε with the
+  best mean VALID NDCG@10 over the seeds (test is not looked at to choose).
 
-Tail: the ceil(0.2 * n_items) items with the fewest training interactions (ties: lower index), and NDCG@10
-over users with at least one tail test item, against their tail test items only, the ranking unchanged
-(:mod:`advrec.data.text_tail`). Text attack: ``advrec evaluate RUN --text-attack KIND --text-targets T`` for
-each KIND of ``--kinds`` and T of ``--targets`` on every text run (targets drawn from the run's seed, so the
-same items for text and AMR runs of one seed). Every run folder stays under ``--out``; finished runs are
-reused. ``--jobs`` trains seeds in parallel processes.
+``--select-only`` trains, then reports VALID metrics only (overall, and on the tails drawn from the valid
+interactions): what a setting is chosen on. The full report adds paired tests (users as pairs) of each
+variant against ID-only MF on the tail-20%-of-test.
+
+Tails: the ceil(0.2 * n_items) items with the fewest training interactions (ties: lower index), and the
+least popular items holding 20% of the test interactions; NDCG@10 and Recall@50 over users with at least one
+tail test item, against their tail test items only, the ranking unchanged (:mod:`advrec.data.text_tail`).
+Text attack: ``advrec evaluate RUN --text-attack KIND --text-targets T`` for each KIND of ``--kinds`` and T
+of ``--targets`` on every text run (targets drawn from the run's seed, so the same items for text and AMR
+runs of one seed). Every run folder stays under ``--out``; finished runs are reused. ``--jobs`` trains
+(variant, seed) runs in parallel processes.
 """
 
 from __future__ import annotations
@@ -53,7 +62,8 @@ def _variants(
 ) -> dict[str, tuple[Path, list[str]]]:
     """mf, text, one text variant per entry of ``text_variants`` (overrides of the text config), and one
     AMR run per ε, on the text model with ``amr_set``'s overrides (e.g. the text variant chosen on valid)."""
-    out = {"mf": (CONFIGS["mf"], []), "text": (CONFIGS["text"], [])}
+    # "text" stays the plain text model (every item keeps its ID embedding), whatever the example's default
+    out = {"mf": (CONFIGS["mf"], []), "text": (CONFIGS["text"], ["model.id_min_count=0"])}
     for overrides in text_variants or []:
         out["text" + _suffix(overrides)] = (CONFIGS["text"], overrides)
     amr_set = amr_set or []
@@ -178,6 +188,62 @@ def tail_metrics(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def _per_user_tail(run_dir: Path) -> dict[str, np.ndarray]:
+    """Per-user tail-20%-of-test NDCG@10 and Recall@50 (users in index order) for paired tests."""
+    import dataclasses
+
+    import torch
+
+    from advrec.data.text_tail import restrict_test, tail_items_by_test_share
+    from advrec.evaluation.protocol import Protocol
+    from advrec.experiment import load_run
+
+    config, split, model = load_run(run_dir)
+    cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
+    protocol = dataclasses.replace(Protocol.from_split(split, config.eval, config.device), cfg=cfg)
+    tail = restrict_test(protocol, tail_items_by_test_share(split.train, split.test.items, 0.2))
+    with torch.inference_mode():
+        metrics = tail.test_metrics(model, per_user=True)
+    return {"users": metrics["users"], **{k: metrics["per_user"][k] for k in ("ndcg@10", "recall@50")}}
+
+
+def paired_vs_mf(out: Path, name: str, seed: int) -> dict[str, float]:
+    """Paired tests, users as pairs, of a variant against ID-only MF on one seed's tail-20%-of-test (the
+    same split, so the same tail users): mean difference and two-sided t / Wilcoxon p-values."""
+    from advrec.evaluation.significance import paired_tests
+
+    a, b = _per_user_tail(_folder(out, name, seed)), _per_user_tail(_folder(out, "mf", seed))
+    if not np.array_equal(a["users"], b["users"]):
+        raise ValueError(f"{name} seed {seed}: the tail users differ from mf's (not the same split?)")
+    row: dict[str, float] = {"n_users": len(a["users"])}
+    for key in ("ndcg@10", "recall@50"):
+        tests = paired_tests(a[key], b[key])
+        row[f"{key} diff"] = tests["t"].mean_diff
+        row[f"{key} t p"] = tests["t"].pvalue
+        row[f"{key} wilcoxon p"] = tests["wilcoxon"].pvalue
+    return row
+
+
+def _paired_table(table: dict[str, list[dict]]) -> list[str]:
+    header = ["method vs mf", "seed", "tail users", "NDCG@10 diff", "t p", "Wilcoxon p"]
+    header += ["Recall@50 diff", "t p", "Wilcoxon p"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, rows in table.items():
+        for r in rows:
+            if "paired" not in r:
+                continue
+            p = r["paired"]
+            cells = [name, str(r["seed"]), str(p["n_users"])]
+            for key in ("ndcg@10", "recall@50"):
+                cells += [
+                    f"{p[key + ' diff']:+.4f}",
+                    f"{p[key + ' t p']:.3f}",
+                    f"{p[key + ' wilcoxon p']:.3f}",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def _mean_std(values: list[float], digits: int = 4) -> str:
     std = statistics.stdev(values) if len(values) > 1 else 0.0
     return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
@@ -287,17 +353,26 @@ def main() -> None:
             row["epochs_run"] = results["epochs_run"]
             row["cut"] = results.get("cut", False)
             row.update(tail_metrics(run_dir))
+            if name != "mf" and _finished(_folder(out, "mf", seed)) is not None:
+                row["paired"] = paired_vs_mf(out, name, seed)
             if name != "mf":
                 for kind in kinds:
                     for targets in target_specs:
                         row[f"{kind} {targets}"] = text_attack_run(run_dir, kind, targets, encoder=encoder)
             table[name].append(row)
             print(
-                f"{name} seed {seed}: {json.dumps({k: v for k, v in row.items() if ' ' not in k})}",
+                f"{name} seed {seed}: "
+                f"{json.dumps({k: v for k, v in row.items() if ' ' not in k and k != 'paired'})}",
                 flush=True,
             )
     table = {name: rows for name, rows in table.items() if rows}
-    text = "\n".join(_accuracy_table(table) + [""] + _attack_table(table, kinds, target_specs))
+    text = "\n".join(
+        _accuracy_table(table)
+        + [""]
+        + _paired_table(table)
+        + [""]
+        + _attack_table(table, kinds, target_specs)
+    )
     print(text)
     first = table["mf"][0]
     for name in ("test", "cat"):
