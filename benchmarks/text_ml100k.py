@@ -280,7 +280,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", default="/tmp/text-bench")
     parser.add_argument("--seeds", default="2020,2021,2022")
-    parser.add_argument("--amr-eps", default="0.1,0.5")
+    parser.add_argument("--amr-eps", default="0.05,0.1,0.3")
     parser.add_argument("--kinds", default="promo,popular")
     parser.add_argument("--targets", default="unpopular:10,mid:10")
     parser.add_argument("--jobs", type=int, default=1)
