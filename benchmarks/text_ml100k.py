@@ -10,16 +10,25 @@ Variants (default protocol of ``examples/ml100k_mf_bpr.yaml``: per-user random 8
 ranking, selection on valid NDCG@10):
 
 * ``mf``: ``examples/ml100k_mf_bpr.yaml`` (ID embeddings only);
-* ``text``: ``examples/ml100k_text_mf.yaml`` (item vector = ID embedding + projection of the text embedding);
-* ``amr eps=E``: ``examples/ml100k_amr_text.yaml`` with ``adversary.eps=E`` for each E of ``--amr-eps``; the
-  reported AMR row is the ε with the best mean VALID NDCG@10 over the seeds (test is not looked at to choose).
+* ``text``: ``examples/ml100k_text_mf.yaml`` with ``model.id_min_count=0`` (item vector = ID embedding +
+  projection of the text embedding, for every item);
+* ``text KEY=VALUE ...``: the text config with the overrides of each ``--text-variant`` (e.g.
+  ``model.id_min_count=10``, the example's default: no ID embedding for items with < 10 train interactions);
+* ``amr eps=E``: ``examples/ml100k_amr_text.yaml`` with ``adversary.eps=E`` for each E of ``--amr-eps`` (and
+  the ``--amr-set`` overrides, named in the variant); the AMR row marked "chosen on valid" is the ε with the
+  best mean VALID NDCG@10 over the seeds (test is not looked at to choose).
 
-Tail: the ceil(0.2 * n_items) items with the fewest training interactions (ties: lower index), and NDCG@10
-over users with at least one tail test item, against their tail test items only, the ranking unchanged
-(:mod:`advrec.data.text_tail`). Text attack: ``advrec evaluate RUN --text-attack KIND --text-targets T`` for
-each KIND of ``--kinds`` and T of ``--targets`` on every text run (targets drawn from the run's seed, so the
-same items for text and AMR runs of one seed). Every run folder stays under ``--out``; finished runs are
-reused. ``--jobs`` trains seeds in parallel processes.
+``--select-only`` trains, then reports VALID metrics only (overall, and on the tails drawn from the valid
+interactions): what a setting is chosen on. The full report adds paired tests (users as pairs) of each
+variant against ID-only MF on the tail-20%-of-test.
+
+Tails: the ceil(0.2 * n_items) items with the fewest training interactions (ties: lower index), and the
+least popular items holding 20% of the test interactions; NDCG@10 and Recall@50 over users with at least one
+tail test item, against their tail test items only, the ranking unchanged (:mod:`advrec.data.text_tail`).
+Text attack: ``advrec evaluate RUN --text-attack KIND --text-targets T`` for each KIND of ``--kinds`` and T
+of ``--targets`` on every text run (targets drawn from the run's seed, so the same items for text and AMR
+runs of one seed). Every run folder stays under ``--out``; finished runs are reused. ``--jobs`` trains
+(variant, seed) runs in parallel processes.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from advrec.utils.files import atomic_write_text
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
     "mf": REPO / "examples" / "ml100k_mf_bpr.yaml",
@@ -41,10 +52,23 @@ CONFIGS = {
 }
 
 
-def _variants(amr_eps: list[float]) -> dict[str, tuple[Path, list[str]]]:
-    out = {"mf": (CONFIGS["mf"], []), "text": (CONFIGS["text"], [])}
+def _suffix(overrides: list[str]) -> str:
+    """' id_dropout=0.5' for ['model.id_dropout=0.5']: the last key component, so names stay short."""
+    return "".join(f" {o.split('=', 1)[0].split('.')[-1]}={o.split('=', 1)[1]}" for o in overrides)
+
+
+def _variants(
+    amr_eps: list[float], text_variants: list[list[str]] | None = None, amr_set: list[str] | None = None
+) -> dict[str, tuple[Path, list[str]]]:
+    """mf, text, one text variant per entry of ``text_variants`` (overrides of the text config), and one
+    AMR run per ε, on the text model with ``amr_set``'s overrides (e.g. the text variant chosen on valid)."""
+    # "text" stays the plain text model (every item keeps its ID embedding), whatever the example's default
+    out = {"mf": (CONFIGS["mf"], []), "text": (CONFIGS["text"], ["model.id_min_count=0"])}
+    for overrides in text_variants or []:
+        out["text" + _suffix(overrides)] = (CONFIGS["text"], overrides)
+    amr_set = amr_set or []
     for eps in amr_eps:
-        out[f"amr eps={eps}"] = (CONFIGS["amr"], [f"adversary.eps={eps}"])
+        out[f"amr eps={eps}" + _suffix(amr_set)] = (CONFIGS["amr"], [f"adversary.eps={eps}", *amr_set])
     return out
 
 
@@ -52,29 +76,82 @@ def _folder(out: Path, name: str, seed: int) -> Path:
     return out / name.replace(" ", "_").replace("=", "") / f"seed{seed}"
 
 
-def train_seed(seed: int, args: argparse.Namespace) -> list[str]:
-    """Train every variant for one seed (reusing finished runs); returns log lines."""
+def train_one(task: tuple[str, int], args: argparse.Namespace) -> str | None:
+    """Train one variant for one seed (a finished run is reused); returns its log line. The test figure is
+    left out of the line under ``--select-only`` (a setting is chosen on valid without seeing the test)."""
     from advrec.config import load_config
     from advrec.experiment import train_run
 
-    lines = []
-    for name, (config_path, extra) in _variants(args.amr_eps).items():
-        if args.only and name not in args.only:
-            continue
-        run_dir = _folder(Path(args.out), name, seed)
-        if _finished(run_dir) is not None:
-            continue
-        start = time.perf_counter()
-        resume = (run_dir / "checkpoints" / "last.pt").exists()
-        config = load_config(config_path, [f"seed={seed}", "threads=1", *args.common, *extra])
-        res = train_run(config, run_dir, data_root=args.data_root, resume=resume, show_progress=False)
-        lines.append(
-            f"{name} seed {seed}: valid ndcg@10 {res['valid']['ndcg@10']:.4f}, "
-            f"test {res['test']['ndcg@10']:.4f}, best epoch {res['best_epoch']}, "
-            f"{time.perf_counter() - start:.0f} s"
-        )
-        print(lines[-1], flush=True)
-    return lines
+    name, seed = task
+    config_path, extra = _all_variants(args)[name]
+    run_dir = _folder(Path(args.out), name, seed)
+    if _finished(run_dir) is not None:
+        return None
+    start = time.perf_counter()
+    resume = (run_dir / "checkpoints" / "last.pt").exists()
+    config = load_config(config_path, [f"seed={seed}", "threads=1", *args.common, *extra])
+    res = train_run(config, run_dir, data_root=args.data_root, resume=resume, show_progress=False)
+    test = "" if args.select_only else f"test {res['test']['ndcg@10']:.4f}, "
+    line = (
+        f"{name} seed {seed}: valid ndcg@10 {res['valid']['ndcg@10']:.4f}, {test}"
+        f"best epoch {res['best_epoch']}, {time.perf_counter() - start:.0f} s"
+    )
+    print(line, flush=True)
+    return line
+
+
+def _all_variants(args: argparse.Namespace) -> dict[str, tuple[Path, list[str]]]:
+    return _variants(args.amr_eps, args.text_variant, args.amr_set)
+
+
+def _valid_tail_metrics(run_dir: Path) -> dict[str, float]:
+    """Overall VALID metrics and the two tails on the valid split (tail drawn from the valid interactions),
+    the ranking past train as in model selection: what ``--select-only`` chooses on. No test is read."""
+    import dataclasses
+
+    import torch
+
+    from advrec.data.text_tail import restrict_valid, tail_items, tail_items_by_test_share
+    from advrec.evaluation.protocol import Protocol
+    from advrec.experiment import load_run
+
+    config, split, model = load_run(run_dir)
+    cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
+    protocol = dataclasses.replace(Protocol.from_split(split, config.eval, config.device), cfg=cfg)
+    tails = {
+        "all": np.arange(split.train.n_items),
+        "cat": tail_items(split.train, 0.2),
+        "valid": tail_items_by_test_share(split.train, split.valid.items, 0.2),
+    }
+    out: dict[str, float] = {}
+    for name, items in tails.items():
+        with torch.inference_mode():
+            metrics = restrict_valid(protocol, items).validate(model)
+        out[f"{name}_ndcg@10"] = metrics["ndcg@10"]
+        out[f"{name}_recall@50"] = metrics["recall@50"]
+    return out
+
+
+def select_report(args: argparse.Namespace, seeds: list[int]) -> None:
+    """Valid-only table of every variant run (overall, tail-20%-of-valid, tail-20%-of-items)."""
+    header = ["variant", "seed", "best epoch / epochs run", "valid NDCG@10", "Recall@50"]
+    header += ["tail-20%-of-valid NDCG@10", "Recall@50", "tail-20%-of-items NDCG@10", "Recall@50"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name in _all_variants(args):
+        for seed in seeds:
+            run_dir = _folder(Path(args.out), name, seed)
+            results = _finished(run_dir)
+            if results is None:
+                continue
+            m = _valid_tail_metrics(run_dir)
+            cells = [name, str(seed), f"{results['best_epoch']}/{results['epochs_run']}"]
+            cells += [f"{m[k]:.4f}" for k in ("all_ndcg@10", "all_recall@50", "valid_ndcg@10")]
+            cells += [f"{m[k]:.4f}" for k in ("valid_recall@50", "cat_ndcg@10", "cat_recall@50")]
+            lines.append("| " + " | ".join(cells) + " |")
+            print(lines[-1], flush=True)
+    text = "\n".join(lines)
+    print(text)
+    atomic_write_text(Path(args.out) / "select.md", text + "\n")
 
 
 def tail_metrics(run_dir: Path) -> dict[str, float]:
@@ -93,6 +170,7 @@ def tail_metrics(run_dir: Path) -> dict[str, float]:
     protocol = dataclasses.replace(Protocol.from_split(split, config.eval, config.device), cfg=cfg)
     out: dict[str, float] = {}
     tails = {
+        "all": np.arange(split.train.n_items),  # every test item: the overall test figures at k = 50 too
         "cat": tail_items(split.train, 0.2),
         "test": tail_items_by_test_share(split.train, split.test.items, 0.2),
     }
@@ -109,6 +187,62 @@ def tail_metrics(run_dir: Path) -> dict[str, float]:
         out[f"{name}_users"] = int((tail.test.getnnz(axis=1) > 0).sum())
         out[f"{name}_interactions"] = int(tail.test.nnz)
     return out
+
+
+def _per_user_tail(run_dir: Path) -> dict[str, np.ndarray]:
+    """Per-user tail-20%-of-test NDCG@10 and Recall@50 (users in index order) for paired tests."""
+    import dataclasses
+
+    import torch
+
+    from advrec.data.text_tail import restrict_test, tail_items_by_test_share
+    from advrec.evaluation.protocol import Protocol
+    from advrec.experiment import load_run
+
+    config, split, model = load_run(run_dir)
+    cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
+    protocol = dataclasses.replace(Protocol.from_split(split, config.eval, config.device), cfg=cfg)
+    tail = restrict_test(protocol, tail_items_by_test_share(split.train, split.test.items, 0.2))
+    with torch.inference_mode():
+        metrics = tail.test_metrics(model, per_user=True)
+    return {"users": metrics["users"], **{k: metrics["per_user"][k] for k in ("ndcg@10", "recall@50")}}
+
+
+def paired_vs_mf(out: Path, name: str, seed: int) -> dict[str, float]:
+    """Paired tests, users as pairs, of a variant against ID-only MF on one seed's tail-20%-of-test (the
+    same split, so the same tail users): mean difference and two-sided t / Wilcoxon p-values."""
+    from advrec.evaluation.significance import paired_tests
+
+    a, b = _per_user_tail(_folder(out, name, seed)), _per_user_tail(_folder(out, "mf", seed))
+    if not np.array_equal(a["users"], b["users"]):
+        raise ValueError(f"{name} seed {seed}: the tail users differ from mf's (not the same split?)")
+    row: dict[str, float] = {"n_users": len(a["users"])}
+    for key in ("ndcg@10", "recall@50"):
+        tests = paired_tests(a[key], b[key])
+        row[f"{key} diff"] = tests["t"].mean_diff
+        row[f"{key} t p"] = tests["t"].pvalue
+        row[f"{key} wilcoxon p"] = tests["wilcoxon"].pvalue
+    return row
+
+
+def _paired_table(table: dict[str, list[dict]]) -> list[str]:
+    header = ["method vs mf", "seed", "tail users", "NDCG@10 diff", "t p", "Wilcoxon p"]
+    header += ["Recall@50 diff", "t p", "Wilcoxon p"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, rows in table.items():
+        for r in rows:
+            if "paired" not in r:
+                continue
+            p = r["paired"]
+            cells = [name, str(r["seed"]), str(p["n_users"])]
+            for key in ("ndcg@10", "recall@50"):
+                cells += [
+                    f"{p[key + ' diff']:+.4f}",
+                    f"{p[key + ' t p']:.3f}",
+                    f"{p[key + ' wilcoxon p']:.3f}",
+                ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def _mean_std(values: list[float], digits: int = 4) -> str:
@@ -146,7 +280,7 @@ def main() -> None:
     parser.add_argument("--data-root", default=str(REPO.parent / "shared" / "data"))
     parser.add_argument("--out", default="/tmp/text-bench")
     parser.add_argument("--seeds", default="2020,2021,2022")
-    parser.add_argument("--amr-eps", default="0.1,0.5")
+    parser.add_argument("--amr-eps", default="0.05,0.1,0.3")
     parser.add_argument("--kinds", default="promo,popular")
     parser.add_argument("--targets", default="unpopular:10,mid:10")
     parser.add_argument("--jobs", type=int, default=1)
@@ -161,16 +295,41 @@ def main() -> None:
         "--report-only", action="store_true", help="no training; unfinished runs are left out"
     )
     parser.add_argument("--only", action="append", help="train only these variants (e.g. text), no report")
+    parser.add_argument(
+        "--text-variant",
+        action="append",
+        default=[],
+        metavar="'KEY=VALUE ...'",
+        help="an extra text-model variant: space-separated overrides of the text config (repeatable)",
+    )
+    parser.add_argument(
+        "--amr-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="overrides of the AMR runs' text model (e.g. the text variant chosen on valid)",
+    )
+    parser.add_argument(
+        "--select-only",
+        action="store_true",
+        help="train, then report VALID metrics only (overall and tails), no test, no attack",
+    )
     args = parser.parse_args()
     if args.encode_timing:
         encode_timing(args)
         return
-    args.amr_eps = [float(e) for e in args.amr_eps.split(",")]
+    args.amr_eps = [float(e) for e in args.amr_eps.split(",")] if args.amr_eps else []
+    args.text_variant = [v.split() for v in args.text_variant]
     seeds = [int(s) for s in args.seeds.split(",")]
     out = Path(args.out)
     if not args.report_only:
+        names = [n for n in _all_variants(args) if not args.only or n in args.only]
+        tasks = [(name, seed) for seed in seeds for name in names]
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            list(pool.map(train_seed, seeds, [args] * len(seeds)))
+            list(pool.map(train_one, tasks, [args] * len(tasks)))
+    if args.select_only:
+        select_report(args, seeds)
+        return
     if args.only:
         return
 
@@ -178,7 +337,7 @@ def main() -> None:
     from advrec.data.text_encoder import TextEncoder
 
     encoder = TextEncoder()  # one loaded model for every probe
-    variants = _variants(args.amr_eps)
+    variants = _all_variants(args)
     kinds, target_specs = args.kinds.split(","), args.targets.split(",")
     table: dict[str, list[dict]] = {name: [] for name in variants}
     for seed in seeds:
@@ -195,25 +354,34 @@ def main() -> None:
             row["epochs_run"] = results["epochs_run"]
             row["cut"] = results.get("cut", False)
             row.update(tail_metrics(run_dir))
+            if name != "mf" and _finished(_folder(out, "mf", seed)) is not None:
+                row["paired"] = paired_vs_mf(out, name, seed)
             if name != "mf":
                 for kind in kinds:
                     for targets in target_specs:
                         row[f"{kind} {targets}"] = text_attack_run(run_dir, kind, targets, encoder=encoder)
             table[name].append(row)
             print(
-                f"{name} seed {seed}: {json.dumps({k: v for k, v in row.items() if ' ' not in k})}",
+                f"{name} seed {seed}: "
+                f"{json.dumps({k: v for k, v in row.items() if ' ' not in k and k != 'paired'})}",
                 flush=True,
             )
     table = {name: rows for name, rows in table.items() if rows}
-    text = "\n".join(_accuracy_table(table) + [""] + _attack_table(table, kinds, target_specs))
+    text = "\n".join(
+        _accuracy_table(table)
+        + [""]
+        + _paired_table(table)
+        + [""]
+        + _attack_table(table, kinds, target_specs)
+    )
     print(text)
     first = table["mf"][0]
     for name in ("test", "cat"):
         counts = {k: first[f"{name}_{k}"] for k in ("items", "max_train_count", "users", "interactions")}
         print(f"tail {name} (seed {first['seed']}): {counts}")
-    (out / "table.md").write_text(text + "\n")
+    atomic_write_text(out / "table.md", text + "\n")
     summary = {n: [{k: v for k, v in r.items() if " " not in k} for r in rows] for n, rows in table.items()}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
 
 
 def _finished(run_dir: Path) -> dict | None:
@@ -248,8 +416,16 @@ def _seeds(rows: list[dict]) -> str:
 def _accuracy_table(table: dict[str, list[dict]]) -> list[str]:
     amr = [n for n in table if n.startswith("amr")]
     chosen = max(amr, key=lambda n: statistics.mean(r["valid"] for r in table[n])) if len(amr) > 1 else None
-    keys = ["valid", "test", "test_ndcg@10", "test_recall@50", "cat_ndcg@10", "cat_recall@50"]
-    header = ["method", "seeds", "best epoch / epochs run", "valid NDCG@10", "test NDCG@10"]
+    keys = [
+        "valid",
+        "test",
+        "all_recall@50",
+        "test_ndcg@10",
+        "test_recall@50",
+        "cat_ndcg@10",
+        "cat_recall@50",
+    ]
+    header = ["method", "seeds", "best epoch / epochs run", "valid NDCG@10", "test NDCG@10", "test Recall@50"]
     header += ["tail-20%-of-test NDCG@10", "Recall@50", "tail-20%-of-items NDCG@10", "Recall@50"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for name, rows in table.items():
@@ -260,6 +436,10 @@ def _accuracy_table(table: dict[str, list[dict]]) -> list[str]:
         cells = [label, _seeds(rows), epochs]
         cells += [_mean_std([r[k] for r in rows]) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "| " + " | ".join(["method", "seed", *header[3:]]) + " |", "|" + "---|" * (len(header) - 1)]
+    for name, rows in table.items():  # the same figures per seed
+        for r in rows:
+            lines.append("| " + " | ".join([name, str(r["seed"]), *(f"{r[k]:.4f}" for k in keys)]) + " |")
     return lines
 
 

@@ -127,6 +127,35 @@ def test_config_errors(text_file, tiny_model, tmp_path):
         train_run(_config(text_file, tmp_path, tmp_path), tmp_path / "nomodel", show_progress=False)
 
 
+def test_content_only_options_train_resume_exactly_and_rebuild_the_mask(
+    text_run, text_file, tiny_model, tmp_path, crash_at
+):
+    """model.id_dropout and model.id_min_count end to end: a run cut and resumed equals the uninterrupted
+    one (the dropout draws come from the checkpointed torch RNG), it differs from the plain text model,
+    and the model rebuilt from the run folder has no ID embedding for exactly the rare train items."""
+    cfg = _config(
+        text_file, tiny_model, text_run.parent / "cache", model={"id_dropout": 0.5, "id_min_count": 3}
+    )
+    full = train_run(cfg, tmp_path / "full", show_progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path / "part", hooks=[crash_at(2)], show_progress=False)
+    resumed = train_run(cfg, tmp_path / "part", resume=True, show_progress=False)
+    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
+    plain = json.loads((text_run / "results.json").read_text())
+    assert plain["test"] != full["test"]
+    _, split, model = load_run(tmp_path / "full")
+    counts = np.bincount(split.train.items, minlength=split.train.n_items)
+    assert 0 < (counts < 3).sum() < len(counts)  # the mask below is neither empty nor everything
+    assert model.id_mask.squeeze(1).tolist() == (counts >= 3).astype(float).tolist()
+    users = torch.arange(split.train.n_users)
+    with torch.no_grad():
+        scores = model.eval().full_scores(users)
+        content = model.user_embedding.weight @ (model.item_features @ model.projection.T).T
+    rare = torch.from_numpy(counts < 3)
+    torch.testing.assert_close(scores[:, rare], content[:, rare])
+    assert not torch.allclose(scores[:, ~rare], content[:, ~rare])
+
+
 def test_perturbed_texts_by_hand():
     texts = ["a", "b", "c", "d"]
     counts = np.array([5, 9, 9, 1])

@@ -168,6 +168,19 @@ class ModelConfig(Strict):
     dropout: float = Field(0.0, ge=0, lt=1)
     init_std: float = Field(0.1, gt=0, description="std of the normal initialisation of embeddings")
     item_bias: bool = Field(False, description="mf_features: add VBPR's item bias b_i + <w, f_i>")
+    id_dropout: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="mf_features: while training, score each item occurrence by its content alone (drop "
+        "q_i) with this probability (DropoutNet); evaluation always uses q_i + E f_i",
+    )
+    id_min_count: int = Field(
+        0,
+        ge=0,
+        description="mf_features: items with fewer TRAINING interactions than this have no ID embedding "
+        "(scored by their content alone, in training and evaluation); 0 = every item has one",
+    )
     sasrec: SASRecConfig = Field(default_factory=SASRecConfig)
 
 

@@ -12,6 +12,9 @@ Tail metrics: the run's test protocol unchanged (full ranking over every item no
 valid profile) except that only test interactions with a tail item count as relevant. A user with no tail
 test item is left out, as users without test items always are; so "NDCG@10 on the tail" is the mean over
 users with at least one tail test item of NDCG@10 computed against their tail test items alone.
+:func:`restrict_valid` does the same to the validation protocol (ranking past train), with the tail
+drawn from the VALID interactions (``tail_items_by_test_share(train, valid_items)``), to choose a setting
+on valid without reading the test.
 """
 
 from __future__ import annotations
@@ -50,10 +53,20 @@ def tail_items_by_test_share(train: Interactions, test_items: np.ndarray, share:
     return np.sort(order[:n])
 
 
+def _keep_columns(matrix: sp.csr_matrix, items: np.ndarray) -> sp.csr_matrix:
+    keep = np.zeros(matrix.shape[1])
+    keep[np.asarray(items, dtype=np.int64)] = 1.0
+    out = (matrix @ sp.diags(keep)).tocsr()
+    out.eliminate_zeros()
+    return out
+
+
 def restrict_test(protocol: Protocol, items: np.ndarray) -> Protocol:
     """``protocol`` whose test relevance keeps only the columns ``items``; exclusions unchanged."""
-    keep = np.zeros(protocol.test.shape[1])
-    keep[np.asarray(items, dtype=np.int64)] = 1.0
-    test = (protocol.test @ sp.diags(keep)).tocsr()
-    test.eliminate_zeros()
-    return dataclasses.replace(protocol, test=test)
+    return dataclasses.replace(protocol, test=_keep_columns(protocol.test, items))
+
+
+def restrict_valid(protocol: Protocol, items: np.ndarray) -> Protocol:
+    """``protocol`` whose VALID relevance keeps only the columns ``items`` (``validate`` ranks past train,
+    as in model selection): the tail metric a setting may be chosen on without reading the test."""
+    return dataclasses.replace(protocol, valid=_keep_columns(protocol.valid, items))

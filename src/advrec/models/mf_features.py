@@ -9,6 +9,18 @@ perturbable table, ``item_features``, next to ``user`` and ``item``, so a delta 
 perturbation of the inputs, f_i + Δ_i. That is what AMR's adversary (APRHook with
 ``targets: [item_features]``), the robustness probe and feature-noise augmentation use.
 
+Two ways to make the content part carry the signal on its own, for items whose ID embedding is barely
+trained (few interactions), both off by default:
+
+* ``id_dropout`` p (DropoutNet, Volkovs et al., NeurIPS 2017): while training (``model.train()``), each
+  item occurrence in a batch has its q_i replaced by 0 with probability p, so that occurrence is scored by
+  the content alone, <p_u, E f_i>; E must then rank well without q_i. Draws come from torch's global RNG
+  (seeded by the run, saved in checkpoints, like dropout). No rescaling: evaluation (``model.eval()``)
+  scores with q_i + E f_i, as DropoutNet feeds the full input at inference. p = 1 never uses q at all.
+* ``id_mask`` (the registry builds it from ``model.id_min_count`` n: 0 for the items with fewer than n
+  TRAINING interactions): masked items have no ID embedding, in training and scoring alike (their q_i is
+  multiplied by 0, so it never trains either): they are scored by the content alone.
+
 The batch L2 term (``reg_loss``) covers the rows used (p_u, q_i, and b_i with ``item_bias``); the shared
 projection E and w are not in it (use the optimizer's weight decay to shrink them).
 """
@@ -31,6 +43,8 @@ class MFFeatures(Recommender):
         init_std: float = 0.1,
         item_bias: bool = False,
         generator=None,
+        id_dropout: float = 0.0,
+        id_mask: torch.Tensor | None = None,
     ) -> None:
         super().__init__(n_users, n_items)
         if item_features.dim() != 2 or item_features.shape[0] != n_items:
@@ -43,12 +57,21 @@ class MFFeatures(Recommender):
         self.projection = nn.Parameter(torch.empty(dim, n_features))
         with torch.no_grad():
             self.projection.normal_(0.0, init_std, generator=generator)
+        if not 0.0 <= id_dropout <= 1.0:
+            raise ValueError(f"id_dropout must be in [0, 1], got {id_dropout}")
+        if id_mask is not None and tuple(id_mask.shape) != (n_items,):
+            raise ValueError(f"id_mask must be [n_items={n_items}], got shape {tuple(id_mask.shape)}")
+        self.id_dropout = float(id_dropout)
         self.item_bias = item_bias
         if item_bias:
             self.bias = nn.Parameter(torch.zeros(n_items))
             self.feature_bias = nn.Parameter(torch.zeros(n_features))
         # Not saved with the model: a run keeps the aligned matrix in its split folder and rebuilds from it.
         self.register_buffer("item_features", item_features.detach().float().clone(), persistent=False)
+        # 1 where an item keeps its ID embedding, 0 where the content alone scores it (rebuilt from the
+        # train split like the features, so not saved either); None: every item keeps it.
+        mask = None if id_mask is None else id_mask.detach().float().clone().unsqueeze(1)
+        self.register_buffer("id_mask", mask, persistent=False)
 
     def embedding_tables(self) -> dict[str, torch.Tensor]:
         return {
@@ -60,8 +83,15 @@ class MFFeatures(Recommender):
     def _item_vectors(self, items: torch.Tensor | None, deltas: Deltas | None):
         """(q_i + E f_i, bias_i) for the given items (all items for None); bias is None without item_bias."""
         q, f = self.table("item", deltas), self.table("item_features", deltas)
+        mask = self.id_mask
         if items is not None:
             q, f = gather_rows(q, items), gather_rows(f, items)
+            mask = None if mask is None else gather_rows(mask, items)
+        if mask is not None:
+            q = q * mask
+        if self.training and self.id_dropout > 0.0:
+            keep = torch.rand(q.shape[:-1], device=q.device) >= self.id_dropout
+            q = q * keep.unsqueeze(-1).to(q.dtype)
         vectors = q + f @ self.projection.T
         if not self.item_bias:
             return vectors, None

@@ -63,7 +63,21 @@ SEQUENTIAL_MODELS = ("sasrec",)
 def _mf_features(
     cfg: ModelConfig, train: Interactions, gen: torch.Generator, item_features: torch.Tensor
 ) -> Recommender:
-    return MFFeatures(train.n_users, train.n_items, item_features, cfg.dim, cfg.init_std, cfg.item_bias, gen)
+    id_mask = None
+    if cfg.id_min_count > 0:
+        counts = torch.bincount(torch.as_tensor(train.items, dtype=torch.long), minlength=train.n_items)
+        id_mask = (counts >= cfg.id_min_count).float()
+    return MFFeatures(
+        train.n_users,
+        train.n_items,
+        item_features,
+        cfg.dim,
+        cfg.init_std,
+        cfg.item_bias,
+        gen,
+        id_dropout=cfg.id_dropout,
+        id_mask=id_mask,
+    )
 
 
 FEATURE_MODELS: dict[
@@ -86,6 +100,12 @@ def build_model(
         raise ConfigError(
             f"data.item_features is set but model {cfg.name!r} does not read features; models that do: "
             f"{', '.join(FEATURE_MODELS)} (or drop it: --set data.item_features=null)"
+        )
+    content_only = [k for k in ("id_dropout", "id_min_count") if getattr(cfg, k)]
+    if content_only:
+        raise ConfigError(
+            f"model.{content_only[0]} is set but model {cfg.name!r} has no content part to fall back on; "
+            f"models that do: {', '.join(FEATURE_MODELS)}"
         )
     try:
         builder = MODELS[cfg.name]
