@@ -32,24 +32,19 @@ def test_surrogate_training_lowers_the_bpr_loss(synthetic_split):
     assert _bpr_loss(r, p, q, gen) < _bpr_loss(r, p0, q0, torch.Generator().manual_seed(1)) - 0.05
 
 
-def test_unrolled_step_pulls_the_target_toward_the_fake_users():
-    """Two real users, three items; one fake user with the target: one unrolled step must raise the
-    target's score for a real user aligned with the fake's positives."""
-    s = BprAttackSettings(dim=2, steps=1, step_lr=0.5, negatives=2, real_pairs=1, l2=0.0)
+def test_unrolled_steps_pull_the_target_toward_the_fake_users():
+    """Two real users, three items (item 2: the target), one fake user who likes item 0. Step 1 from
+    p_fake = 0 moves p_fake toward q_0 - q_1 (the target's gradient needs p_fake != 0); step 2 pulls
+    q_target toward p_fake, so real user 0 (aligned with item 0) scores the target higher when the fake
+    user has it than when it does not."""
+    s = BprAttackSettings(dim=2, steps=2, step_lr=0.5, negatives=2, real_pairs=1, l2=0.0)
     p = torch.tensor([[1.0, 0.0], [0.0, 1.0]], requires_grad=True)
-    q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], requires_grad=True)  # item 2: the target
-    real = (torch.tensor([[0]]), torch.tensor([[0]]), torch.tensor([[1]]))
-    fake_neg = torch.tensor([[[1, 1]]])
-    with_target = torch.tensor([[1.0, 0.0, 1.0]])
-    without = torch.tensor([[1.0, 0.0, 0.0]])
-    # step 1 from p_fake = 0: p_fake moves toward q_0 - q_1, but q_target's gradient needs p_fake != 0;
-    # a second step shows the pull
-    s2 = BprAttackSettings(**{**s.__dict__, "steps": 2})
-    real2 = tuple(torch.cat([t, t]) for t in real)
-    neg2 = torch.cat([fake_neg, fake_neg])
-    up = unrolled_scores(with_target, p, q, real2, neg2, s2)[0, 2]
-    flat = unrolled_scores(without, p, q, real2, neg2, s2)[0, 2]
-    assert up > flat + 1e-3
+    q = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]], requires_grad=True)
+    real = tuple(torch.tensor([[v], [v]]) for v in (0, 0, 1))  # per step: user 0, positive 0, negative 1
+    fake_neg = torch.tensor([[[1, 1]], [[1, 1]]])  # per step, the fake user's negatives: item 1
+    with_target = unrolled_scores(torch.tensor([[1.0, 0.0, 1.0]]), p, q, real, fake_neg, s)[0, 2]
+    without = unrolled_scores(torch.tensor([[1.0, 0.0, 0.0]]), p, q, real, fake_neg, s)[0, 2]
+    assert with_target > without + 1e-3
 
 
 def test_chosen_fillers_beat_random_ones_in_the_surrogate(synthetic_split):

@@ -32,26 +32,23 @@ def test_light_users_are_the_short_profiles_by_hand(lengths_train):
 
 
 def test_profiles_copy_light_templates_with_the_requested_filler(lengths_train):
+    """Quantile 0.25: the templates are users 1 (items 100, 101) and 2 (100, 101, 102). With target
+    102 both templates hold {100, 101} once the target is left out, so each fake is {100, 101} (the
+    template's own ratings) plus one topped-up item that no light user has (103..108), never the
+    target, which gets the maximum rating."""
     train = lengths_train
-    target = train.item_map.index(108)  # only the heaviest user has it
-    spec = AttackSpec(n_fake=2, filler=2, targets=np.array([target]))
+    target = train.item_map.index(102)
+    spec = AttackSpec(n_fake=2, filler=3, targets=np.array([target]))
     prof = template_attack(spec, train, np.random.default_rng(0), TemplateSettings(quantile=0.25))
-    mat = train.csr()
-    light_profiles = [set(mat.indices[mat.indptr[u] : mat.indptr[u + 1]].tolist()) for u in range(2)]
-    used = []
     for f in range(2):
-        items = prof.items[prof.users == f]
-        ratings = prof.ratings[prof.users == f]
-        assert len(items) == len(set(items.tolist())) == 1 + 2
+        items, ratings = prof.items[prof.users == f], prof.ratings[prof.users == f]
+        assert len(items) == len(set(items.tolist())) == 1 + 3
         assert ratings[items == target][0] == 5.0
-        filler = set(items.tolist()) - {target}
-        # both light templates (2 and 3 items) hold 2 items: a copy, no top-up needed
-        match = [k for k, p in enumerate(light_profiles) if filler <= p]
-        assert match
-        used.append(match[0])
         raw = train.item_map.raw[items[items != target]]
-        assert np.array_equal(ratings[items != target], (raw % 5 + 1).astype(np.float32))  # template's own
-    assert sorted(used) == [0, 1] or len(light_profiles[0] & light_profiles[1]) == 2
+        own = np.isin(raw, [100, 101])
+        assert own.sum() == 2
+        assert set(raw[~own].tolist()) <= set(range(103, 109))
+        assert np.array_equal(ratings[items != target][own], (raw[own] % 5 + 1).astype(np.float32))
 
 
 def test_short_templates_are_topped_up_to_the_filler(lengths_train):
