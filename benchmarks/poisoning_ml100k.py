@@ -55,6 +55,12 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--defend-bands", default="unpopular,mid,random", help="bands the defences run in")
     parser.add_argument("--detector", default="simulated", help="the filter defences' detector")
     parser.add_argument("--size", type=float, default=0.03)
+    parser.add_argument(
+        "--filler",
+        default="",
+        help="filler per attack, e.g. template=60 (items; < 1: share of the catalogue); "
+        "unnamed attacks: the mean real profile length",
+    )
     parser.add_argument("--n-targets", type=int, default=5)
     parser.add_argument("--out", default="runs/poisoning_ml100k")
     return parser.parse_args()
@@ -110,6 +116,22 @@ def _share_filtered_split(folder: Path, settings: AttackSettings, detector) -> N
     )
 
 
+def _fillers(spec: str) -> dict[str, float]:
+    """``template=60,optimised=20`` -> {attack: filler}; a bad entry is a ConfigError naming it."""
+    from advrec.errors import ConfigError
+
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"--filler {part!r}: expected ATTACK=ITEMS, e.g. template=60") from None
+    return out
+
+
 def _ms(values: list[float]) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
 
@@ -122,6 +144,7 @@ def main() -> None:
     defend = [a for a in args.defend.split(",") if a]
     defences = [d for d in args.defences.split(",") if d]
     defend_bands = args.defend_bands.split(",")
+    fillers = _fillers(args.filler)
     rows: list[dict] = []
     start = time.perf_counter()
     for seed in seeds:
@@ -131,7 +154,13 @@ def main() -> None:
             for attack in attacks:
                 defended = attack in defend and band in defend_bands
                 for defence in ["none", *(defences if defended else [])]:
-                    settings = AttackSettings(attack, args.size, f"{band}:{args.n_targets}", defence=defence)
+                    settings = AttackSettings(
+                        attack,
+                        args.size,
+                        f"{band}:{args.n_targets}",
+                        filler=fillers.get(attack),
+                        defence=defence,
+                    )
                     t0 = time.perf_counter()
                     folder = out / f"seed{seed}" / band / attack
                     p = _cell(config, folder, clean, settings, args.data_root, args.detector)

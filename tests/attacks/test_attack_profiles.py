@@ -3,16 +3,20 @@ import pytest
 import torch
 
 from advrec.attacks.optimised import OptimisedSettings, exposure_loss, optimised_attack, poisoned_scores
+from advrec.attacks.optimised_bpr import BprAttackSettings, optimised_bpr_attack
 from advrec.attacks.profiles import AttackSpec, RatingStats
 from advrec.attacks.registry import ATTACKS, get_attack
 from advrec.errors import ConfigError
 
 FAST = OptimisedSettings(dim=4, als_iters=3, rounds=2, k=3)
+FAST_BPR = BprAttackSettings(dim=4, epochs=3, batch=8, steps=3, real_pairs=16, negatives=4, rounds=2, k=3)
 
 
 def _generate(name, spec, train, seed=0):
     if name == "optimised":
         return optimised_attack(spec, train, np.random.default_rng(seed), FAST)
+    if name == "optimised-bpr":
+        return optimised_bpr_attack(spec, train, np.random.default_rng(seed), FAST_BPR)
     return get_attack(name)(spec, train, np.random.default_rng(seed))
 
 

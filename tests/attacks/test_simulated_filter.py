@@ -154,3 +154,22 @@ def test_detector_names():
         filter_detector("nope", 0.03)
     with pytest.raises(ConfigError, match="--size"):
         filter_detector("simulated", 0.0)
+
+
+def test_simulated_template_detector_adds_the_template_kind_only():
+    plain, with_template = filter_detector("simulated", 0.03), filter_detector("simulated+template", 0.03)
+    assert with_template.name == "simulated+template"
+    assert with_template.settings.kinds == (*plain.settings.kinds, "template")
+    assert "template" not in plain.settings.kinds  # the default detector is unchanged
+
+
+def test_template_kind_simulates_groups_of_the_requested_size():
+    """The template generator as a simulated kind: groups of the expected size, each profile the
+    group's filler plus its 1-5 targets (the defender's simulation draws both)."""
+    poisoned, _, _ = _poisoned("average")
+    train = poisoned.train
+    settings = SimulationSettings(kinds=("template",), copies=2, filler_range=(1.0, 1.0))
+    existing, fakes = simulated_features(train, 6, settings, np.random.default_rng(0))
+    assert fakes.shape == (2 * 6, existing.shape[1])
+    extra = fakes[:, 0] - int(round(len(train) / train.n_users))  # length (feature 0) - filler
+    assert set(extra.tolist()) <= {1, 2, 3, 4, 5}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -26,7 +26,8 @@ from advrec.attacks.profiles import AttackSpec, FakeProfiles
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
 
-FILTER_DETECTORS = ("simulated", "iforest", "pca")  # simulated: the default, below
+# simulated: the default, below; simulated+template also simulates the light-user template attack
+FILTER_DETECTORS = ("simulated", "simulated+template", "iforest", "pca")
 
 
 def expected_fakes(n_users: int, size: float) -> int:
@@ -66,6 +67,9 @@ def filter_detector(name: str, size: float, seed: int = 0) -> DefenceDetector:
     unsupervised one."""
     if name == "simulated":
         return simulated_filter(size, seed)
+    if name == "simulated+template":
+        kinds = (*SIMULATED_KINDS, "template")
+        return replace(simulated_filter(size, seed, SimulationSettings(kinds=kinds)), name=name)
     return unsupervised_filter(size, name, seed)
 
 

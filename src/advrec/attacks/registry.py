@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from advrec.attacks.gan_attack import gan_attack
 from advrec.attacks.optimised import optimised_attack
+from advrec.attacks.optimised_bpr import optimised_bpr_attack
 from advrec.attacks.profiles import (
     Generator,
     average_attack,
@@ -11,6 +12,7 @@ from advrec.attacks.profiles import (
     random_attack,
     segment_attack,
 )
+from advrec.attacks.template import template_attack
 from advrec.errors import ConfigError
 
 ATTACKS: dict[str, Generator] = {
@@ -20,6 +22,8 @@ ATTACKS: dict[str, Generator] = {
     "segment": segment_attack,
     "optimised": optimised_attack,
     "gan": gan_attack,
+    "template": template_attack,
+    "optimised-bpr": optimised_bpr_attack,
 }
 
 
