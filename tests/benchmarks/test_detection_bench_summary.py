@@ -1,19 +1,11 @@
 """benchmarks/detection_ml100k.py's summary: mean ± std over every (split seed, detector seed) run."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "detection_ml100k.py"
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("detection_ml100k", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):
+    return load_bench("detection_ml100k")
 
 
 def _m(p, r, f1, auc):

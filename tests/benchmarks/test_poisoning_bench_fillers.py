@@ -1,21 +1,13 @@
 """benchmarks/poisoning_ml100k.py's --filler: per-attack filler sizes, bad entries rejected."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
 from advrec.errors import ConfigError
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "poisoning_ml100k.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("poisoning_ml100k", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):
+    return load_bench("poisoning_ml100k")
 
 
 def test_fillers_per_attack(bench):

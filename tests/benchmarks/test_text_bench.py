@@ -1,21 +1,15 @@
 """benchmarks/text_ml100k.py's variants: names, the configs they load, and the paired-test table."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 
 from advrec.config import load_config
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "text_ml100k.py"
-
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("text_ml100k", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_bench):
+    return load_bench("text_ml100k")
 
 
 def test_variants_are_named_by_their_overrides_and_load_the_right_models(bench):

@@ -20,6 +20,7 @@ set of profiles of that size); the best round's profiles are kept. Ratings: targ
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,31 +103,56 @@ def optimised_attack(
     r = torch.from_numpy(train.csr().toarray().astype(np.float64))
     p, q = fit_als(r, s.dim, s.reg, s.als_iters, gen)
     targets = torch.from_numpy(spec.targets)
-    n, n_items = spec.n_fake, train.n_items
+
+    def loss_of(x: torch.Tensor) -> torch.Tensor:
+        scores = poisoned_scores(r, x, p, q, s.reg, s.unroll)
+        return exposure_loss(scores, r, targets, s.k, s.loss, s.temperature)
+
+    fillers = search_fillers(spec, train.n_items, loss_of, s.rounds, s.explore, rng, r.dtype)
+    return with_average_ratings(spec, train, fillers, rng)
+
+
+def search_fillers(
+    spec: AttackSpec,
+    n_items: int,
+    loss_of: Callable[[torch.Tensor], torch.Tensor],
+    rounds: int,
+    explore: float,
+    rng: np.random.Generator,
+    dtype: torch.dtype,
+) -> np.ndarray:
+    """Projected gradient in the discrete set of profiles: from a random attack, each round scores the
+    fake users' relaxed rows X (fillers and targets 1) with ``loss_of`` and gives every fake user the
+    ``spec.filler`` items whose gradient promises the largest gain; returns the best round's fillers."""
+    targets = torch.from_numpy(spec.targets)
+    n = spec.n_fake
     filler = random_items(n, spec.filler, n_items, spec.targets, rng)  # the start: a random attack
     best_filler, best_loss = filler, float("inf")
-    for round_ in range(s.rounds + 1):  # the last round only scores the last pick
-        x = torch.zeros(n, n_items, dtype=r.dtype)
+    for round_ in range(rounds + 1):  # the last round only scores the last pick
+        x = torch.zeros(n, n_items, dtype=dtype)
         x[torch.arange(n)[:, None], torch.from_numpy(filler)] = 1.0
         x[:, targets] = 1.0
         x.requires_grad_(True)
-        loss = exposure_loss(
-            poisoned_scores(r, x, p, q, s.reg, s.unroll), r, targets, s.k, s.loss, s.temperature
-        )
+        loss = loss_of(x)
         (grad,) = torch.autograd.grad(loss, x)
         if loss.item() < best_loss:
             best_loss, best_filler = loss.item(), filler
-        if round_ == s.rounds:
+        if round_ == rounds:
             break
-        gain = -grad.numpy()
+        gain = -grad.numpy().astype(np.float64)
         gain[:, spec.targets] = -np.inf
-        filler = _pick(gain, spec.filler, s.explore, rng)
+        filler = _pick(gain, spec.filler, explore, rng)
+    return best_filler
+
+
+def with_average_ratings(
+    spec: AttackSpec, train: Interactions, fillers: np.ndarray, rng: np.random.Generator
+) -> FakeProfiles:
+    """The profiles with filler ratings ~ N(item mean, item std), as the average attack rates them."""
     stats = RatingStats.of(train)
-    flat = best_filler.reshape(-1)
-    ratings = stats.draw(stats.item_mean[flat], stats.item_std[flat], rng, flat.size).reshape(
-        best_filler.shape
-    )
-    return assemble(spec, stats, [(best_filler, ratings)])
+    flat = fillers.reshape(-1)
+    ratings = stats.draw(stats.item_mean[flat], stats.item_std[flat], rng, flat.size).reshape(fillers.shape)
+    return assemble(spec, stats, [(fillers, ratings)])
 
 
 def _pick(gain: np.ndarray, m: int, explore: float, rng: np.random.Generator) -> np.ndarray:

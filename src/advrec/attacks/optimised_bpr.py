@@ -26,8 +26,8 @@ import numpy as np
 import torch
 from torch.nn.functional import softplus
 
-from advrec.attacks.optimised import _pick, exposure_loss
-from advrec.attacks.profiles import AttackSpec, FakeProfiles, RatingStats, assemble, check_room, random_items
+from advrec.attacks.optimised import exposure_loss, search_fillers, with_average_ratings
+from advrec.attacks.profiles import AttackSpec, FakeProfiles, check_room
 from advrec.data.interactions import Interactions
 
 
@@ -122,28 +122,11 @@ def optimised_bpr_attack(
     p.requires_grad_(True)
     q.requires_grad_(True)
     targets = torch.from_numpy(spec.targets)
-    n, n_items = spec.n_fake, train.n_items
-    filler = random_items(n, spec.filler, n_items, spec.targets, rng)  # the start: a random attack
-    best_filler, best_loss = filler, float("inf")
-    for round_ in range(s.rounds + 1):  # the last round only scores the last pick
-        real, fake_neg = _draws(r, n, s, gen)
-        x = torch.zeros(n, n_items)
-        x[torch.arange(n)[:, None], torch.from_numpy(filler)] = 1.0
-        x[:, targets] = 1.0
-        x.requires_grad_(True)
+
+    def loss_of(x: torch.Tensor) -> torch.Tensor:
+        real, fake_neg = _draws(r, spec.n_fake, s, gen)  # fresh draws each round, fixed within it
         scores = unrolled_scores(x, p, q, real, fake_neg, s)
-        loss = exposure_loss(scores, r, targets, s.k, "sigmoid", s.temperature)
-        (grad,) = torch.autograd.grad(loss, x)
-        if loss.item() < best_loss:
-            best_loss, best_filler = loss.item(), filler
-        if round_ == s.rounds:
-            break
-        gain = -grad.numpy().astype(np.float64)
-        gain[:, spec.targets] = -np.inf
-        filler = _pick(gain, spec.filler, s.explore, rng)
-    stats = RatingStats.of(train)
-    flat = best_filler.reshape(-1)
-    ratings = stats.draw(stats.item_mean[flat], stats.item_std[flat], rng, flat.size).reshape(
-        best_filler.shape
-    )
-    return assemble(spec, stats, [(best_filler, ratings)])
+        return exposure_loss(scores, r, targets, s.k, "sigmoid", s.temperature)
+
+    fillers = search_fillers(spec, train.n_items, loss_of, s.rounds, s.explore, rng, r.dtype)
+    return with_average_ratings(spec, train, fillers, rng)

@@ -65,8 +65,7 @@ def template_attack(
 ) -> FakeProfiles:
     s = settings or TemplateSettings()
     check_room(spec, train.n_items)
-    mat = train.csr()
-    mat.sum_duplicates()
+    mat = train.csr()  # canonical: sorted indices, one entry per pair
     pool = light_users(train, s.quantile)
     # more fakes than templates: templates repeat (each round of the pool is a fresh permutation)
     rounds = -(-spec.n_fake // len(pool))
@@ -79,7 +78,7 @@ def template_attack(
     ratings = np.empty((spec.n_fake, spec.filler), dtype=np.float32)
     for row, user in enumerate(templates):
         lo, hi = mat.indptr[user], mat.indptr[user + 1]
-        own, own_r = mat.indices[lo:hi], np.asarray(ratings_of[lo:hi], dtype=np.float32)
+        own, own_r = mat.indices[lo:hi], ratings_of[lo:hi]
         keep = ~np.isin(own, spec.targets)
         own, own_r = own[keep], own_r[keep]
         take = rng.permutation(len(own))[: spec.filler]
