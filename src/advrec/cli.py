@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated tables to perturb, e.g. item_features (default: all the model's tables); "
         "recorded apart, in results.json 'robustness_<tables>' and the folder robustness_<tables>/",
     )
+    evaluate.add_argument(
+        "--split",
+        choices=["test", "valid"],
+        default="test",
+        help="split the robustness probe ranks (default: %(default)s); valid, for choosing adversarial "
+        "training settings without reading test, is recorded apart under a '_valid' suffix",
+    )
 
     evaluate.add_argument(
         "--text-attack",
@@ -126,7 +133,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     from advrec.experiment import ROBUSTNESS_DIR, evaluate_run, export_topk, robustness_run
 
     if args.attack:  # bad probe arguments fail before any work
-        from advrec.evaluation.robustness import parse_attacks
+        from advrec.evaluation.robustness import parse_attacks, robustness_key
 
         try:
             attacks = parse_attacks(args.attack)
@@ -145,7 +152,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
 
         if args.text_attack not in KINDS:
             raise ConfigError(f"--text-attack {args.text_attack!r}: expected one of {', '.join(KINDS)}")
-    _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
+    if args.split == "valid":  # tuning on valid: nothing of test is computed or shown
+        if not args.attack or args.export_topk or args.text_attack:
+            raise ConfigError(
+                "--split valid: only for the robustness probe (--attack), without "
+                "--export-topk or --text-attack, which read test"
+            )
+    else:
+        _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
     if args.export_topk:
         rows = export_topk(args.run_dir, args.export_topk)
         print(f"wrote {rows} rows to {args.export_topk}")
@@ -157,12 +171,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             eps_mode=args.eps_mode,
             pgd_steps=args.pgd_steps,
             targets=targets,
+            split=args.split,
         )
         for attack in attacks:
             _print_robustness(robustness, attack)
         written = ", ".join([f"{a}.csv" for a in attacks] + ["curves.png"])
-        key = "robustness" if targets is None else "robustness_" + "+".join(targets)
-        folder = ROBUSTNESS_DIR if targets is None else key
+        key = robustness_key(targets, args.split)
+        folder = ROBUSTNESS_DIR if key == "robustness" else key
         print(
             f"{key} ({', '.join(robustness['settings'])}) in {Path(args.run_dir) / 'results.json'}; "
             f"{written} in {Path(args.run_dir) / folder}"

@@ -341,6 +341,7 @@ def robustness_run(
     eps_mode: str = "absolute",
     pgd_steps: int = 10,
     targets: list[str] | None = None,
+    split: str = "test",
 ) -> dict[str, Any]:
     """Probe a finished run's best model with one attack or several (``"fgsm,pgd"``; see
     ``evaluation.robustness``) and record it; return ``results.json``'s whole ``robustness`` entry.
@@ -353,12 +354,18 @@ def robustness_run(
     ``targets``: the tables to perturb, e.g. ``["item_features"]`` (default: all the model's tables). A
     probe of chosen tables is a different experiment, so it is kept apart: in the entry
     ``robustness_<t1>+<t2>`` of ``results.json`` and the folder ``robustness_<t1>+<t2>/``.
+
+    ``split="valid"`` probes the valid split instead of test (ranked past train, as in model selection),
+    so that adversarial-training settings can be chosen on robustness without reading test; it is kept
+    apart too, under a ``_valid`` suffix (``robustness_valid``, ``robustness_<tables>_valid``).
     """
     from advrec.evaluation.plots import plot_run_robustness
-    from advrec.evaluation.robustness import curve_csv, merge_robustness, robustness_probe
+    from advrec.evaluation.robustness import curve_csv, merge_robustness, robustness_key, robustness_probe
 
+    if split not in ("test", "valid"):
+        raise ConfigError(f"split: expected 'test' or 'valid', got {split!r}")
     run_dir = Path(run_dir)
-    config, split, model = load_run(run_dir)
+    config, data, model = load_run(run_dir)
     if not model.embedding_tables():
         raise AdvrecError(f"{run_dir}: the probe perturbs embedding tables; {type(model).__name__} has none")
     objective, batches = build_objective(config.train.objective, config.train.l2), None
@@ -366,11 +373,12 @@ def robustness_run(
         from advrec.training.sequential import SequentialObjective, probe_batches
 
         objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
-        batches = probe_batches(config, split, config.device)
+        batches = probe_batches(config, data, config.device)
+    protocol = build_protocol(config, data)
     probe = robustness_probe(
         model,
-        split.train,
-        build_protocol(config, split),
+        data.train,
+        protocol.valid_as_test() if split == "valid" else protocol,
         objective,
         eps_list,
         attack=attack,
@@ -382,11 +390,11 @@ def robustness_run(
         batches=batches,
     )
     path = run_dir / "results.json"
-    key = "robustness" if targets is None else "robustness_" + "+".join(targets)
+    key = robustness_key(targets, split)
     results = read_json_object(path)
     robustness = results[key] = merge_robustness(results.get(key), probe)
     atomic_write_json(path, results)
-    folder = run_dir / (ROBUSTNESS_DIR if targets is None else key)
+    folder = run_dir / (ROBUSTNESS_DIR if key == "robustness" else key)
     for name in probe["settings"]:
         atomic_write_text(folder / f"{name}.csv", curve_csv(robustness, name))
     adv = config.adversary
@@ -395,5 +403,7 @@ def robustness_run(
         title += f", trained with {adv.name} ({adv.method}, ε = {adv.eps} {adv.eps_mode})"
     if targets is not None:
         title += f"; perturbed: {', '.join(targets)}"
+    if split == "valid":
+        title += "; valid split"
     plot_run_robustness(robustness, folder / "curves.png", title=title)
     return robustness

@@ -7,7 +7,9 @@ the hook returns exactly L + λ · L_pair(Θ), which is exactly 2 · L when λ =
 import pytest
 import torch
 
-from advrec.adversarial import APRHook, PerturbationBuilder
+from advrec.adversarial import APRHook, PerturbationBuilder, row_norms
+from advrec.adversarial.gradients import delta_gradients
+from advrec.adversarial.perturbation import project_rows, unit_rows
 from advrec.training.objectives import build_objective
 
 MODELS = ["mf", "neumf", "lightgcn"]
@@ -122,3 +124,85 @@ def test_adversarial_deltas_are_detached(make_model, batch):
     deltas = hook.adversarial_deltas(model, batch, 0.1)
     assert all(not d.requires_grad for d in deltas.values())
     assert all(p.grad is None for p in model.parameters())  # building Δ leaves .grad alone
+
+
+def _universal_hook(step, eps=0.5, mode="relative"):
+    objective = build_objective("bpr", 0.0)
+    builder = PerturbationBuilder("fgsm", eps, mode, generator=torch.Generator().manual_seed(0))
+    return objective, builder, APRHook(objective, builder, 1.0, universal_step=step)
+
+
+def test_universal_delta_by_hand_kept_across_batches_and_resumed(make_model, batch):
+    model = make_model("mf")
+    objective, builder, hook = _universal_hook(step=0.25)
+    tables = {k: t.detach() for k, t in model.embedding_tables().items()}
+    radius = {k: 0.5 * row_norms(t) for k, t in tables.items()}
+
+    def grads_at(deltas, b):
+        return delta_gradients(lambda d: objective.pair_loss(model, b, d), deltas)
+
+    # step 1 from Δ = 0: a quarter of the radius along each touched row's gradient
+    first = hook.adversarial_deltas(model, batch, 0.5)
+    g0 = grads_at({k: torch.zeros_like(t) for k, t in tables.items()}, batch)
+    for name, d in first.items():
+        assert torch.allclose(d, 0.25 * radius[name] * unit_rows(g0[name]), atol=1e-7)
+    # step 2: from Δ1, gradient at Θ + Δ1, then projected onto the ball
+    second = hook.adversarial_deltas(model, batch, 0.5)
+    g1 = grads_at(first, batch)
+    for name, d in second.items():
+        expected = project_rows(first[name] + 0.25 * radius[name] * unit_rows(g1[name]), radius[name])
+        assert torch.allclose(d, expected, atol=1e-6)
+        assert (row_norms(d) <= radius[name] + 1e-6).all()
+    # a batch of other users: rows it does not touch keep their Δ
+    other = {**batch, "users": torch.full_like(batch["users"], int(batch["users"].max()) + 1)}
+    third = hook.adversarial_deltas(model, other, 0.5)
+    untouched = [u for u in range(tables["user"].shape[0]) if u not in set(other["users"].tolist())]
+    assert torch.equal(third["user"][untouched], second["user"][untouched])
+    # the kept Δ is checkpointed: a fresh hook loaded from the state continues identically
+    _, _, fresh = _universal_hook(step=0.25)
+    fresh.load_state_dict(hook.state_dict())
+    a, b = hook.adversarial_deltas(model, batch, 0.5), fresh.adversarial_deltas(model, batch, 0.5)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_universal_delta_follows_the_whole_data_gradient_better_than_one_batch(make_model, train):
+    """What universal adversarial training is for: after a pass over many batches the kept Δ is closer to
+    the full-data FGSM direction, and raises the full-data loss more, than the last batch's own Δ."""
+    model = make_model("mf")
+    objective, builder, hook = _universal_hook(step=0.1)
+    gen = torch.Generator().manual_seed(3)
+    users, pos = torch.from_numpy(train.users), torch.from_numpy(train.items)
+    neg = torch.randint(0, train.n_items, (len(users), 1), generator=gen)
+    order = torch.randperm(len(users), generator=gen)
+    batches = [{"users": users[i], "pos": pos[i], "neg": neg[i]} for i in order.split(16)]
+    whole = {"users": users, "pos": pos, "neg": neg}
+    tables = {k: t.detach() for k, t in model.embedding_tables().items()}
+
+    def full_grad(d):
+        return delta_gradients(lambda x: objective.pair_loss(model, whole, x), d)
+
+    target = builder(tables, full_grad, 0.5)  # the full-data FGSM Δ
+    for b in batches:
+        kept = hook.adversarial_deltas(model, b, 0.5)
+    last = builder(
+        tables, lambda d: delta_gradients(lambda x: objective.pair_loss(model, batches[-1], x), d), 0.5
+    )
+
+    def cosine(a, b):
+        return float((a * b).sum() / (a.norm() * b.norm()))
+
+    item_cos_kept, item_cos_last = cosine(kept["item"], target["item"]), cosine(last["item"], target["item"])
+    assert item_cos_kept > item_cos_last + 0.2, (item_cos_kept, item_cos_last)
+    with torch.no_grad():
+        loss_kept = objective.pair_loss(model, whole, kept).item()
+        loss_last = objective.pair_loss(model, whole, last).item()
+        clean = objective.pair_loss(model, whole).item()
+    assert loss_kept > loss_last > clean
+
+
+def test_universal_step_errors():
+    objective = build_objective("bpr", 0.0)
+    with pytest.raises(ValueError, match="universal_step"):
+        APRHook(objective, PerturbationBuilder("pgd", 0.5), universal_step=0.5)
+    with pytest.raises(ValueError, match="universal_step"):
+        APRHook(objective, PerturbationBuilder("fgsm", 0.5), universal_step=0.0)

@@ -119,6 +119,11 @@ def test_config_errors_name_the_key_and_the_valid_values():
         build_adversary(_config(start_epoch=2, min_adv_epochs=3), objective)
     with pytest.raises(ConfigError, match="adversary.min_adv_epochs"):
         _config(min_adv_epochs=-1)
+    with pytest.raises(ConfigError, match="adversary.universal_step: works with adversary.method fgsm only"):
+        build_adversary(_config(method="pgd", universal_step=0.5), objective)
+    with pytest.raises(ConfigError, match="adversary.universal_step"):
+        _config(universal_step=1.5)
+    assert build_adversary(_config(universal_step=0.5), objective)[0].universal_step == 0.5
     hooks = build_adversary(_config(method="pgd", pgd_steps=4), objective)
     assert len(hooks) == 1 and isinstance(hooks[0], APRHook)
     assert hooks[0].builder.method == "pgd" and hooks[0].builder.pgd_steps == 4

@@ -253,3 +253,26 @@ def test_method_comparison_plot_and_no_matplotlib_at_import(tmp_path):
         names = [a.name for n in tree.body if isinstance(n, ast.Import) for a in n.names]
         names += [n.module or "" for n in tree.body if isinstance(n, ast.ImportFrom)]
         assert not [n for n in names if n.startswith("matplotlib")], module.__name__
+
+
+def test_valid_probe_is_kept_apart_and_ranks_valid_past_train(run_dir, capsys):
+    before = _saved(run_dir)
+    result = robustness_run(run_dir, [0.5], attack="fgsm", eps_mode="relative", split="valid")
+    saved = _saved(run_dir)
+    assert saved["robustness_valid"] == json.loads(json.dumps(result))
+    assert "robustness" not in saved and saved["test"] == before["test"]  # test neither read nor touched
+    assert {p.name for p in (run_dir / "robustness_valid").iterdir()} == {"fgsm.csv", "curves.png"}
+    # its clean figures are the best epoch's valid figures, recomputed from the saved model
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    best = next(line for line in log if line["epoch"] == before["best_epoch"])
+    assert result["clean"]["ndcg@10"] == pytest.approx(best["valid"]["ndcg@10"])
+    assert result["fgsm"]["0.5"]["ndcg@10_drop"] > result["random"]["fgsm"]["0.5"]["ndcg@10_drop"]
+    code = main(["evaluate", str(run_dir), "--attack", "fgsm", "--eps", "0.5", "--split", "valid"])
+    out = capsys.readouterr().out
+    assert code == 0 and "robustness_valid (fgsm)" in out and "test (" not in out
+
+
+def test_valid_split_is_for_the_probe_only(trained, capsys):
+    assert main(["evaluate", str(trained), "--split", "valid"]) == 2
+    captured = capsys.readouterr()
+    assert "--split valid" in captured.err and captured.out == ""

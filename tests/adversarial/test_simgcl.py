@@ -167,6 +167,8 @@ def test_paper_defaults_per_method_and_config_errors(monkeypatch):
         _config(cl_temperature=0)
     with pytest.raises(ConfigError, match="adversary.min_adv_epochs: only apr"):
         build_adversary(_config(min_adv_epochs=3), objective)
+    with pytest.raises(ConfigError, match="adversary.universal_step: only apr"):
+        build_adversary(_config(universal_step=0.5), objective)
     assert isinstance(build_adversary(_config(), objective)[0], SimGCLHook)
     assert isinstance(build_adversary(_config(name="xsimgcl"), objective)[0], XSimGCLHook)
     monkeypatch.setattr(adversary_registry, "_world_size", lambda: 2)

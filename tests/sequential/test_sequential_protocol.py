@@ -65,3 +65,16 @@ def test_histories_and_metrics_masked_and_unmasked():
     assert test["unmasked_ndcg@10"] == pytest.approx((1 / math.log2(5) + 1 / math.log2(4)) / 2)
     users, top = masked.test_topk(model, 2)
     assert users.tolist() == [0, 1] and top[:, 0].tolist() == [3, 1]
+
+
+def test_valid_as_test_ranks_the_valid_item_past_train():
+    """The robustness probe's view of valid: test's place taken by valid, history and seen = train."""
+    protocol = SequentialProtocol.from_split(
+        _split(), EvalConfig(ks=[2, 10], metrics=["ndcg", "hit"]), max_len=3
+    )
+    model = LastItemScorer({2: [5, 4, 3, 2, 1], 5: [1, 2, 3, 4, 5]})  # only valid histories end in 2, 5
+    view = protocol.valid_as_test().test_metrics(model)
+    assert view["ndcg@10"] == pytest.approx(protocol.validate(model)["ndcg@10"])
+    assert view["ndcg@10"] == pytest.approx((1 / math.log2(4) + 1 / math.log2(6)) / 2)
+    # masked: A's valid item 2 is first past train items 0 and 1; B's item 0 is fourth past item 4
+    assert view["masked_ndcg@10"] == pytest.approx((1 + 1 / math.log2(5)) / 2)

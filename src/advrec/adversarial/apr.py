@@ -9,6 +9,13 @@ Consequence, asserted in the tests: with ε = 0 the loss is exactly L(Θ) + λ �
 Targets: which of the model's perturbable tables get a Δ (default all; ``[item_features]`` is AMR, Tang
 et al. TKDE 2019, whose adversary perturbs the item content features instead of the embeddings).
 
+Universal Δ (``universal_step`` = s): instead of a fresh Δ per batch, one Δ per table is kept for the
+whole run (checkpointed) and each batch moves it by a step of s · radius along that batch's gradient, then
+projects it back onto the ball (``PerturbationBuilder.universal_step``). The kept Δ accumulates the
+gradient of many batches, so the model is trained against the perturbation of its tables that hurts the
+whole objective; a per-batch Δ moves every row of a table by the full radius along one batch's gradient,
+which for rows the batch barely touches (most output rows of a sequence model's softmax) is noise.
+
 Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
 fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
 valid selection metric has not improved for N evaluations (pre-training to convergence, without a
@@ -45,7 +52,10 @@ class APRHook(TrainHook):
         start_after_plateau: int = 0,
         select_metric: str = "ndcg@10",
         min_adv_epochs: int = 0,
+        universal_step: float | None = None,
     ) -> None:
+        if universal_step is not None and (universal_step <= 0 or builder.method != "fgsm"):
+            raise ValueError("universal_step needs a step > 0 and the fgsm method")
         if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs) < 0:
             raise ValueError(
                 "need reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs >= 0"
@@ -59,6 +69,8 @@ class APRHook(TrainHook):
         self.start_after_plateau = start_after_plateau
         self.select_metric = select_metric
         self.min_adv_epochs = min_adv_epochs
+        self.universal_step = universal_step
+        self._kept: Deltas | None = None  # the universal Δ (universal_step only)
         # The epoch the adversary switches on: fixed, or found when plain training stops improving.
         self.started_at: int | None = None if start_after_plateau else start_epoch
         self._plain_best = float("-inf")
@@ -117,6 +129,7 @@ class APRHook(TrainHook):
             "started_at": self.started_at,
             "plain_best": self._plain_best,
             "plain_bad": self._plain_bad,
+            "kept": self._kept,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -125,6 +138,7 @@ class APRHook(TrainHook):
         self.started_at = state["started_at"]
         self._plain_best = float(state["plain_best"])
         self._plain_bad = int(state["plain_bad"])
+        self._kept = state.get("kept")  # absent in checkpoints older than universal_step
 
     # -- the adversary -----------------------------------------------------------------
     def adversarial_deltas(self, model: Recommender, batch: Batch, eps: float) -> Deltas:
@@ -135,4 +149,10 @@ class APRHook(TrainHook):
             grads = delta_gradients(lambda d: self.objective.pair_loss(model, batch, d), deltas)
             return global_mean_gradients(grads, n_local)
 
-        return self.builder(select_tables(model.embedding_tables(), self.targets), gradient_fn, eps)
+        tables = select_tables(model.embedding_tables(), self.targets)
+        if self.universal_step is None:
+            return self.builder(tables, gradient_fn, eps)
+        if self._kept is None:
+            self._kept = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
+        self._kept = self.builder.universal_step(tables, gradient_fn, self._kept, self.universal_step, eps)
+        return self._kept

@@ -6,6 +6,12 @@ Methods (each row bounded on its own; rows whose gradient is zero are not pertur
 - ``fgsm_sign``: Δ = r · sign(g) (Goodfellow et al.); its row norm is r·√d, an L∞ budget;
 - ``pgd``: k steps Δ ← Π_r(Δ + α r · g/||g||), g taken at Θ + Δ, Π the projection onto the L2 ball;
 - ``random``: the ``fgsm`` perturbation's per-row norms in uniformly random directions (the control).
+
+``universal_step`` (a method of its own, used by the APR hook's ``universal_step`` option) keeps one Δ for
+the whole table across batches and moves it by one projected step per batch (universal adversarial
+training, Shafahi et al. AAAI 2020): Δ then follows the gradient summed over many batches, i.e. the
+perturbation of the tables that hurts the whole training objective, which is what the robustness probe
+applies, rather than each batch's own (noisy, for rows the batch barely touches) direction.
 """
 
 from __future__ import annotations
@@ -82,6 +88,18 @@ class PerturbationBuilder:
                 if self.method == "random":
                     deltas = self.random_like(deltas)
         return {name: d.detach() for name, d in deltas.items()}
+
+    def universal_step(
+        self, tables: dict[str, torch.Tensor], gradient_fn: GradientFn, kept: Deltas, step: float, eps: float
+    ) -> Deltas:
+        """One step of a persistent Δ: Π_r(Δ + step · r · g/||g||), g taken at Θ + Δ (rows the batch
+        does not touch keep their Δ, shrunk onto the ball if their radius shrank). Detached."""
+        radius = {name: row_radius(t, eps, self.eps_mode) for name, t in tables.items()}
+        grads = gradient_fn(kept)
+        return {
+            name: project_rows(d + step * radius[name] * unit_rows(grads[name]), radius[name]).detach()
+            for name, d in kept.items()
+        }
 
     def random_like(self, deltas: Deltas) -> Deltas:
         """Same per-row norms as ``deltas``, random directions (advances this builder's generator)."""

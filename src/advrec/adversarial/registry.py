@@ -32,6 +32,11 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
             f"adversary.min_adv_epochs: start_epoch ({adv.start_epoch}) + min_adv_epochs "
             f"({adv.min_adv_epochs}) >= train.epochs ({config.train.epochs}); no epoch could be selected"
         )
+    if adv.universal_step is not None and adv.method != "fgsm":
+        raise ConfigError(
+            f"adversary.universal_step: works with adversary.method fgsm only (one projected L2 step per "
+            f"batch); got method {adv.method!r}"
+        )
     builder = PerturbationBuilder(
         method=adv.method,
         eps=adv.eps,
@@ -51,6 +56,7 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
             start_after_plateau=adv.start_after_plateau,
             select_metric=config.eval.select_metric,
             min_adv_epochs=adv.min_adv_epochs,
+            universal_step=adv.universal_step,
         )
     ]
 
@@ -78,6 +84,8 @@ def _contrastive(config: RunConfig, objective: PairwiseObjective) -> list[TrainH
         raise ConfigError(
             f"adversary.min_adv_epochs: only apr uses it (every {adv.name} epoch may be selected); remove it"
         )
+    if adv.universal_step is not None:
+        raise ConfigError(f"adversary.universal_step: only apr uses it; remove it for {adv.name}")
     generator = torch_generator(config.seed, "adversary")
     if adv.name == "simgcl":
         if adv.cl_layer is not None:

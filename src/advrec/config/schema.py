@@ -294,6 +294,13 @@ class AdversaryConfig(Strict):
     targets: list[str] | None = Field(
         None, description="tables to perturb, e.g. [item_features] for AMR (default: all the model's tables)"
     )
+    universal_step: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="apr with fgsm: keep one Δ across batches and move it by this fraction of eps per batch "
+        "(universal adversarial training); default: a fresh Δ per batch",
+    )
 
     @field_validator("targets")
     @classmethod

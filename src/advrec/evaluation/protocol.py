@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -63,6 +63,10 @@ class Protocol:
     def test_metrics(self, model: Recommender, per_user: bool = False, deltas: Deltas | None = None) -> dict:
         """Test metrics; ``deltas`` perturb the embedding tables (robustness probes)."""
         return self._run(model, self.test, self.seen_at_test, self.cfg.metrics, deltas, per_user=per_user)
+
+    def valid_as_test(self) -> Protocol:
+        """This protocol with valid in the place of test (ranked past train): the probes' view of valid."""
+        return replace(self, test=self.valid, seen_at_test=self.train)
 
     def test_topk(self, model: Recommender, k: int):
         """Top-k items of every user with test items, ranked past train + valid."""

@@ -155,6 +155,13 @@ def robustness_probe(
     return result
 
 
+def robustness_key(targets: Sequence[str] | None = None, split: str = "test") -> str:
+    """Where a probe is kept in ``results.json`` (and its folder): ``robustness``, ``robustness_<t1>+<t2>``
+    for chosen tables, and a ``_valid`` suffix for a probe of the valid split."""
+    key = "robustness" if targets is None else "robustness_" + "+".join(targets)
+    return key + ("_valid" if split == "valid" else "")
+
+
 def parse_attacks(attack: str | Sequence[str]) -> list[str]:
     """``"fgsm"``, ``"fgsm,pgd"`` or ``["fgsm", "pgd"]`` -> a list without repeats, in the given order."""
     parts = attack.split(",") if isinstance(attack, str) else list(attack)

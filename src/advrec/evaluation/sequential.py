@@ -9,7 +9,7 @@ one under the plain metric names, the other prefixed ``masked_`` or ``unmasked_`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,10 @@ class SequentialProtocol:
         other = self._run(model, *args, not mask, self.cfg.metrics, deltas)
         prefix = "unmasked_" if mask else "masked_"
         return {**main, **{prefix + key: value for key, value in other.items()}}
+
+    def valid_as_test(self) -> SequentialProtocol:
+        """This protocol with valid in the place of test (history = train): the probes' view of valid."""
+        return replace(self, test_histories=self.valid_histories, test=self.valid, seen_at_test=self.train)
 
     def test_topk(self, model, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k next items of every test user after train + valid, with the configured masking."""
