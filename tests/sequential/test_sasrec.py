@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from advrec.models.sasrec import SASRec
 from advrec.training.sequential import SequentialObjective, sample_negatives
@@ -224,3 +225,21 @@ def test_post_norm_blocks_are_recboles_by_hand():
 
     with pytest.raises(AdvrecError, match="norm"):
         _model(norm="mid")
+
+
+@pytest.mark.parametrize("hidden_dropout", [True, False])
+def test_feed_forward_hidden_dropout_by_hand(hidden_dropout):
+    """Kang's feed-forward drops out its hidden layer and its output; RecBole's only its output."""
+    model = _model(dropout=0.5, ffn_dim=32, activation="gelu", ffn_hidden_dropout=hidden_dropout).train()
+    block = model.blocks[0]
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(4))
+    torch.manual_seed(11)
+    got = block._ffn(x)
+    torch.manual_seed(11)
+    hidden = F.gelu(block.ffn1(x))
+    if hidden_dropout:
+        hidden = F.dropout(hidden, 0.5, True)
+    expected = F.dropout(block.ffn2(hidden), 0.5, True)
+    assert torch.allclose(got, expected, atol=1e-6)
+    model.eval()  # and no dropout at all in evaluation, either way
+    assert torch.allclose(block._ffn(x), block.ffn2(F.gelu(block.ffn1(x))), atol=1e-6)

@@ -150,6 +150,11 @@ class SASRecConfig(Strict):
         description="pre: Kang's blocks (layer norm before attention and feed-forward, a final norm); post: "
         "RecBole's / BERT's (norm after each residual sum and of the embedding sum, no sqrt(dim) scale)",
     )
+    ffn_hidden_dropout: bool = Field(
+        True,
+        description="dropout on the feed-forward hidden layer too (Kang's); false: only on its output "
+        "(RecBole's)",
+    )
 
     @model_validator(mode="after")
     def _span_fits(self) -> SASRecConfig:

@@ -46,6 +46,7 @@ def _sasrec(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Reco
         ffn_dim=s.ffn_dim,
         activation=s.activation,
         norm=s.norm,
+        ffn_hidden_dropout=s.ffn_hidden_dropout,
     )
 
 

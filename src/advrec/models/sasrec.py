@@ -30,9 +30,19 @@ from advrec.models.base import Deltas, Recommender, gather_rows
 
 
 class _Block(nn.Module):
-    def __init__(self, dim: int, n_heads: int, dropout: float, ffn_dim: int, activation: str, post: bool):
+    def __init__(
+        self,
+        dim: int,
+        n_heads: int,
+        dropout: float,
+        ffn_dim: int,
+        activation: str,
+        post: bool,
+        ffn_hidden_dropout: bool = True,
+    ):
         super().__init__()
         self.post = post
+        self.ffn_hidden_dropout = ffn_hidden_dropout
         self.activation = F.gelu if activation == "gelu" else F.relu
         self.n_heads = n_heads
         self.dropout = dropout
@@ -69,7 +79,9 @@ class _Block(nn.Module):
 
     def _ffn(self, x: torch.Tensor) -> torch.Tensor:
         drop = self.dropout if self.training else 0.0
-        hidden = F.dropout(self.activation(self.ffn1(x)), drop, self.training)
+        hidden = self.activation(self.ffn1(x))
+        if self.ffn_hidden_dropout:  # Kang's feed-forward drops out its hidden layer too; RecBole's does not
+            hidden = F.dropout(hidden, drop, self.training)
         return F.dropout(self.ffn2(hidden), drop, self.training)
 
 
@@ -88,6 +100,7 @@ class SASRec(Recommender):
         ffn_dim: int | None = None,
         activation: str = "relu",
         norm: str = "pre",
+        ffn_hidden_dropout: bool = True,
     ):
         super().__init__(n_users, n_items)
         if norm not in ("pre", "post"):
@@ -103,7 +116,8 @@ class SASRec(Recommender):
         self.position_embedding = nn.Parameter(torch.empty(max_len, dim))
         self.post = norm == "post"
         self.blocks = nn.ModuleList(
-            _Block(dim, n_heads, dropout, ffn_dim or dim, activation, self.post) for _ in range(n_blocks)
+            _Block(dim, n_heads, dropout, ffn_dim or dim, activation, self.post, ffn_hidden_dropout)
+            for _ in range(n_blocks)
         )
         # pre: a norm of the last block's output (Kang's); post: of the embedding sum instead (RecBole's)
         if self.post:
