@@ -124,6 +124,11 @@ def test_config_errors_name_the_key_and_the_valid_values():
     with pytest.raises(ConfigError, match="adversary.universal_step"):
         _config(universal_step=1.5)
     assert build_adversary(_config(universal_step=0.5), objective)[0].universal_step == 0.5
+    with pytest.raises(ConfigError, match="adversary.random_start: applies to method fgsm or pgd"):
+        build_adversary(_config(method="fgsm_sign", random_start=True), objective)
+    with pytest.raises(ConfigError, match="adversary.random_start: not with adversary.universal_step"):
+        build_adversary(_config(random_start=True, universal_step=0.5), objective)
+    assert build_adversary(_config(method="pgd", random_start=True), objective)[0].builder.random_start
     hooks = build_adversary(_config(method="pgd", pgd_steps=4), objective)
     assert len(hooks) == 1 and isinstance(hooks[0], APRHook)
     assert hooks[0].builder.method == "pgd" and hooks[0].builder.pgd_steps == 4

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from advrec.adversarial import PerturbationBuilder, delta_gradients, project_rows, row_norms, unit_rows
+from advrec.adversarial.perturbation import row_radius
 from advrec.training.objectives import build_objective
 
 MODELS = ["mf", "neumf", "lightgcn"]
@@ -89,3 +90,41 @@ def test_row_algebra():
     assert torch.allclose(projected, torch.tensor([[0.6, 0.8], [0.0, 0.0], [0.0, -2.0]]))
     with pytest.raises(ValueError, match="unknown perturbation method"):
         PerturbationBuilder("fgm")
+
+
+@pytest.mark.parametrize("eps_mode", ["absolute", "relative"])
+def test_fgsm_random_start_by_hand(eps_mode, make_model, batch):
+    """FGSM-RS: Δ0 uniform in each row's ball (direction and radius fraction from the generator), then
+    Π_r(Δ0 + 1.25 r g/||g||) with g taken at Θ + Δ0; still beats the same-norm random control."""
+    model = make_model("mf")
+    objective, gradient_fn = _setup(model, batch)
+    tables = model.embedding_tables()
+    eps = EPS if eps_mode == "absolute" else 0.1
+
+    def builder(random_start=True):
+        gen = torch.Generator().manual_seed(5)
+        return PerturbationBuilder("fgsm", eps, eps_mode, generator=gen, random_start=random_start)
+
+    deltas = builder()(tables, gradient_fn)
+    radius = {k: row_radius(t, eps, eps_mode) for k, t in tables.items()}
+    zeros = {k: torch.zeros_like(t.detach()) for k, t in tables.items()}
+    start = builder(random_start=False)._random_start(zeros, radius)  # the same generator draws
+    grads = gradient_fn(start)
+    for key, d in deltas.items():
+        r = radius[key]
+        assert (row_norms(start[key]) <= r + 1e-7).all() and row_norms(start[key]).std() > 0
+        expected = project_rows(start[key] + 1.25 * r * unit_rows(grads[key]), r)
+        assert torch.allclose(d, expected, atol=1e-7)
+        assert (row_norms(d) <= r + 1e-6).all()
+    again = builder()(tables, gradient_fn)
+    assert all(torch.equal(deltas[k], again[k]) for k in deltas)  # seeded
+    assert not torch.allclose(
+        deltas["item"], PerturbationBuilder("fgsm", eps, eps_mode)(tables, gradient_fn)["item"]
+    )
+    with torch.no_grad():
+        clean = objective.pair_loss(model, batch).item()
+        adv = objective.pair_loss(model, batch, deltas).item()
+        rand = objective.pair_loss(model, batch, builder().random_like(deltas)).item()
+    assert adv - clean > 3 * abs(rand - clean)
+    with pytest.raises(ValueError, match="random_start"):
+        PerturbationBuilder("fgsm_sign", 0.1, random_start=True)

@@ -169,6 +169,8 @@ def test_paper_defaults_per_method_and_config_errors(monkeypatch):
         build_adversary(_config(min_adv_epochs=3), objective)
     with pytest.raises(ConfigError, match="adversary.universal_step: only apr"):
         build_adversary(_config(universal_step=0.5), objective)
+    with pytest.raises(ConfigError, match="adversary.random_start: only apr"):
+        build_adversary(_config(random_start=True), objective)
     assert isinstance(build_adversary(_config(), objective)[0], SimGCLHook)
     assert isinstance(build_adversary(_config(name="xsimgcl"), objective)[0], XSimGCLHook)
     monkeypatch.setattr(adversary_registry, "_world_size", lambda: 2)

@@ -7,6 +7,11 @@ Methods (each row bounded on its own; rows whose gradient is zero are not pertur
 - ``pgd``: k steps Δ ← Π_r(Δ + α r · g/||g||), g taken at Θ + Δ, Π the projection onto the L2 ball;
 - ``random``: the ``fgsm`` perturbation's per-row norms in uniformly random directions (the control).
 
+``random_start`` (fgsm, pgd): start from a uniformly random point of each row's ball instead of Δ = 0;
+for fgsm the step from there is 1.25 r along the gradient, then projected (FGSM-RS, Wong et al. ICLR 2020,
+"Fast is better than free": a zero-start FGSM adversary trains models that resist that one direction and
+become more sensitive around it, which the random start prevents).
+
 ``universal_step`` (a method of its own, used by the APR hook's ``universal_step`` option) keeps one Δ for
 the whole table across batches and moves it by one projected step per batch (universal adversarial
 training, Shafahi et al. AAAI 2020): Δ then follows the gradient summed over many batches, i.e. the
@@ -57,10 +62,13 @@ class PerturbationBuilder:
     """PGD step as a fraction of the radius; default 2.5 / pgd_steps (Madry et al.), so that k steps can
     cross the ball and back. Fraction of ε rather than absolute: it follows an ε ramp and eps_mode."""
     generator: torch.Generator | None = None
+    random_start: bool = False
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown perturbation method {self.method!r}; valid: {', '.join(METHODS)}")
+        if self.random_start and self.method not in ("fgsm", "pgd"):
+            raise ValueError(f"random_start applies to fgsm and pgd, not {self.method!r}")
         if self.eps < 0 or self.pgd_steps < 1 or (self.pgd_alpha is not None and self.pgd_alpha <= 0):
             raise ValueError("need eps >= 0, pgd_steps >= 1, pgd_alpha > 0")
         if self.generator is None:
@@ -77,8 +85,15 @@ class PerturbationBuilder:
         eps = self.eps if eps is None else eps
         radius = {name: row_radius(t, eps, self.eps_mode) for name, t in tables.items()}
         zeros = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
+        start = self._random_start(zeros, radius) if self.random_start else zeros
         if self.method == "pgd":
-            deltas = self._pgd(zeros, radius, gradient_fn)
+            deltas = self._pgd(start, radius, gradient_fn)
+        elif self.random_start:  # FGSM-RS: one step of 1.25 r from the random start
+            grads = gradient_fn(start)
+            deltas = {
+                name: project_rows(d + 1.25 * radius[name] * unit_rows(grads[name]), radius[name])
+                for name, d in start.items()
+            }
         else:
             grads = gradient_fn(zeros)
             if self.method == "fgsm_sign":
@@ -104,6 +119,15 @@ class PerturbationBuilder:
     def random_like(self, deltas: Deltas) -> Deltas:
         """Same per-row norms as ``deltas``, random directions (advances this builder's generator)."""
         return {name: random_like(d, self.generator) for name, d in deltas.items()}
+
+    def _random_start(self, zeros: Deltas, radius: Deltas) -> Deltas:
+        """A uniformly random direction per row at a uniformly random fraction of the row's radius."""
+        out = {}
+        for name, z in zeros.items():
+            unit = random_like(torch.ones_like(z), self.generator) / z.shape[1] ** 0.5
+            scale = torch.rand((z.shape[0], 1), generator=self.generator, dtype=z.dtype).to(z.device)
+            out[name] = unit * scale * radius[name]
+        return out
 
     def _pgd(self, deltas: Deltas, radius: Deltas, gradient_fn: GradientFn) -> Deltas:
         for _ in range(self.pgd_steps):

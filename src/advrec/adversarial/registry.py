@@ -32,6 +32,10 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
             f"adversary.min_adv_epochs: start_epoch ({adv.start_epoch}) + min_adv_epochs "
             f"({adv.min_adv_epochs}) >= train.epochs ({config.train.epochs}); no epoch could be selected"
         )
+    if adv.random_start and adv.method not in ("fgsm", "pgd"):
+        raise ConfigError(f"adversary.random_start: applies to method fgsm or pgd; got method {adv.method!r}")
+    if adv.random_start and adv.universal_step is not None:
+        raise ConfigError("adversary.random_start: not with adversary.universal_step (the kept Δ starts it)")
     if adv.universal_step is not None and adv.method != "fgsm":
         raise ConfigError(
             f"adversary.universal_step: works with adversary.method fgsm only (one projected L2 step per "
@@ -44,6 +48,7 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
         pgd_steps=adv.pgd_steps,
         pgd_alpha=adv.pgd_alpha,
         generator=torch_generator(config.seed, "adversary"),
+        random_start=adv.random_start,
     )
     return [
         APRHook(
@@ -84,8 +89,9 @@ def _contrastive(config: RunConfig, objective: PairwiseObjective) -> list[TrainH
         raise ConfigError(
             f"adversary.min_adv_epochs: only apr uses it (every {adv.name} epoch may be selected); remove it"
         )
-    if adv.universal_step is not None:
-        raise ConfigError(f"adversary.universal_step: only apr uses it; remove it for {adv.name}")
+    if adv.universal_step is not None or adv.random_start:
+        key = "universal_step" if adv.universal_step is not None else "random_start"
+        raise ConfigError(f"adversary.{key}: only apr uses it; remove it for {adv.name}")
     generator = torch_generator(config.seed, "adversary")
     if adv.name == "simgcl":
         if adv.cl_layer is not None:

@@ -299,6 +299,11 @@ class AdversaryConfig(Strict):
     targets: list[str] | None = Field(
         None, description="tables to perturb, e.g. [item_features] for AMR (default: all the model's tables)"
     )
+    random_start: bool = Field(
+        False,
+        description="apr with fgsm or pgd: start each Δ at a random point of the ball (fgsm then steps 1.25 "
+        "eps: FGSM-RS, Wong et al. 2020); default: from Δ = 0",
+    )
     universal_step: float | None = Field(
         None,
         gt=0,
