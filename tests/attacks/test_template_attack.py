@@ -2,7 +2,9 @@
 
 import numpy as np
 import pytest
+import torch
 
+from advrec.attacks.optimised import exposure_loss, fit_als, poisoned_scores
 from advrec.attacks.profiles import AttackSpec
 from advrec.attacks.registry import get_attack
 from advrec.attacks.template import TemplateSettings, light_users, template_attack
@@ -68,3 +70,66 @@ def test_registered_and_seeded(lengths_train):
     a = gen(spec, lengths_train, np.random.default_rng(3))
     b = gen(spec, lengths_train, np.random.default_rng(3))
     assert np.array_equal(a.items, b.items) and np.array_equal(a.ratings, b.ratings)
+
+
+def _two_camps() -> Interactions:
+    """60 light users in two camps: camp A (users 0-29) rates items 0-5, camp B (30-59) items 10-15;
+    30 heavy users rate items 0-15 and 20-159 (a catalogue larger than the surrogate's top-50). Target
+    200 is rated by 2 camp-A users only, so fakes that look like camp A put it into camp A's lists; a
+    camp-B profile carries it nowhere near them."""
+    users, items = [], []
+    for u in range(60):
+        base = 0 if u < 30 else 10
+        for i in range(base, base + 6):
+            if (u + i) % 7:  # not every light user has every camp item
+                users.append(u)
+                items.append(i)
+    for u in range(60, 90):
+        for i in [*range(16), *range(20, 160)]:
+            if (u * 3 + i) % 4:
+                users.append(u)
+                items.append(i)
+    users += [0, 1]
+    items += [200, 200]
+    u, i = np.array(users), np.array(items)
+    return Interactions.from_raw(u, i, np.ones(len(u), dtype=np.float32), np.arange(len(u)))
+
+
+def test_surrogate_choice_keeps_the_templates_that_move_the_target_most():
+    train = _two_camps()
+    target = train.item_map.index(200)
+    spec = AttackSpec(n_fake=6, filler=4, targets=np.array([target]))
+    settings = TemplateSettings(quantile=0.6, choose="surrogate")
+    prof = template_attack(spec, train, np.random.default_rng(0), settings)
+    assert prof.n_fake == 6
+    raw = train.item_map.raw
+
+    def camps(profiles):
+        out = []
+        for f in range(profiles.n_fake):
+            items = raw[profiles.items[profiles.users == f]]
+            assert len(items) == 4 + 1 and 200 in items.tolist()
+            a, b = np.isin(items, range(6)).sum(), np.isin(items, range(10, 16)).sum()
+            out.append("A" if a > b else "B" if b > a else "?")
+        return out
+
+    # the surrogate's choice: one camp (A, where the target already has raters); random templates mix
+    assert camps(prof).count("A") == 6, camps(prof)
+    random = template_attack(spec, train, np.random.default_rng(0), TemplateSettings(quantile=0.6))
+    assert "B" in camps(random)
+    # and, injected together, the chosen fakes lower the surrogate's exposure loss more than random ones
+    r = torch.from_numpy(train.csr().toarray().astype(np.float64))
+    p, q = fit_als(r, 64, 10.0, 15, torch.Generator().manual_seed(0))
+
+    def loss_with(profiles):
+        x = torch.zeros(profiles.n_fake, train.n_items, dtype=r.dtype)
+        x[torch.from_numpy(profiles.users), torch.from_numpy(profiles.items)] = 1.0
+        scores = poisoned_scores(r, x, p, q, 10.0)
+        return float(exposure_loss(scores, r, torch.tensor([target]), 50))
+
+    assert loss_with(prof) < loss_with(random)
+    with pytest.raises(ConfigError, match="choose"):
+        template_attack(spec, train, np.random.default_rng(0), TemplateSettings(choose="best"))
+    a = get_attack("template-surrogate")(spec, train, np.random.default_rng(5))
+    b = get_attack("template-surrogate")(spec, train, np.random.default_rng(5))
+    assert np.array_equal(a.items, b.items)

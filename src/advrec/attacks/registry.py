@@ -12,7 +12,7 @@ from advrec.attacks.profiles import (
     random_attack,
     segment_attack,
 )
-from advrec.attacks.template import template_attack
+from advrec.attacks.template import TemplateSettings, template_attack
 from advrec.errors import ConfigError
 
 ATTACKS: dict[str, Generator] = {
@@ -24,6 +24,9 @@ ATTACKS: dict[str, Generator] = {
     "gan": gan_attack,
     "template": template_attack,
     "optimised-bpr": optimised_bpr_attack,
+    "template-surrogate": lambda spec, train, rng: template_attack(
+        spec, train, rng, TemplateSettings(choose="surrogate")
+    ),
 }
 
 

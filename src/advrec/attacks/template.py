@@ -16,6 +16,11 @@ users: each fake takes up to ``filler`` items of one template (a distinct light 
 from the users whose profile length is at most the ``quantile`` of lengths); a shorter template is
 topped up with items drawn in proportion to their popularity among the light users. Ratings: targets
 max, template items the template's own rating, topped-up items ~ N(item mean, item std).
+
+``template-surrogate`` chooses the templates instead of drawing them: every light user's profile (built as
+above) is scored alone by the optimised attack's exposure loss in its ALS surrogate (the real users'
+scores after refitting with that one fake added; ``advrec.attacks.optimised``), and the ``n_fake`` best
+are kept. The surrogate is trained on the data, not on the victim.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from advrec.errors import ConfigError
 @dataclass(frozen=True)
 class TemplateSettings:
     quantile: float = 0.25  # templates: users whose profile length is at most this quantile
+    choose: str = "random"  # "random" templates, or the "surrogate"'s best (see the module doc)
 
 
 def light_users(train: Interactions, quantile: float) -> np.ndarray:
@@ -64,18 +70,23 @@ def template_attack(
     settings: TemplateSettings | None = None,
 ) -> FakeProfiles:
     s = settings or TemplateSettings()
+    if s.choose not in ("random", "surrogate"):
+        raise ConfigError(f"template choose {s.choose!r}: expected 'random' or 'surrogate'")
     check_room(spec, train.n_items)
     mat = train.csr()  # canonical: sorted indices, one entry per pair
     pool = light_users(train, s.quantile)
-    # more fakes than templates: templates repeat (each round of the pool is a fresh permutation)
-    rounds = -(-spec.n_fake // len(pool))
-    templates = np.concatenate([rng.permutation(pool) for _ in range(rounds)])[: spec.n_fake]
+    if s.choose == "random":
+        # more fakes than templates: templates repeat (each round of the pool is a fresh permutation)
+        rounds = -(-spec.n_fake // len(pool))
+        templates = np.concatenate([rng.permutation(pool) for _ in range(rounds)])[: spec.n_fake]
+    else:
+        templates = pool
     light_pop = np.bincount(mat[pool].indices, minlength=train.n_items).astype(np.float64) + 1e-3
     light_pop[spec.targets] = 0.0
     stats = RatingStats.of(train)
     ratings_of = _rating_rows(train, mat)
-    items = np.empty((spec.n_fake, spec.filler), dtype=np.int64)
-    ratings = np.empty((spec.n_fake, spec.filler), dtype=np.float32)
+    items = np.empty((len(templates), spec.filler), dtype=np.int64)
+    ratings = np.empty((len(templates), spec.filler), dtype=np.float32)
     for row, user in enumerate(templates):
         lo, hi = mat.indptr[user], mat.indptr[user + 1]
         own, own_r = mat.indices[lo:hi], ratings_of[lo:hi]
@@ -91,4 +102,30 @@ def template_attack(
             extra_r = stats.draw(stats.item_mean[extra], stats.item_std[extra], rng, missing)
             chosen, chosen_r = np.concatenate([chosen, extra]), np.concatenate([chosen_r, extra_r])
         items[row], ratings[row] = chosen, np.clip(chosen_r, stats.low, stats.high)
+    if s.choose == "surrogate":
+        best = _surrogate_best(spec, train, items, rng)
+        items, ratings = items[best], ratings[best]
     return assemble(spec, stats, [(items, ratings)])
+
+
+def _surrogate_best(spec: AttackSpec, train: Interactions, items: np.ndarray, rng: np.random.Generator):
+    """Rows of ``items`` (one candidate profile each, targets added) whose fake alone most lowers the ALS
+    surrogate's exposure loss; the ``n_fake`` best, in order (templates repeat if there are fewer)."""
+    import torch
+
+    from advrec.attacks.optimised import OptimisedSettings, exposure_loss, fit_als, poisoned_scores
+
+    o = OptimisedSettings()
+    gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+    r = torch.from_numpy(train.csr().toarray().astype(np.float64))
+    p, q = fit_als(r, o.dim, o.reg, o.als_iters, gen)
+    targets = torch.from_numpy(spec.targets)
+    losses = np.empty(len(items))
+    for row, profile in enumerate(items):
+        x = torch.zeros(1, train.n_items, dtype=r.dtype)
+        x[0, torch.from_numpy(profile)] = 1.0
+        x[0, targets] = 1.0
+        scores = poisoned_scores(r, x, p, q, o.reg, o.unroll)
+        losses[row] = float(exposure_loss(scores, r, targets, o.k, o.loss, o.temperature))
+    order = np.argsort(losses, kind="stable")
+    return np.resize(order, spec.n_fake)
