@@ -63,8 +63,9 @@ def _fake_rows(train: Interactions, n_fake: int) -> np.ndarray:
 
 # size: the defender's expected attack size, 9 fakes among 301 + 9 users
 SIZE = 9 / 301
-# 310 users give pair z-scores ~3× smaller than ML-100K's (z grows with √ratings): a lower min_z
-SMALL = CoRatingSettings(min_z=3.0)
+# 310 users give pair z-scores ~3× smaller than ML-100K's (z grows with √ratings) and less unlikely
+# holders (the planted group scores 4.1-4.5 here): lower min_z and min_evidence
+SMALL = CoRatingSettings(min_z=3.0, min_evidence=3.0)
 
 
 def _detect(train: Interactions, settings: CoRatingSettings = SMALL) -> np.ndarray:
@@ -104,8 +105,16 @@ def test_without_an_attack_a_natural_pair_is_not_a_group():
 def test_cap_limits_the_flags():
     train = _population()
     truth = _fake_rows(train, 9)
-    flags = _detect(train, CoRatingSettings(min_z=3.0, cap=0.5))
+    flags = _detect(train, CoRatingSettings(min_z=3.0, min_evidence=3.0, cap=0.5))
     assert flags.sum() == round(0.5 * 9) and (flags <= truth).all()
+
+
+def test_min_evidence_drops_a_weak_group():
+    train = _population()
+    x = binary_matrix(train)
+    [group] = item_groups(x, 9, SMALL)
+    above = CoRatingSettings(min_z=3.0, min_evidence=group.score + 0.01)
+    assert item_groups(x, 9, above) == [] and not _detect(train, above).any()
 
 
 def test_deterministic():
