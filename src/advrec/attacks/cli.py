@@ -33,7 +33,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="simulated",
         help="the filter defences' detector: simulated (default; supervised, trained on fake profiles "
         "the defender simulates itself), simulated+template (the same, also simulating the template "
-        "attack), iforest or pca (unsupervised, flag the expected attack size)",
+        "attack), iforest or pca (unsupervised, flag the expected attack size), co-rating (users who "
+        "hold a group of items co-rated far beyond chance, e.g. an attack's targets)",
     )
     attack.add_argument("--data-root", help="folder that relative data paths resolve against")
     attack.add_argument("--seed", help="run seed (default: the config's)")

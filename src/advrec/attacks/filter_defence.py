@@ -27,7 +27,7 @@ from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
 
 # simulated: the default, below; simulated+template also simulates the light-user template attack
-FILTER_DETECTORS = ("simulated", "simulated+template", "iforest", "pca")
+FILTER_DETECTORS = ("simulated", "simulated+template", "iforest", "pca", "co-rating")
 
 
 def expected_fakes(n_users: int, size: float) -> int:
@@ -70,6 +70,10 @@ def filter_detector(name: str, size: float, seed: int = 0) -> DefenceDetector:
     if name == "simulated+template":
         kinds = (*SIMULATED_KINDS, "template")
         return replace(simulated_filter(size, seed, SimulationSettings(kinds=kinds)), name=name)
+    if name == "co-rating":  # the item-group detector of advrec.attacks.co_rating_filter
+        from advrec.attacks.co_rating_filter import co_rating_filter
+
+        return co_rating_filter(size)
     return unsupervised_filter(size, name, seed)
 
 
