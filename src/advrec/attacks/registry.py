@@ -27,6 +27,9 @@ ATTACKS: dict[str, Generator] = {
     "template-surrogate": lambda spec, train, rng: template_attack(
         spec, train, rng, TemplateSettings(choose="surrogate")
     ),
+    "template-balanced": lambda spec, train, rng: template_attack(
+        spec, train, rng, TemplateSettings(choose="surrogate", balance=True)
+    ),
 }
 
 

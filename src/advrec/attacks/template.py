@@ -39,6 +39,7 @@ from advrec.errors import ConfigError
 class TemplateSettings:
     quantile: float = 0.25  # templates: users whose profile length is at most this quantile
     choose: str = "random"  # "random" templates, or the "surrogate"'s best (see the module doc)
+    balance: bool = False  # surrogate: the best templates for each target in turn, not for all at once
 
 
 def light_users(train: Interactions, quantile: float) -> np.ndarray:
@@ -103,14 +104,18 @@ def template_attack(
             chosen, chosen_r = np.concatenate([chosen, extra]), np.concatenate([chosen_r, extra_r])
         items[row], ratings[row] = chosen, np.clip(chosen_r, stats.low, stats.high)
     if s.choose == "surrogate":
-        best = _surrogate_best(spec, train, items, rng)
+        best = _surrogate_best(spec, train, items, rng, s.balance)
         items, ratings = items[best], ratings[best]
     return assemble(spec, stats, [(items, ratings)])
 
 
-def _surrogate_best(spec: AttackSpec, train: Interactions, items: np.ndarray, rng: np.random.Generator):
+def _surrogate_best(
+    spec: AttackSpec, train: Interactions, items: np.ndarray, rng: np.random.Generator, balance: bool = False
+):
     """Rows of ``items`` (one candidate profile each, targets added) whose fake alone most lowers the ALS
-    surrogate's exposure loss; the ``n_fake`` best, in order (templates repeat if there are fewer)."""
+    surrogate's exposure loss; the ``n_fake`` best, in order (templates repeat if there are fewer).
+    ``balance``: the loss of each target on its own, and the best remaining candidate of each target in
+    turn (a target whose audience differs from the others' still gets fakes that look like it)."""
     import torch
 
     from advrec.attacks.optimised import OptimisedSettings, exposure_loss, fit_als, poisoned_scores
@@ -120,12 +125,21 @@ def _surrogate_best(spec: AttackSpec, train: Interactions, items: np.ndarray, rn
     r = torch.from_numpy(train.csr().toarray().astype(np.float64))
     p, q = fit_als(r, o.dim, o.reg, o.als_iters, gen)
     targets = torch.from_numpy(spec.targets)
-    losses = np.empty(len(items))
+    groups = [targets[i : i + 1] for i in range(len(targets))] if balance else [targets]
+    losses = np.empty((len(groups), len(items)))
     for row, profile in enumerate(items):
         x = torch.zeros(1, train.n_items, dtype=r.dtype)
         x[0, torch.from_numpy(profile)] = 1.0
         x[0, targets] = 1.0
         scores = poisoned_scores(r, x, p, q, o.reg, o.unroll)
-        losses[row] = float(exposure_loss(scores, r, targets, o.k, o.loss, o.temperature))
-    order = np.argsort(losses, kind="stable")
-    return np.resize(order, spec.n_fake)
+        for g, group in enumerate(groups):
+            losses[g, row] = float(exposure_loss(scores, r, group, o.k, o.loss, o.temperature))
+    orders = [list(np.argsort(row_losses, kind="stable")) for row_losses in losses]
+    chosen: list[int] = []
+    while len(chosen) < min(spec.n_fake, len(items)):
+        for order in orders:  # round robin over the targets, skipping templates already taken
+            pick = next(c for c in order if c not in chosen)
+            chosen.append(int(pick))
+            if len(chosen) == min(spec.n_fake, len(items)):
+                break
+    return np.resize(np.array(chosen), spec.n_fake)
