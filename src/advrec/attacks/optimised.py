@@ -81,7 +81,7 @@ def exposure_loss(
     """Mean over (real user without the target, target) of -log σ((s_ut - s_u,(k)) / τ), with s_u,(k)
     the user's k-th best candidate score (held fixed) and τ the score spread (scale-free margin)."""
     cand = scores.detach().masked_fill(r > 0, float("-inf"))
-    kth = torch.topk(cand, k, dim=1).values[:, -1:]
+    kth = torch.topk(cand, min(k, cand.shape[1]), dim=1).values[:, -1:]  # k > catalogue: the last one
     tau = temperature * scores.detach().std().clamp_min(1e-8)
     margin = (scores[:, targets] - kth) / tau
     eligible = r[:, targets] == 0
