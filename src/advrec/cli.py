@@ -130,7 +130,7 @@ def _is_rank_zero() -> bool:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> None:
-    from advrec.experiment import ROBUSTNESS_DIR, evaluate_run, export_topk, robustness_run
+    from advrec.experiment import evaluate_run, export_topk, robustness_run
 
     if args.attack:  # bad probe arguments fail before any work
         from advrec.evaluation.robustness import parse_attacks, robustness_key
@@ -176,11 +176,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         for attack in attacks:
             _print_robustness(robustness, attack)
         written = ", ".join([f"{a}.csv" for a in attacks] + ["curves.png"])
-        key = robustness_key(targets, args.split)
-        folder = ROBUSTNESS_DIR if key == "robustness" else key
+        key = robustness_key(targets, args.split)  # the results.json entry and the folder
         print(
             f"{key} ({', '.join(robustness['settings'])}) in {Path(args.run_dir) / 'results.json'}; "
-            f"{written} in {Path(args.run_dir) / folder}"
+            f"{written} in {Path(args.run_dir) / key}"
         )
     if args.text_attack:
         _print_text_attack(args.run_dir, args.text_attack, args.text_targets)

@@ -330,9 +330,6 @@ def evaluate_run(run_dir: str | Path) -> dict[str, float]:
         return build_protocol(config, split).test_metrics(model)
 
 
-ROBUSTNESS_DIR = "robustness"
-
-
 def robustness_run(
     run_dir: str | Path,
     eps_list: list[float],
@@ -394,7 +391,7 @@ def robustness_run(
     results = read_json_object(path)
     robustness = results[key] = merge_robustness(results.get(key), probe)
     atomic_write_json(path, results)
-    folder = run_dir / (ROBUSTNESS_DIR if key == "robustness" else key)
+    folder = run_dir / key  # robustness_key names the entry and its folder alike
     for name in probe["settings"]:
         atomic_write_text(folder / f"{name}.csv", curve_csv(robustness, name))
     adv = config.adversary

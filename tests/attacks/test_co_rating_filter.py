@@ -7,7 +7,6 @@ import scipy.sparse as sp
 from advrec.attacks.co_rating_filter import (
     CoRatingSettings,
     anomalous_pairs,
-    binary_matrix,
     co_rating_filter,
     flag_top,
     holding_probability,
@@ -84,7 +83,7 @@ def test_a_heavy_genuine_user_holding_the_targets_comes_after_the_fakes():
     # the heavy user rates all four targets too (share 1.0), but the degree-corrected model expects a
     # 104-item profile to hold them: it is ranked after the light fakes and the cap leaves it out
     train = _population(heavy_holds_targets=True)
-    x = binary_matrix(train)
+    x = train.csr().astype(np.float64)
     [group] = [g for g in item_groups(x, 9, SMALL) if set(g.items.tolist()) <= set(TARGETS)][:1]
     heavy = train.n_users - 10
     assert group.holders[heavy]
@@ -95,7 +94,7 @@ def test_a_heavy_genuine_user_holding_the_targets_comes_after_the_fakes():
 
 def test_without_an_attack_a_natural_pair_is_not_a_group():
     train = _population(n_fake=0)
-    x = binary_matrix(train)
+    x = train.csr().astype(np.float64)
     pairs = anomalous_pairs(x, 9, SMALL)
     assert pairs[SEQUEL[0], SEQUEL[1]]  # the sequel pair is anomalous ...
     assert item_groups(x, 9, SMALL) == []  # ... but a pair is not a group
@@ -111,7 +110,7 @@ def test_cap_limits_the_flags():
 
 def test_min_evidence_drops_a_weak_group():
     train = _population()
-    x = binary_matrix(train)
+    x = train.csr().astype(np.float64)
     [group] = item_groups(x, 9, SMALL)
     above = CoRatingSettings(min_z=3.0, min_evidence=group.score + 0.01)
     assert item_groups(x, 9, above) == [] and not _detect(train, above).any()

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from advrec.attacks.filter_defence import expected_fakes
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
 
@@ -48,37 +49,17 @@ class CoRatingSettings:
     cap: float = 1.0  # flag at most this × the expected fakes
 
     def check(self) -> None:
-        checks = {
-            "pair_share": 0 < self.pair_share <= 1,
-            "min_z": self.min_z > 0,
-            "min_group": self.min_group >= 3,
-            "hold_share": 0 < self.hold_share <= 1,
-            "min_evidence": self.min_evidence >= 0,
-            "cap": self.cap > 0,
+        rules = {  # key: (holds, what is expected)
+            "pair_share": (0 < self.pair_share <= 1, "a share in (0, 1]"),
+            "min_z": (self.min_z > 0, "> 0"),
+            "min_group": (self.min_group >= 3, "an integer >= 3 (a pair is not a group)"),
+            "hold_share": (0 < self.hold_share <= 1, "a share in (0, 1]"),
+            "min_evidence": (self.min_evidence >= 0, ">= 0"),
+            "cap": (self.cap > 0, "> 0"),
         }
-        expected = {
-            "pair_share": "a share in (0, 1]",
-            "min_z": "> 0",
-            "min_group": "an integer >= 3 (a pair is not a group)",
-            "hold_share": "a share in (0, 1]",
-            "min_evidence": ">= 0",
-            "cap": "> 0",
-        }
-        for key, ok in checks.items():
+        for key, (ok, expected) in rules.items():
             if not ok:
-                raise ConfigError(
-                    f"co-rating detector {key}={getattr(self, key)!r}: expected {expected[key]}"
-                )
-
-
-def binary_matrix(train: Interactions) -> sp.csr_matrix:
-    """Users × items, 1 where the user rated the item (repeats count once)."""
-    m = sp.csr_matrix(
-        (np.ones(len(train.users)), (train.users, train.items)), shape=(train.n_users, train.n_items)
-    )
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m
+                raise ConfigError(f"co-rating detector {key}={getattr(self, key)!r}: expected {expected}")
 
 
 def anomalous_pairs(x: sp.csr_matrix, n_fake: int, settings: CoRatingSettings) -> sp.csr_matrix:
@@ -220,18 +201,14 @@ class CoRatingFilter:
     name: str = DETECTOR_NAME
 
     def __call__(self, train: Interactions) -> np.ndarray:
-        from advrec.attacks.filter_defence import expected_fakes
-
         n_fake = max(1, expected_fakes(train.n_users, self.size))
-        x = binary_matrix(train)
+        x = train.csr().astype(np.float64)  # binary; float64 keeps the weighted co-rating sums exact
         limit = int(round(self.settings.cap * n_fake))
         return flag_top(co_rating_scores(x, n_fake, self.settings), limit)
 
 
 def co_rating_filter(size: float, settings: CoRatingSettings | None = None) -> CoRatingFilter:
     """The ``co-rating`` filter detector; bad sizes and settings fail here, before any training."""
-    from advrec.attacks.filter_defence import expected_fakes
-
     settings = settings or CoRatingSettings()
     expected_fakes(1, size)
     settings.check()

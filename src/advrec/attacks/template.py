@@ -29,7 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 
+from advrec.attacks.optimised import OptimisedSettings, exposure_loss, fit_als, poisoned_scores
 from advrec.attacks.profiles import AttackSpec, FakeProfiles, RatingStats, assemble, check_room
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
@@ -116,10 +118,6 @@ def _surrogate_best(
     surrogate's exposure loss; the ``n_fake`` best, in order (templates repeat if there are fewer).
     ``balance``: the loss of each target on its own, and the best remaining candidate of each target in
     turn (a target whose audience differs from the others' still gets fakes that look like it)."""
-    import torch
-
-    from advrec.attacks.optimised import OptimisedSettings, exposure_loss, fit_als, poisoned_scores
-
     o = OptimisedSettings()
     gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
     r = torch.from_numpy(train.csr().toarray().astype(np.float64))
@@ -134,12 +132,12 @@ def _surrogate_best(
         scores = poisoned_scores(r, x, p, q, o.reg, o.unroll)
         for g, group in enumerate(groups):
             losses[g, row] = float(exposure_loss(scores, r, group, o.k, o.loss, o.temperature))
-    orders = [list(np.argsort(row_losses, kind="stable")) for row_losses in losses]
+    orders = [iter(np.argsort(row_losses, kind="stable")) for row_losses in losses]
+    limit = min(spec.n_fake, len(items))
     chosen: list[int] = []
-    while len(chosen) < min(spec.n_fake, len(items)):
+    while len(chosen) < limit:
         for order in orders:  # round robin over the targets, skipping templates already taken
-            pick = next(c for c in order if c not in chosen)
-            chosen.append(int(pick))
-            if len(chosen) == min(spec.n_fake, len(items)):
+            chosen.append(int(next(c for c in order if c not in chosen)))
+            if len(chosen) == limit:
                 break
     return np.resize(np.array(chosen), spec.n_fake)
