@@ -41,6 +41,7 @@ from advrec.data.sampler import NegativeSampler
 from advrec.data.split import Split, load_saved_split, save_split
 from advrec.errors import AdvrecError, ConfigError
 from advrec.evaluation.protocol import Protocol
+from advrec.evaluation.robustness import training_batches, validation_under_attack
 from advrec.evaluation.sequential import build_protocol
 from advrec.gan.builder import build_game, build_gan_model, check_gan_config
 from advrec.models import FEATURE_MODELS, build_model
@@ -198,13 +199,17 @@ def train_run(
     # and a caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
     hooks = [*build_augmentation(config), *build_adversary(config, objective), *(hooks or [])]
     aug = config.augment
+    validate = protocol.validate
+    if config.eval.adversarial_valid is not None:
+        batches = training_batches(split.train, config.seed, tc.batch_size, torch.device(config.device))
+        validate = validation_under_attack(config, model, protocol, objective, batches)
     trainer = Trainer(
         model,
         objective,
         NegativeSampler(split.train, tc.n_negatives, aug.drop_interactions, aug.add_interactions),
         optimizer,
         LRSchedule(optimizer, tc.schedule, tc.epochs),
-        protocol.validate,
+        validate,
         tc,
         select_metric=config.eval.select_metric,
         rngs={"sampler": numpy_rng(config.seed, "sampler")},
@@ -260,6 +265,8 @@ def _train_gan(
     from advrec.gan.plot import plot_gan_history, read_history
 
     check_gan_config(config)
+    if config.eval.adversarial_valid is not None:
+        raise ConfigError("eval.adversarial_valid: GAN runs have no single objective to attack; unset it")
     if ctx.enabled:
         raise ConfigError("gan.name: GAN training runs in a single process (no torchrun)")
     model = build_gan_model(config, split.train).to(config.device)

@@ -234,6 +234,16 @@ class TrainConfig(Strict):
     )
 
 
+class AdversarialValidConfig(Strict):
+    """Valid metrics under an FGSM move of the embedding rows, every epoch (see ``EvalConfig``)."""
+
+    eps: float = Field(..., gt=0, description="the FGSM radius, per row")
+    eps_mode: Literal["absolute", "relative"] = Field(
+        "relative", description="relative: each row moved by eps times its own norm"
+    )
+    targets: list[str] | None = Field(None, description="the tables to perturb; default all the model's")
+
+
 class EvalConfig(Strict):
     ks: list[int] = Field(default_factory=lambda: [10, 20])
     metrics: list[str] = Field(
@@ -246,6 +256,21 @@ class EvalConfig(Strict):
         description="sequential models: exclude the history from the ranking (RecBole does not); the "
         "other choice is reported too, its metrics prefixed 'masked_' or 'unmasked_'",
     )
+    adversarial_valid: AdversarialValidConfig | None = Field(
+        None,
+        description="also compute every valid metric under the FGSM probe (prefixed 'adv_'), each epoch, "
+        "so that select_metric: adv_ndcg@10 keeps the epoch most accurate under attack (robust early "
+        "stopping: adversarial robustness on held-out data peaks early and then decays)",
+    )
+
+    @model_validator(mode="after")
+    def _adversarial_selection_needs_the_probe(self) -> EvalConfig:
+        if self.select_metric.startswith("adv_") and self.adversarial_valid is None:
+            raise ValueError(
+                f"select_metric {self.select_metric!r} is a metric under attack: set "
+                "eval.adversarial_valid (e.g. {eps: 0.5, eps_mode: relative})"
+            )
+        return self
 
     @field_validator("ks")
     @classmethod

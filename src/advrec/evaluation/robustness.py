@@ -11,7 +11,7 @@ and the adversary is meaningful to the extent it beats the random control.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -20,8 +20,10 @@ import torch
 from advrec.adversarial.builder import PerturbationBuilder, select_tables
 from advrec.adversarial.gradients import delta_gradients
 from advrec.adversarial.perturbation import EpsMode
+from advrec.config.schema import AdversarialValidConfig, RunConfig
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
+from advrec.errors import ConfigError
 from advrec.evaluation.protocol import Protocol
 from advrec.models.base import Deltas, Recommender
 from advrec.training.objectives import PairwiseObjective
@@ -30,7 +32,7 @@ from advrec.utils.seeding import numpy_rng, torch_generator
 ATTACKS = ("fgsm", "pgd")
 
 
-def _training_batches(
+def training_batches(
     train: Interactions, seed: int, batch_size: int, device: torch.device
 ) -> list[dict[str, torch.Tensor]]:
     """Every training interaction once, in data order, with one seeded negative: fixed for all steps."""
@@ -118,7 +120,7 @@ def robustness_probe(
     model.eval()  # no dropout: the probe is deterministic given the seed
     device = next(model.parameters()).device
     if batches is None:  # a model with its own loss data (sequences) brings its batches
-        batches = _training_batches(train, seed, batch_size, device)
+        batches = training_batches(train, seed, batch_size, device)
     gradient_fn = full_data_gradient_fn(model, objective, batches)  # shared: one pass at Δ = 0 for all
     selected = select_tables(model.embedding_tables(), targets, key="targets")
     tables = {name: t.detach() for name, t in selected.items()}
@@ -153,6 +155,66 @@ def robustness_probe(
             "control": "same per-row norms as the attack's delta, uniformly random directions",
         }
     return result
+
+
+def adversarial_validation(
+    validate: Callable[[Recommender], dict[str, float]],
+    valid_view: Protocol,
+    objective: PairwiseObjective,
+    batches: list[dict[str, torch.Tensor]],
+    settings: AdversarialValidConfig,
+    seed: int,
+) -> Callable[[Recommender], dict[str, float]]:
+    """``validate`` plus every one of its metrics under the probe's FGSM move (full-data gradient, one
+    step of ``settings.eps`` per row), prefixed ``adv_``: selecting on ``adv_ndcg@10`` keeps the epoch
+    most accurate under attack. Why per epoch: robustness on held-out data peaks early in training and
+    then decays while training robustness keeps rising (Rice et al., ICML 2020, "Overfitting in
+    adversarially robust deep learning"); on SASRec the valid FGSM drop of one run grows from 10% at its
+    best epoch to 39% ten epochs later (docs/benchmarks.md, section 15d).
+
+    ``valid_view``: the protocol with valid in the place of test (``valid_as_test()``), whose
+    ``test_metrics`` takes the perturbation. The model is in eval mode (the trainer's), so the gradient
+    sees no dropout, as in the probe."""
+    builder = PerturbationBuilder(
+        method="fgsm", eps=settings.eps, eps_mode=settings.eps_mode, generator=torch_generator(seed, "attack")
+    )
+
+    def validate_under_attack(model: Recommender) -> dict[str, float]:
+        clean = validate(model)
+        # the trainer validates in inference mode; the gradient needs autograd back for this pass
+        with torch.inference_mode(False), torch.enable_grad():
+            tables = select_tables(
+                model.embedding_tables(), settings.targets, key="eval.adversarial_valid.targets"
+            )
+            gradient_fn = full_data_gradient_fn(model, objective, batches)
+            deltas = builder({name: t.detach() for name, t in tables.items()}, gradient_fn)
+        with torch.inference_mode():
+            attacked = valid_view.test_metrics(model, deltas=deltas)
+        return {**clean, **{f"adv_{key}": attacked[key] for key in clean if key in attacked}}
+
+    return validate_under_attack
+
+
+def validation_under_attack(
+    config: RunConfig,
+    model: Recommender,
+    protocol: Protocol,
+    objective: PairwiseObjective,
+    batches: list[dict[str, torch.Tensor]],
+) -> Callable[[Recommender], dict[str, float]]:
+    """``protocol.validate`` plus its metrics under ``eval.adversarial_valid``'s FGSM move (``adv_*``)."""
+    if not model.embedding_tables():
+        raise ConfigError(
+            f"eval.adversarial_valid: {type(model).__name__} has no embedding tables to perturb"
+        )
+    return adversarial_validation(
+        protocol.validate,
+        protocol.valid_as_test(),
+        objective,
+        batches,
+        config.eval.adversarial_valid,
+        config.seed,
+    )
 
 
 def robustness_key(targets: Sequence[str] | None = None, split: str = "test") -> str:

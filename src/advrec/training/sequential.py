@@ -306,13 +306,19 @@ def train_sequential(
         device=config.device,
         show_progress=show_progress,
     )
+    validate = protocol.validate
+    if config.eval.adversarial_valid is not None:
+        from advrec.evaluation.robustness import validation_under_attack
+
+        batches = probe_batches(config, split, config.device)
+        validate = validation_under_attack(config, model, protocol, objective, batches)
     trainer = Trainer(
         model,
         None,
         None,
         None,
         None,
-        protocol.validate,
+        validate,
         tc,
         select_metric=config.eval.select_metric,
         rngs={"sampler": numpy_rng(config.seed, "sampler")},
