@@ -225,6 +225,12 @@ class TrainConfig(Strict):
         description="sasrec: a finished run folder (same data, split and model) whose best model starts "
         "this run, e.g. adversarial training after plain pre-training, as the APR paper does",
     )
+    average_from: int | None = Field(
+        None,
+        ge=0,
+        description="weight averaging (SWA): from this epoch on, the model evaluated, selected and kept is "
+        "the mean of the weights at the end of every epoch so far; training goes on from the raw weights",
+    )
     kernel: Literal["auto", "fused", "autograd", "fused_epoch"] = Field(
         "auto",
         description="gradients from the fused BPR-MF kernel (numba) or autograd; auto = fused wherever "

@@ -19,6 +19,7 @@ from advrec.config.schema import TrainConfig
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import AdvrecError
 from advrec.models.base import Deltas, Recommender, Scorer
+from advrec.training.averaging import WeightAverage
 from advrec.training.checkpoint import (
     load_checkpoint,
     restore_rng_state,
@@ -116,6 +117,7 @@ class Trainer:
         )
         if self._fused_epoch is not None:
             self._fused_step = None  # never used: the whole-epoch kernel replaces the batch loop
+        self.average = None if config.average_from is None else WeightAverage(model, config.average_from)
 
     def _wrap(self, model: Recommender) -> Recommender:
         if not self.dist.enabled or self.procedure is not None:  # a procedure syncs its own gradients
@@ -141,21 +143,26 @@ class Trainer:
         while epoch < self.cfg.epochs and state["bad_epochs"] < self.cfg.patience:
             log = self._run_epoch(epoch) if self.procedure is None else self._run_procedure_epoch(epoch)
             train_times.append(log["train_s"])
+            if self.average is not None:
+                self.average.update(epoch)
+                log["averaged_epochs"] = self.average.count
             if (epoch + 1) % self.cfg.eval_every == 0 or epoch + 1 == self.cfg.epochs:
-                start = time.perf_counter()
-                valid = self._evaluate()
-                log["eval_s"] = time.perf_counter() - start
-                eval_times.append(log["eval_s"])
-                log["valid"] = valid
-                current = self._selection_value(valid)
-                (self.schedule or self.procedure).end_epoch(current)
-                if not self._counts_for_selection(epoch):
-                    pass  # e.g. an adversary still pre-training: neither a candidate nor a bad epoch
-                elif current > state["best"]:
-                    state.update(best=current, best_epoch=epoch, bad_epochs=0, best_valid=valid)
-                    self._save_best()
-                else:
-                    state["bad_epochs"] += 1
+                # with train.average_from, the model judged and kept is the average (training goes on raw)
+                with self.average.swapped_in() if self.average is not None else contextlib.nullcontext():
+                    start = time.perf_counter()
+                    valid = self._evaluate()
+                    log["eval_s"] = time.perf_counter() - start
+                    eval_times.append(log["eval_s"])
+                    log["valid"] = valid
+                    current = self._selection_value(valid)
+                    (self.schedule or self.procedure).end_epoch(current)
+                    if not self._counts_for_selection(epoch):
+                        pass  # e.g. an adversary still pre-training: neither a candidate nor a bad epoch
+                    elif current > state["best"]:
+                        state.update(best=current, best_epoch=epoch, bad_epochs=0, best_valid=valid)
+                        self._save_best()
+                    else:
+                        state["bad_epochs"] += 1
             for hook in self.hooks:
                 hook.on_epoch_end(epoch, log)
             epoch += 1
@@ -321,6 +328,7 @@ class Trainer:
                 "hooks": [hook.state_dict() for hook in self.hooks],
                 "rng": rng_state(self.rngs),
                 "trainer": state,
+                **({"average": self.average.state_dict()} if self.average is not None else {}),
             },
         )
 
@@ -353,6 +361,12 @@ class Trainer:
         for hook, hook_state in zip(self.hooks, ckpt["hooks"]):
             hook.load_state_dict(hook_state)
         restore_rng_state(ckpt["rng"], self.rngs)
+        if self.average is not None:
+            if "average" not in ckpt:
+                raise AdvrecError(
+                    f"--resume: {path} was written without train.average_from; rerun from scratch"
+                )
+            self.average.load_state_dict(ckpt["average"])
         state = ckpt["trainer"]
         history = self._read_log(upto=state["epoch"])
         return state, history
