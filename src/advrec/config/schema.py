@@ -229,7 +229,8 @@ class TrainConfig(Strict):
         None,
         ge=0,
         description="weight averaging (SWA): from this epoch on, the model evaluated, selected and kept is "
-        "the mean of the weights at the end of every epoch so far; training goes on from the raw weights",
+        "the mean of the weights at the end of every epoch so far; training goes on from the raw weights; "
+        "earlier epochs are neither candidates nor count for early stopping",
     )
     kernel: Literal["auto", "fused", "autograd", "fused_epoch"] = Field(
         "auto",

@@ -182,6 +182,8 @@ class Trainer:
 
     def _counts_for_selection(self, epoch: int) -> bool:
         gates = [*self.hooks, *([self.procedure] if self.procedure is not None else [])]
+        if self.average is not None and epoch < self.average.start_epoch:
+            return False  # with train.average_from, only averaged models are candidates
         return all(gate.counts_for_selection(epoch) for gate in gates)
 
     def _run_procedure_epoch(self, epoch: int) -> dict[str, Any]:
