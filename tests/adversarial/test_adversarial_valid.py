@@ -35,7 +35,7 @@ def _log(run_dir: Path) -> list[dict]:
 
 def _check_run(run_dir: Path, results: dict) -> None:
     log = _log(run_dir)
-    for line in log:  # every metric twice: clean and under attack
+    for line in log:  # every metric twice: clean and under attack (a general model has one masking)
         clean = {k for k in line["valid"] if not k.startswith("adv_")}
         assert {k for k in line["valid"] if k.startswith("adv_")} == {f"adv_{k}" for k in clean}
     # the kept epoch is the first best one under attack, not the best clean one
@@ -74,6 +74,11 @@ def test_sasrec_selects_the_epoch_best_under_attack(tmp_path):
     )
     assert probe["fgsm"]["0.5"]["ndcg@10"] == pytest.approx(results["valid"]["adv_ndcg@10"], rel=1e-5)
     assert probe["clean"]["ndcg@10"] == pytest.approx(results["valid"]["ndcg@10"], rel=1e-5)
+    # the other masking under attack is kept too (the clean log has only the configured one)
+    assert probe["fgsm"]["0.5"]["masked_ndcg@10"] == pytest.approx(
+        results["valid"]["adv_masked_ndcg@10"], rel=1e-5
+    )
+    assert "masked_ndcg@10" not in results["valid"]
 
 
 def test_selecting_under_attack_needs_the_attack():

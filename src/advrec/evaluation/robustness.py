@@ -172,6 +172,10 @@ def adversarial_validation(
     adversarially robust deep learning"); on SASRec the valid FGSM drop of one run grows from 10% at its
     best epoch to 39% ten epochs later (docs/benchmarks.md, section 15d).
 
+    A sequential model's other masking is kept too (``adv_masked_ndcg@10``): unmasked, the FGSM step
+    (which raises the training loss) lowers the scores of the training items, which then stop crowding
+    the valid item out of the top k, so unmasked valid figures under attack can even rise (docs §15e).
+
     ``valid_view``: the protocol with valid in the place of test (``valid_as_test()``), whose
     ``test_metrics`` takes the perturbation. The model is in eval mode (the trainer's), so the gradient
     sees no dropout, as in the probe."""
@@ -190,9 +194,18 @@ def adversarial_validation(
             deltas = builder({name: t.detach() for name, t in tables.items()}, gradient_fn)
         with torch.inference_mode():
             attacked = valid_view.test_metrics(model, deltas=deltas)
-        return {**clean, **{f"adv_{key}": attacked[key] for key in clean if key in attacked}}
+        return {**clean, **{f"adv_{key}": value for key, value in attacked.items() if _base(key) in clean}}
 
     return validate_under_attack
+
+
+def _base(key: str) -> str:
+    """``ndcg@10`` for ``ndcg@10``, ``masked_ndcg@10`` and ``unmasked_ndcg@10`` (a sequential model's
+    other masking, which the probe reports too)."""
+    for prefix in ("masked_", "unmasked_"):
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return key
 
 
 def validation_under_attack(
