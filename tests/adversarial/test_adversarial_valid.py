@@ -81,6 +81,19 @@ def test_sasrec_selects_the_epoch_best_under_attack(tmp_path):
     assert "masked_ndcg@10" not in results["valid"]
 
 
+def test_pgd_figures_are_the_pgd_probe_s(tmp_path):
+    raw = json.loads(json.dumps(MF))
+    raw["eval"]["adversarial_valid"] = {"eps": 0.5, "attack": "pgd", "pgd_steps": 3}
+    raw["train"]["epochs"] = 3
+    results = train_run(parse_config(raw), tmp_path / "run", show_progress=False)
+    probe = robustness_run(
+        tmp_path / "run", [0.5], attack="pgd", pgd_steps=3, eps_mode="relative", split="valid"
+    )
+    assert probe["pgd"]["0.5"]["ndcg@10"] == pytest.approx(results["valid"]["adv_ndcg@10"], rel=1e-5)
+    fgsm = robustness_run(tmp_path / "run", [0.5], attack="fgsm", eps_mode="relative", split="valid")
+    assert fgsm["fgsm"]["0.5"]["ndcg@10"] != pytest.approx(results["valid"]["adv_ndcg@10"], rel=1e-5)
+
+
 def test_selecting_under_attack_needs_the_attack():
     raw = json.loads(json.dumps(MF))
     del raw["eval"]["adversarial_valid"]

@@ -242,13 +242,18 @@ class TrainConfig(Strict):
 
 
 class AdversarialValidConfig(Strict):
-    """Valid metrics under an FGSM move of the embedding rows, every epoch (see ``EvalConfig``)."""
+    """Valid metrics under the probe's FGSM (or PGD) move of the embedding rows, every epoch."""
 
     eps: float = Field(..., gt=0, description="the FGSM radius, per row")
     eps_mode: Literal["absolute", "relative"] = Field(
         "relative", description="relative: each row moved by eps times its own norm"
     )
     targets: list[str] | None = Field(None, description="the tables to perturb; default all the model's")
+    attack: Literal["fgsm", "pgd"] = Field(
+        "fgsm",
+        description="pgd: pgd_steps projected steps (harder to fool by selection, pgd_steps x the cost)",
+    )
+    pgd_steps: int = Field(5, ge=1)
 
 
 class EvalConfig(Strict):
