@@ -110,3 +110,19 @@ def test_killed_run_resumes_the_average_exactly(tmp_path, crash_at):
     assert a["count"] == b["count"] == 4
     for key in a["mean"]:
         assert torch.equal(a["mean"][key], b["mean"][key]), key
+
+
+@pytest.mark.parametrize(("kernel", "optimizer"), [("auto", "adam"), ("fused_epoch", "sparse_adam")])
+def test_fused_kernels_train_on_after_the_swap(tmp_path, kernel, optimizer):
+    """The numba kernels update the parameters in place: swapping the average in and out around each
+    evaluation must leave their raw trajectory exactly as without averaging."""
+    losses = []
+    for average_from in (None, 2):
+        raw = json.loads(json.dumps(CONFIG))
+        raw["train"].update(kernel=kernel, average_from=average_from)
+        raw["train"]["optimizer"]["name"] = optimizer
+        folder = tmp_path / f"run{average_from}"
+        train_run(parse_config(raw), folder, show_progress=False)
+        log = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        losses.append([line["loss"] for line in log])
+    assert losses[0] == losses[1]
