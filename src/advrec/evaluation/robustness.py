@@ -20,7 +20,7 @@ import torch
 from advrec.adversarial.builder import PerturbationBuilder, select_tables
 from advrec.adversarial.gradients import delta_gradients
 from advrec.adversarial.perturbation import EpsMode
-from advrec.config.schema import AdversarialValidConfig, RunConfig
+from advrec.config.schema import RunConfig
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import ConfigError
@@ -157,39 +157,44 @@ def robustness_probe(
     return result
 
 
-def adversarial_validation(
-    validate: Callable[[Recommender], dict[str, float]],
-    valid_view: Protocol,
+def validation_under_attack(
+    config: RunConfig,
+    model: Recommender,
+    protocol: Protocol,
     objective: PairwiseObjective,
     batches: list[dict[str, torch.Tensor]],
-    settings: AdversarialValidConfig,
-    seed: int,
 ) -> Callable[[Recommender], dict[str, float]]:
-    """``validate`` plus every one of its metrics under the probe's FGSM move (full-data gradient, one
-    step of ``settings.eps`` per row; or its PGD), prefixed ``adv_``: selecting on ``adv_ndcg@10``
-    keeps the epoch most accurate under attack. Why per epoch: robustness on held-out data peaks early
-    in training and then decays while training robustness keeps rising (Rice et al., ICML 2020,
-    "Overfitting in adversarially robust deep learning"). On SASRec one epoch's valid FGSM drop jumps
-    between 2% and 51% from epoch to epoch, and a model kept on the FGSM figures can still lose as much
-    to PGD as a plain one (docs/benchmarks.md, sections 15d and 15e): judge it with a stronger probe.
+    """``protocol.validate`` plus every one of its metrics under ``eval.adversarial_valid``'s move (the
+    probe's FGSM, full-data gradient, or its PGD), prefixed ``adv_``: selecting on ``adv_ndcg@10`` keeps
+    the epoch most accurate under attack. Why per epoch: robustness on held-out data peaks early in
+    training and then decays while training robustness keeps rising (Rice et al., ICML 2020,
+    "Overfitting in adversarially robust deep learning"). On SASRec one epoch's valid FGSM drop ranges
+    from 1.5% to 51% across the epochs of one run, and a model kept on the FGSM figures can still lose as
+    much to PGD as a plain one (docs/benchmarks.md, sections 15d and 15e): judge it with a stronger probe.
 
     A sequential model's other masking is kept too (``adv_masked_ndcg@10``): unmasked, the FGSM step
     (which raises the training loss) lowers the scores of the training items, which then stop crowding
     the valid item out of the top k, so unmasked valid figures under attack can even rise (docs §15e).
 
-    ``valid_view``: the protocol with valid in the place of test (``valid_as_test()``), whose
-    ``test_metrics`` takes the perturbation. The model is in eval mode (the trainer's), so the gradient
-    sees no dropout, as in the probe."""
+    The perturbed figures come from ``protocol.valid_as_test()``, whose ``test_metrics`` takes the
+    perturbation. The model is in eval mode (the trainer's), so the gradient sees no dropout, as in the
+    probe."""
+    settings = config.eval.adversarial_valid
+    if not model.embedding_tables():
+        raise ConfigError(
+            f"eval.adversarial_valid: {type(model).__name__} has no embedding tables to perturb"
+        )
+    valid_view = protocol.valid_as_test()
     builder = PerturbationBuilder(
         method=settings.attack,
         eps=settings.eps,
         eps_mode=settings.eps_mode,
         pgd_steps=settings.pgd_steps,
-        generator=torch_generator(seed, "attack"),
+        generator=torch_generator(config.seed, "attack"),
     )
 
     def validate_under_attack(model: Recommender) -> dict[str, float]:
-        clean = validate(model)
+        clean = protocol.validate(model)
         # the trainer validates in inference mode; the gradient needs autograd back for this pass
         with torch.inference_mode(False), torch.enable_grad():
             tables = select_tables(
@@ -211,28 +216,6 @@ def _base(key: str) -> str:
         if key.startswith(prefix):
             return key[len(prefix) :]
     return key
-
-
-def validation_under_attack(
-    config: RunConfig,
-    model: Recommender,
-    protocol: Protocol,
-    objective: PairwiseObjective,
-    batches: list[dict[str, torch.Tensor]],
-) -> Callable[[Recommender], dict[str, float]]:
-    """``protocol.validate`` plus its metrics under ``eval.adversarial_valid``'s FGSM move (``adv_*``)."""
-    if not model.embedding_tables():
-        raise ConfigError(
-            f"eval.adversarial_valid: {type(model).__name__} has no embedding tables to perturb"
-        )
-    return adversarial_validation(
-        protocol.validate,
-        protocol.valid_as_test(),
-        objective,
-        batches,
-        config.eval.adversarial_valid,
-        config.seed,
-    )
 
 
 def robustness_key(targets: Sequence[str] | None = None, split: str = "test") -> str:

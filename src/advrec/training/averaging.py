@@ -3,9 +3,10 @@ mean of the weights at the end of every epoch from ``train.average_from`` on, wh
 the raw weights.
 
 Why: a small-batch Adam run moves far between epochs, and what a probe measures on one epoch's weights
-jumps with it (on SASRec the valid FGSM drop of consecutive epochs ranges from 2% to 50%, docs §15e); the
+jumps with it (on SASRec the valid FGSM drop ranges from 1.5% to 51% across the epochs of one run); the
 average sits in the middle of the region the run explores, which Chen et al. (ICLR 2021) found to curb
-robust overfitting in adversarial training.
+robust overfitting in adversarial training. On SASRec it did not make APR models more robust under PGD
+(docs/benchmarks.md §15e).
 """
 
 from __future__ import annotations
