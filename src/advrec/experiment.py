@@ -195,9 +195,14 @@ def train_run(
     tc = config.train
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
     objective = build_objective(tc.objective, tc.l2)
+
     # Augmentation and adversary hooks go first: hook states are checkpointed as a list in this order,
     # and a caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
-    hooks = [*build_augmentation(config), *build_adversary(config, objective), *(hooks or [])]
+    def full_data() -> list[dict[str, torch.Tensor]]:  # as the robustness probe reads it
+        return training_batches(split.train, config.seed, 8192, torch.device(config.device))
+
+    adversary = build_adversary(config, objective, full_data)
+    hooks = [*build_augmentation(config), *adversary, *(hooks or [])]
     aug = config.augment
     validate = protocol.validate
     if config.eval.adversarial_valid is not None:

@@ -16,6 +16,12 @@ gradient of many batches, so the model is trained against the perturbation of it
 whole objective; a per-batch Δ moves every row of a table by the full radius along one batch's gradient,
 which for rows the batch barely touches (most output rows of a sequence model's softmax) is noise.
 
+Full-data Δ (``full_data_every`` = N): the robustness probe's own perturbation (one Δ per table from the
+gradient of the whole training objective, in eval mode, FGSM or PGD as configured) is computed every N
+batches and held fixed in between: adversarial training against exactly the threat the probe measures
+(one perturbation of the tables for all users), at the cost of one pass over the training data per
+refresh (``pgd_steps`` passes for PGD). It needs the probe's batches (``use_full_data``).
+
 Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
 fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
 valid selection metric has not improved for N evaluations (pre-training to convergence, without a
@@ -33,7 +39,7 @@ from typing import Any
 import torch
 
 from advrec.adversarial.builder import PerturbationBuilder, select_tables
-from advrec.adversarial.gradients import delta_gradients, global_mean_gradients
+from advrec.adversarial.gradients import delta_gradients, full_data_gradient_fn, global_mean_gradients
 from advrec.models.base import Deltas, Recommender
 from advrec.training.hooks import TrainHook
 from advrec.training.objectives import Batch, PairwiseObjective
@@ -53,9 +59,12 @@ class APRHook(TrainHook):
         select_metric: str = "ndcg@10",
         min_adv_epochs: int = 0,
         universal_step: float | None = None,
+        full_data_every: int | None = None,
     ) -> None:
         if universal_step is not None and (universal_step <= 0 or builder.method != "fgsm"):
             raise ValueError("universal_step needs a step > 0 and the fgsm method")
+        if full_data_every is not None and (full_data_every < 1 or universal_step is not None):
+            raise ValueError("full_data_every needs at least 1 batch and no universal_step")
         if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs) < 0:
             raise ValueError(
                 "need reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs >= 0"
@@ -70,7 +79,11 @@ class APRHook(TrainHook):
         self.select_metric = select_metric
         self.min_adv_epochs = min_adv_epochs
         self.universal_step = universal_step
-        self._kept: Deltas | None = None  # the universal Δ (universal_step only)
+        self.full_data_every = full_data_every
+        self._full_batches: list[Batch] | None = None
+        self._kept: Deltas | None = None  # the universal or full-data Δ, kept across batches
+        self._kept_eps: float | None = None  # full-data Δ: the ε it was built for
+        self._since_refresh = 0  # full-data Δ: batches trained against it so far
         # The epoch the adversary switches on: fixed, or found when plain training stops improving.
         self.started_at: int | None = None if start_after_plateau else start_epoch
         self._plain_best = float("-inf")
@@ -130,6 +143,8 @@ class APRHook(TrainHook):
             "plain_best": self._plain_best,
             "plain_bad": self._plain_bad,
             "kept": self._kept,
+            "kept_eps": self._kept_eps,
+            "since_refresh": self._since_refresh,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -139,6 +154,12 @@ class APRHook(TrainHook):
         self._plain_best = float(state["plain_best"])
         self._plain_bad = int(state["plain_bad"])
         self._kept = state.get("kept")  # absent in checkpoints older than universal_step
+        self._kept_eps = state.get("kept_eps")
+        self._since_refresh = int(state.get("since_refresh", 0))
+
+    def use_full_data(self, batches: list[Batch]) -> None:
+        """The data of the full-data Δ: every training example once, as the robustness probe reads it."""
+        self._full_batches = batches
 
     # -- the adversary -----------------------------------------------------------------
     def adversarial_deltas(self, model: Recommender, batch: Batch, eps: float) -> Deltas:
@@ -150,9 +171,28 @@ class APRHook(TrainHook):
             return global_mean_gradients(grads, n_local)
 
         tables = select_tables(model.embedding_tables(), self.targets)
+        if self.full_data_every is not None:
+            return self._full_data_deltas(model, tables, eps)
         if self.universal_step is None:
             return self.builder(tables, gradient_fn, eps)
         if self._kept is None:
             self._kept = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
         self._kept = self.builder.universal_step(tables, gradient_fn, self._kept, self.universal_step, eps)
+        return self._kept
+
+    def _full_data_deltas(self, model: Recommender, tables: Deltas, eps: float) -> Deltas:
+        """The probe's Δ at the current Θ, rebuilt every ``full_data_every`` batches (or when ε changes)."""
+        stale = self._kept is None or self._since_refresh >= self.full_data_every or eps != self._kept_eps
+        if stale:
+            if self._full_batches is None:
+                raise RuntimeError("full_data_every: call use_full_data(batches) before training")
+            was_training = model.training
+            model.eval()  # the probe's gradient: no dropout
+            try:
+                gradient_fn = full_data_gradient_fn(model, self.objective, self._full_batches)
+                self._kept = self.builder({n: t.detach() for n, t in tables.items()}, gradient_fn, eps)
+            finally:
+                model.train(was_training)
+            self._kept_eps, self._since_refresh = eps, 0
+        self._since_refresh += 1
         return self._kept

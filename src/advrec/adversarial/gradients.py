@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 
 from advrec.models.base import Deltas
+
+if TYPE_CHECKING:  # the objectives module is not needed at run time here
+    from advrec.training.objectives import PairwiseObjective
 
 LossOfDeltas = Callable[[Deltas], torch.Tensor]
 
@@ -42,3 +46,27 @@ def global_mean_gradients(grads: Deltas, n_local: int) -> Deltas:
         dist.all_reduce(total)
         out[name] = total / count.clamp_min(1.0)
     return out
+
+
+def full_data_gradient_fn(
+    model: torch.nn.Module, objective: PairwiseObjective, batches: list[dict[str, torch.Tensor]]
+) -> Callable[[Deltas], Deltas]:
+    """Gradient of the mean pair loss over all batches w.r.t. the tables at Θ + Δ, cached at Δ = 0
+    (FGSM for several ε needs the same gradient; it is one full pass over the training data)."""
+    total = sum(len(b["users"]) for b in batches)
+    cache: dict[str, Deltas] = {}
+
+    def gradient_fn(deltas: Deltas) -> Deltas:
+        at_zero = all(not d.any() for d in deltas.values())
+        if at_zero and "zero" in cache:
+            return cache["zero"]
+        acc = {name: torch.zeros_like(d) for name, d in deltas.items()}
+        for batch in batches:
+            grads = delta_gradients(lambda d, b=batch: objective.pair_loss(model, b, d), deltas)
+            for name, g in grads.items():
+                acc[name] += g * (len(batch["users"]) / total)
+        if at_zero:
+            cache["zero"] = acc
+        return acc
+
+    return gradient_fn

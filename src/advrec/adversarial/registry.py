@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 import torch.distributed as dist
 
 from advrec.adversarial.apr import APRHook
@@ -15,12 +16,15 @@ from advrec.training.hooks import TrainHook
 from advrec.training.objectives import PairwiseObjective
 from advrec.utils.seeding import torch_generator
 
+# The training data as the robustness probe reads it (every example once), built only when asked for.
+FullData = Callable[[], list[dict[str, torch.Tensor]]]
 
-def _none(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
+
+def _none(config: RunConfig, objective: PairwiseObjective, full_data: FullData | None) -> list[TrainHook]:
     return []
 
 
-def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
+def _apr(config: RunConfig, objective: PairwiseObjective, full_data: FullData | None) -> list[TrainHook]:
     adv = config.adversary
     if adv.start_epoch >= config.train.epochs:
         raise ConfigError(
@@ -41,6 +45,20 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
             f"adversary.universal_step: works with adversary.method fgsm only (one projected L2 step per "
             f"batch); got method {adv.method!r}"
         )
+    if adv.full_data_every is not None:
+        if adv.universal_step is not None:
+            raise ConfigError("adversary.full_data_every: not with adversary.universal_step (two kept Δs)")
+        if adv.method not in ("fgsm", "pgd"):
+            raise ConfigError(
+                f"adversary.full_data_every: needs method fgsm or pgd (the probe's); got {adv.method!r}"
+            )
+        if full_data is None:
+            raise ConfigError("adversary.full_data_every: this run's training path has no full-data gradient")
+        if _world_size() > 1:
+            raise ConfigError(
+                f"adversary.full_data_every: not under distributed training (world size {_world_size()}); "
+                "every rank would repeat the same full pass: run it in one process"
+            )
     builder = PerturbationBuilder(
         method=adv.method,
         eps=adv.eps,
@@ -50,7 +68,7 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
         generator=torch_generator(config.seed, "adversary"),
         random_start=adv.random_start,
     )
-    return [
+    hooks = [
         APRHook(
             objective,
             builder,
@@ -62,15 +80,21 @@ def _apr(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
             select_metric=config.eval.select_metric,
             min_adv_epochs=adv.min_adv_epochs,
             universal_step=adv.universal_step,
+            full_data_every=adv.full_data_every,
         )
     ]
+    if adv.full_data_every is not None:
+        hooks[0].use_full_data(full_data())
+    return hooks
 
 
 def _world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def _contrastive(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
+def _contrastive(
+    config: RunConfig, objective: PairwiseObjective, full_data: FullData | None
+) -> list[TrainHook]:
     """SimGCL / XSimGCL: LightGCN only, single process only (see ``advrec.adversarial.simgcl``)."""
     adv, model = config.adversary, config.model
     if model.name != "lightgcn":
@@ -89,8 +113,9 @@ def _contrastive(config: RunConfig, objective: PairwiseObjective) -> list[TrainH
         raise ConfigError(
             f"adversary.min_adv_epochs: only apr uses it (every {adv.name} epoch may be selected); remove it"
         )
-    if adv.universal_step is not None or adv.random_start:
-        key = "universal_step" if adv.universal_step is not None else "random_start"
+    only_apr = {"universal_step": adv.universal_step, "full_data_every": adv.full_data_every}
+    if any(v is not None for v in only_apr.values()) or adv.random_start:
+        key = next((k for k, v in only_apr.items() if v is not None), "random_start")
         raise ConfigError(f"adversary.{key}: only apr uses it; remove it for {adv.name}")
     generator = torch_generator(config.seed, "adversary")
     if adv.name == "simgcl":
@@ -102,7 +127,7 @@ def _contrastive(config: RunConfig, objective: PairwiseObjective) -> list[TrainH
     return [XSimGCLHook(objective, adv.cl_eps, adv.cl_weight, adv.cl_temperature, adv.cl_layer, generator)]
 
 
-ADVERSARIES: dict[str, Callable[[RunConfig, PairwiseObjective], list[TrainHook]]] = {
+ADVERSARIES: dict[str, Callable[[RunConfig, PairwiseObjective, FullData | None], list[TrainHook]]] = {
     "none": _none,
     "apr": _apr,
     "simgcl": _contrastive,
@@ -110,12 +135,15 @@ ADVERSARIES: dict[str, Callable[[RunConfig, PairwiseObjective], list[TrainHook]]
 }
 
 
-def build_adversary(config: RunConfig, objective: PairwiseObjective) -> list[TrainHook]:
-    """The hooks of the configured adversary (none for ``name: none``)."""
+def build_adversary(
+    config: RunConfig, objective: PairwiseObjective, full_data: FullData | None = None
+) -> list[TrainHook]:
+    """The hooks of the configured adversary (none for ``name: none``). ``full_data``: the training
+    data as the robustness probe reads it, for ``adversary.full_data_every``."""
     try:
         builder = ADVERSARIES[config.adversary.name]
     except KeyError:
         raise ConfigError(
             f"adversary.name: unknown adversary {config.adversary.name!r}; valid: {', '.join(ADVERSARIES)}"
         ) from None
-    return builder(config, objective)
+    return builder(config, objective, full_data)

@@ -348,6 +348,12 @@ class AdversaryConfig(Strict):
         description="apr with fgsm: keep one Δ across batches and move it by this fraction of eps per batch "
         "(universal adversarial training); default: a fresh Δ per batch",
     )
+    full_data_every: int | None = Field(
+        None,
+        ge=1,
+        description="apr: train against the robustness probe's own Δ (gradient of the whole training "
+        "objective, eval mode, fgsm or pgd), rebuilt every this many batches; default: a fresh Δ per batch",
+    )
 
     @field_validator("targets")
     @classmethod

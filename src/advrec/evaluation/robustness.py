@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from advrec.adversarial.builder import PerturbationBuilder, select_tables
-from advrec.adversarial.gradients import delta_gradients
+from advrec.adversarial.gradients import full_data_gradient_fn
 from advrec.adversarial.perturbation import EpsMode
 from advrec.config.schema import RunConfig
 from advrec.data.interactions import Interactions
@@ -48,30 +48,6 @@ def training_batches(
         }
         for lo in range(0, len(users), batch_size)
     ]
-
-
-def full_data_gradient_fn(
-    model: Recommender, objective: PairwiseObjective, batches: list[dict[str, torch.Tensor]]
-):
-    """Gradient of the mean pair loss over all batches w.r.t. the tables at Θ + Δ, cached at Δ = 0
-    (FGSM for several ε needs the same gradient; it is one full pass over the training data)."""
-    total = sum(len(b["users"]) for b in batches)
-    cache: dict[str, Deltas] = {}
-
-    def gradient_fn(deltas: Deltas) -> Deltas:
-        at_zero = all(not d.any() for d in deltas.values())
-        if at_zero and "zero" in cache:
-            return cache["zero"]
-        acc = {name: torch.zeros_like(d) for name, d in deltas.items()}
-        for batch in batches:
-            grads = delta_gradients(lambda d, b=batch: objective.pair_loss(model, b, d), deltas)
-            for name, g in grads.items():
-                acc[name] += g * (len(batch["users"]) / total)
-        if at_zero:
-            cache["zero"] = acc
-        return acc
-
-    return gradient_fn
 
 
 def _with_drops(clean: dict[str, float], perturbed: dict[str, float]) -> dict[str, float | None]:

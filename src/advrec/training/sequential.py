@@ -288,7 +288,7 @@ def train_sequential(
     tc = config.train
     objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
-    adversary = build_adversary(config, objective)
+    adversary = build_adversary(config, objective, lambda: probe_batches(config, split, config.device))
     if adversary:
         from advrec.adversarial import select_tables
 
