@@ -14,9 +14,10 @@ from advrec.config import parse_config
 from advrec.config.schema import ModelConfig
 from advrec.errors import ConfigError
 from advrec.evaluation.robustness import training_batches
-from advrec.experiment import train_run
+from advrec.experiment import load_run, train_run
 from advrec.models import build_model
 from advrec.training.objectives import build_objective
+from advrec.training.sequential import SequentialObjective, probe_batches
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sequential"))
 from test_sequential_run import _config as walk_config  # noqa: E402
@@ -133,6 +134,17 @@ def test_sasrec_trains_against_the_full_data_delta(tmp_path):
     results = train_run(parse_config(raw), tmp_path / "run", show_progress=False)
     log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert all(x["adv_loss"] > 0 for x in log) and results["test"]["ndcg@10"] >= 0
+    # the hook's pass reads the windows in batches of 256, the probe's in train.batch_size: the same
+    # mean gradient (each batch weighted by its number of windows)
+    config, split, model = load_run(tmp_path / "run")
+    objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
+    tables = {k: torch.zeros_like(t.detach()) for k, t in model.embedding_tables().items()}
+    big, small = (
+        full_data_gradient_fn(model.eval(), objective, probe_batches(config, split, "cpu", size))(tables)
+        for size in (256, 3)
+    )
+    assert all(torch.allclose(big[k], small[k], atol=1e-7) for k in big)
+    assert all(big[k].abs().sum() > 0 for k in big)
 
 
 def test_config_errors_name_the_key():

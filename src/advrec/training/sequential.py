@@ -232,15 +232,18 @@ def sequence_windows(config: RunConfig, split: Split) -> tuple[np.ndarray, np.nd
     return training_windows(user_sequences(split.train), s.max_len, s.windows, s.span)
 
 
-def probe_batches(config: RunConfig, split: Split, device: torch.device | str) -> list[Batch]:
-    """Every training window once, in order, with seeded negatives for bce: the robustness probe's data."""
+def probe_batches(
+    config: RunConfig, split: Split, device: torch.device | str, batch_size: int | None = None
+) -> list[Batch]:
+    """Every training window once, in order, with seeded negatives for bce: the robustness probe's data
+    (in batches of ``train.batch_size`` windows, or ``batch_size``: the same mean gradient, fewer steps)."""
     from advrec.utils.seeding import numpy_rng
 
     inputs, targets, users = sequence_windows(config, split)
     negatives = None
     if config.model.sasrec.loss == "bce":
         negatives = sample_negatives(targets, split.train.n_items, numpy_rng(config.seed, "attack"))
-    return window_batches(inputs, targets, users, config.train.batch_size, device, negatives)
+    return window_batches(inputs, targets, users, batch_size or config.train.batch_size, device, negatives)
 
 
 def init_from_run(model: nn.Module, source: Path, split_folder: Path) -> None:
@@ -288,7 +291,7 @@ def train_sequential(
     tc = config.train
     objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
-    adversary = build_adversary(config, objective, lambda: probe_batches(config, split, config.device))
+    adversary = build_adversary(config, objective, lambda: probe_batches(config, split, config.device, 256))
     if adversary:
         from advrec.adversarial import select_tables
 
