@@ -29,6 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", help="run folder (default: runs/<config name>)")
     train.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
+    train.add_argument(
+        "--no-test",
+        action="store_true",
+        help="select on valid and leave test unread (for tuning); 'advrec evaluate RUN' reads and records it",
+    )
 
     evaluate = sub.add_parser("evaluate", help="re-evaluate a run folder's best model on its test split")
     evaluate.add_argument("run_dir")
@@ -112,11 +117,20 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
     results = train_run(
-        config, out, data_root=args.data_root, resume=args.resume, show_progress=not args.quiet
+        config,
+        out,
+        data_root=args.data_root,
+        resume=args.resume,
+        show_progress=not args.quiet,
+        read_test=not args.no_test,
     )
     if results.get("world_size", 1) > 1 and not _is_rank_zero():
         return
-    _print_metrics(f"test (best epoch {results['best_epoch']}):", results["test"])
+    if results["test"] is None:
+        _print_metrics(f"valid (best epoch {results['best_epoch']}):", results["valid"])
+        print(f"test not read (--no-test): 'advrec evaluate {out}' reads it once and records it")
+    else:
+        _print_metrics(f"test (best epoch {results['best_epoch']}):", results["test"])
     t = results["timing"]
     print(
         f"train {t['train_s_per_epoch']:.3f} s/epoch, eval {t['eval_s']:.3f} s; results in {out}/results.json"

@@ -19,6 +19,7 @@ Run folder layout::
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -160,7 +161,10 @@ def train_run(
     resume: bool = False,
     hooks: list[TrainHook] | None = None,
     show_progress: bool = True,
+    read_test: bool = True,
 ) -> dict[str, Any]:
+    """Train, select on valid, then read test once (``read_test=False``: leave test unread, ``"test":
+    null`` in ``results.json``, for tuning runs; ``evaluate_run`` reads and records it later)."""
     run_dir = Path(run_dir)
     check_feature_config(config)
     if config.threads:
@@ -180,12 +184,14 @@ def train_run(
         protocol, model, fit = train_sequential(
             config, run_dir, split, ctx, resume, hooks or [], show_progress
         )
-        return _test_and_record(run_dir, split, protocol, model, fit, ctx)
+        return _test_and_record(run_dir, split, protocol, model, fit, ctx, read_test)
     if config.train.init_from is not None:
         raise ConfigError("train.init_from: only sequential models (sasrec) start from another run")
     protocol = Protocol.from_split(split, config.eval, config.device)
     if config.gan.name != "none":
-        return _train_gan(config, run_dir, split, protocol, ctx, resume, hooks or [], show_progress)
+        return _train_gan(
+            config, run_dir, split, protocol, ctx, resume, hooks or [], show_progress, read_test
+        )
     item_features = prepare_item_features(config, run_dir, data_root, split, ctx)
 
     init = torch_generator(config.seed, "init")
@@ -225,17 +231,23 @@ def train_run(
         show_progress=show_progress,
     )
     fit = trainer.fit(resume=resume)
-    return _test_and_record(run_dir, split, protocol, model, fit, ctx)
+    return _test_and_record(run_dir, split, protocol, model, fit, ctx, read_test)
 
 
 def _test_and_record(
-    run_dir: Path, split: Split, protocol: Protocol, model: Recommender, fit: TrainResult, ctx: DistContext
+    run_dir: Path,
+    split: Split,
+    protocol: Protocol,
+    model: Recommender,
+    fit: TrainResult,
+    ctx: DistContext,
+    read_test: bool = True,
 ) -> dict[str, Any]:
-    # The test split is read here, once, after the best checkpoint was restored.
+    # The test split is read here, once, after the best checkpoint was restored (or not at all).
     model.eval()
     start = time.perf_counter()
-    test = protocol.test_metrics(model)
-    test_s = time.perf_counter() - start
+    test = protocol.test_metrics(model) if read_test else None
+    test_s = time.perf_counter() - start if read_test else None
     results = {
         "test": test,
         "valid": fit.best_valid,
@@ -265,6 +277,7 @@ def _train_gan(
     resume: bool,
     hooks: list[TrainHook],
     show_progress: bool,
+    read_test: bool = True,
 ) -> dict[str, Any]:
     """A GAN run: the same trainer, with the game as its training procedure; ``gan.png`` at the end."""
     from advrec.gan.plot import plot_gan_history, read_history
@@ -300,7 +313,7 @@ def _train_gan(
             plot_gan_history(
                 read_history(metrics), run_dir / "gan.png", title=f"{config.gan.name}, seed {config.seed}"
             )
-    return _test_and_record(run_dir, split, protocol, model, fit, ctx)
+    return _test_and_record(run_dir, split, protocol, model, fit, ctx, read_test)
 
 
 def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
@@ -337,9 +350,17 @@ def export_topk(run_dir: str | Path, path: str | Path, k: int | None = None) -> 
 
 
 def evaluate_run(run_dir: str | Path) -> dict[str, float]:
+    """Test metrics of a run's best model; a run trained without reading test (``"test": null``) gets
+    them recorded in its ``results.json`` here, the first time they are read."""
     config, split, model = load_run(run_dir)
     with torch.inference_mode():
-        return build_protocol(config, split).test_metrics(model)
+        test = build_protocol(config, split).test_metrics(model)
+    results_path = Path(run_dir) / "results.json"
+    if results_path.exists():
+        results = json.loads(results_path.read_text())
+        if results.get("test", {}) is None:
+            atomic_write_json(results_path, {**results, "test": test})
+    return test
 
 
 def robustness_run(
