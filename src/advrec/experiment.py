@@ -8,7 +8,8 @@ Run folder layout::
                          feature rows of the split's items (so evaluate/resume need no --data-root)
     metrics.jsonl        one line per epoch: loss, lr, valid metrics, timings
     checkpoints/         last.pt (everything needed to resume), best.pt (best model by valid metric)
-    results.json         test metrics (read once, at the best epoch), valid metrics, timing
+    results.json         test metrics (read once, at the best epoch; null with --no-test until
+                         ``advrec evaluate`` reads them), valid metrics, timing
                          (+ ``robustness`` after ``advrec evaluate --attack``: see robustness_run)
     robustness/          after ``advrec evaluate --attack``: <attack>.csv (the ε curve with its random
                          control) per attack probed, curves.png (every attack probed so far)
@@ -202,11 +203,11 @@ def train_run(
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
     objective = build_objective(tc.objective, tc.l2)
 
-    # Augmentation and adversary hooks go first: hook states are checkpointed as a list in this order,
-    # and a caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
     def full_data() -> list[dict[str, torch.Tensor]]:  # as the robustness probe reads it
         return training_batches(split.train, config.seed, 8192, torch.device(config.device))
 
+    # Augmentation and adversary hooks go first: hook states are checkpointed as a list in this order,
+    # and a caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
     adversary = build_adversary(config, objective, full_data)
     hooks = [*build_augmentation(config), *adversary, *(hooks or [])]
     aug = config.augment
