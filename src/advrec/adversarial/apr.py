@@ -22,6 +22,12 @@ batches and held fixed in between: adversarial training against exactly the thre
 (one perturbation of the tables for all users), at the cost of one pass over the training data per
 refresh (``pgd_steps`` passes for PGD). It needs the probe's batches (``use_full_data``).
 
+Shared forward (``shared_forward``, a sequential model with ``targets: [item_output]`` only): the hidden
+states do not depend on the scored table, so Δ's gradient and the adversarial loss reuse the clean loss's
+states (same dropout masks) instead of running the network twice more; one backward through the network
+serves both terms. Same objective, a fraction of the cost (a fresh forward would also draw new dropout
+masks, the only difference).
+
 Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
 fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
 valid selection metric has not improved for N evaluations (pre-training to convergence, without a
@@ -60,11 +66,14 @@ class APRHook(TrainHook):
         min_adv_epochs: int = 0,
         universal_step: float | None = None,
         full_data_every: int | None = None,
+        shared_forward: bool = False,
     ) -> None:
         if universal_step is not None and (universal_step <= 0 or builder.method != "fgsm"):
             raise ValueError("universal_step needs a step > 0 and the fgsm method")
         if full_data_every is not None and (full_data_every < 1 or universal_step is not None):
             raise ValueError("full_data_every needs at least 1 batch and no universal_step")
+        if shared_forward and (universal_step is not None or full_data_every is not None):
+            raise ValueError("shared_forward: a fresh per-batch Δ only (no universal_step, full_data_every)")
         if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs) < 0:
             raise ValueError(
                 "need reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs >= 0"
@@ -80,6 +89,7 @@ class APRHook(TrainHook):
         self.min_adv_epochs = min_adv_epochs
         self.universal_step = universal_step
         self.full_data_every = full_data_every
+        self.shared_forward = shared_forward
         self._full_batches: list[Batch] | None = None
         self._kept: Deltas | None = None  # the universal or full-data Δ, kept across batches
         self._kept_eps: float | None = None  # full-data Δ: the ε it was built for
@@ -115,8 +125,11 @@ class APRHook(TrainHook):
     def on_loss(self, model: Recommender, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if not self.active(self.epoch):
             return loss
-        deltas = self.adversarial_deltas(model, batch, self.eps_at(self.epoch))
-        adv = self.objective.pair_loss(model, batch, deltas)
+        if self.shared_forward:
+            adv = self._shared_forward_loss(model, batch, self.eps_at(self.epoch))
+        else:
+            deltas = self.adversarial_deltas(model, batch, self.eps_at(self.epoch))
+            adv = self.objective.pair_loss(model, batch, deltas)
         self._adv_sum += float(adv.detach()) * len(batch["users"])
         self._adv_count += len(batch["users"])
         return loss + self.reg_adv * adv
@@ -196,3 +209,18 @@ class APRHook(TrainHook):
             self._kept_eps, self._since_refresh = eps, 0
         self._since_refresh += 1
         return self._kept
+
+    def _shared_forward_loss(self, model: Recommender, batch: Batch, eps: float) -> torch.Tensor:
+        """The adversarial loss from the clean forward's hidden states (``shared_forward``)."""
+        states = self.objective.clean_states(batch)
+        n_local = len(batch["users"])
+
+        def gradient_fn(deltas: Deltas) -> Deltas:  # through the scores only: the states are constants
+            grads = delta_gradients(
+                lambda d: self.objective.loss_from_states(model, batch, states.detach(), d), deltas
+            )
+            return global_mean_gradients(grads, n_local)
+
+        tables = select_tables(model.embedding_tables(), self.targets)
+        deltas = self.builder(tables, gradient_fn, eps)
+        return self.objective.loss_from_states(model, batch, states, deltas)

@@ -59,6 +59,17 @@ def _apr(config: RunConfig, objective: PairwiseObjective, full_data: FullData | 
                 f"adversary.full_data_every: not under distributed training (world size {_world_size()}); "
                 "every rank would repeat the same full pass: run it in one process"
             )
+    if adv.shared_forward:
+        if config.model.name != "sasrec" or adv.targets != ["item_output"]:
+            raise ConfigError(
+                "adversary.shared_forward: needs model.name sasrec and adversary.targets [item_output] (the "
+                f"hidden states must not depend on the perturbed table); got {config.model.name!r}, "
+                f"{adv.targets}"
+            )
+        if adv.universal_step is not None or adv.full_data_every is not None:
+            raise ConfigError(
+                "adversary.shared_forward: not with universal_step or full_data_every (a per-batch Δ only)"
+            )
     builder = PerturbationBuilder(
         method=adv.method,
         eps=adv.eps,
@@ -81,6 +92,7 @@ def _apr(config: RunConfig, objective: PairwiseObjective, full_data: FullData | 
             min_adv_epochs=adv.min_adv_epochs,
             universal_step=adv.universal_step,
             full_data_every=adv.full_data_every,
+            shared_forward=adv.shared_forward,
         )
     ]
     if adv.full_data_every is not None:
@@ -113,9 +125,14 @@ def _contrastive(
         raise ConfigError(
             f"adversary.min_adv_epochs: only apr uses it (every {adv.name} epoch may be selected); remove it"
         )
-    only_apr = {"universal_step": adv.universal_step, "full_data_every": adv.full_data_every}
-    if any(v is not None for v in only_apr.values()) or adv.random_start:
-        key = next((k for k, v in only_apr.items() if v is not None), "random_start")
+    only_apr = {
+        "universal_step": adv.universal_step,
+        "full_data_every": adv.full_data_every,
+        "random_start": adv.random_start or None,
+        "shared_forward": adv.shared_forward or None,
+    }
+    if any(v is not None for v in only_apr.values()):
+        key = next(k for k, v in only_apr.items() if v is not None)
         raise ConfigError(f"adversary.{key}: only apr uses it; remove it for {adv.name}")
     generator = torch_generator(config.seed, "adversary")
     if adv.name == "simgcl":

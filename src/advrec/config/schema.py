@@ -354,6 +354,11 @@ class AdversaryConfig(Strict):
         description="apr: train against the robustness probe's own Δ (gradient of the whole training "
         "objective, eval mode, fgsm or pgd), rebuilt every this many batches; default: a fresh Δ per batch",
     )
+    shared_forward: bool = Field(
+        False,
+        description="apr on sasrec with targets [item_output]: the adversarial term reuses the clean "
+        "forward's hidden states (same dropout masks) instead of two more passes through the network",
+    )
 
     @field_validator("targets")
     @classmethod

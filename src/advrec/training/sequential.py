@@ -46,20 +46,32 @@ LOSSES = ("ce", "bce")
 
 class SequentialObjective:
     """A batch of windows -> next-item loss. ``pair_loss`` is the name the APR hook and the robustness
-    probe call (the loss an adversary perturbs); there is no separate regulariser to leave out."""
+    probe call (the loss an adversary perturbs); there is no separate regulariser to leave out.
+
+    The clean call (``objective(model, batch)``) keeps its hidden states for that batch, so an adversary
+    that perturbs only the scored table can reuse them (``clean_states``, ``loss_from_states``) instead of
+    running the network again: the states do not depend on ``item_output``."""
 
     def __init__(self, loss: str = "ce", span: int | None = None):
         if loss not in LOSSES:
             raise ConfigError(f"model.sasrec.loss: unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         self.loss = loss
         self.span = span  # target positions per window (default: all of them, the window's length)
+        self._clean: tuple[torch.Tensor, torch.Tensor] | None = None  # (batch inputs, their states)
 
-    def pair_loss(
-        self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
+    def states(self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None):
+        """Hidden states at the batch's target positions, [n_positions, dim]."""
+        return model.hidden(batch["inputs"], deltas)[batch["targets"] > 0]
+
+    def loss_from_states(
+        self,
+        model: SASRec,
+        batch: Batch,
+        states: torch.Tensor,
+        deltas: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
         inputs, targets = batch["inputs"], batch["targets"]
         where = targets > 0
-        states = model.hidden(inputs, deltas)[where]  # [n_positions, dim]
         items = model.output_items(deltas)
         if self.loss == "ce":
             per_position = F.cross_entropy(states @ items[1:].T, targets[where] - 1, reduction="none")
@@ -69,10 +81,25 @@ class SequentialObjective:
             per_position = F.softplus(-pos) + F.softplus(neg)  # -log σ(pos) - log(1 - σ(neg))
         return per_position.sum() / ((self.span or inputs.shape[1]) * max(len(inputs), 1))
 
+    def pair_loss(
+        self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        return self.loss_from_states(model, batch, self.states(model, batch, deltas), deltas)
+
+    def clean_states(self, batch: Batch) -> torch.Tensor:
+        """The states of the last clean call, which must have been on this very batch."""
+        if self._clean is None or self._clean[0] is not batch["inputs"]:
+            raise RuntimeError("clean_states: the last clean loss was not computed on this batch")
+        return self._clean[1]
+
     def __call__(
         self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
-        return self.pair_loss(model, batch, deltas)
+        if deltas is not None:
+            return self.pair_loss(model, batch, deltas)
+        states = self.states(model, batch)
+        self._clean = (batch["inputs"], states)
+        return self.loss_from_states(model, batch, states)
 
 
 def sample_negatives(targets: np.ndarray, n_items: int, rng: np.random.Generator) -> np.ndarray:
