@@ -131,9 +131,9 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at):
 def test_sasrec_trains_against_the_full_data_delta(tmp_path):
     adversary = {"name": "apr", "eps": 0.5, "eps_mode": "relative", "full_data_every": 2}
     raw = walk_config(tmp_path, adversary=adversary, train={"epochs": 2})
-    results = train_run(parse_config(raw), tmp_path / "run", show_progress=False)
+    train_run(parse_config(raw), tmp_path / "run", show_progress=False)
     log = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert all(x["adv_loss"] > 0 for x in log) and results["test"]["ndcg@10"] >= 0
+    assert len(log) == 2 and all(x["adv_loss"] > 0 for x in log)
     # the hook's pass reads the windows in batches of 256, the probe's in train.batch_size: the same
     # mean gradient (each batch weighted by its number of windows)
     config, split, model = load_run(tmp_path / "run")

@@ -45,7 +45,12 @@ from typing import Any
 import torch
 
 from advrec.adversarial.builder import PerturbationBuilder, select_tables
-from advrec.adversarial.gradients import delta_gradients, full_data_gradient_fn, global_mean_gradients
+from advrec.adversarial.gradients import (
+    LossOfDeltas,
+    delta_gradients,
+    full_data_gradient_fn,
+    global_mean_gradients,
+)
 from advrec.models.base import Deltas, Recommender
 from advrec.training.hooks import TrainHook
 from advrec.training.objectives import Batch, PairwiseObjective
@@ -125,10 +130,15 @@ class APRHook(TrainHook):
     def on_loss(self, model: Recommender, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if not self.active(self.epoch):
             return loss
-        if self.shared_forward:
-            adv = self._shared_forward_loss(model, batch, self.eps_at(self.epoch))
+        eps = self.eps_at(self.epoch)
+        if self.shared_forward:  # the clean forward's states; Δ's gradient treats them as constants
+            states = self.objective.clean_states(batch)
+            deltas = self.adversarial_deltas(
+                model, batch, eps, lambda d: self.objective.loss_from_states(model, batch, states.detach(), d)
+            )
+            adv = self.objective.loss_from_states(model, batch, states, deltas)
         else:
-            deltas = self.adversarial_deltas(model, batch, self.eps_at(self.epoch))
+            deltas = self.adversarial_deltas(model, batch, eps)
             adv = self.objective.pair_loss(model, batch, deltas)
         self._adv_sum += float(adv.detach()) * len(batch["users"])
         self._adv_count += len(batch["users"])
@@ -175,13 +185,16 @@ class APRHook(TrainHook):
         self._full_batches = batches
 
     # -- the adversary -----------------------------------------------------------------
-    def adversarial_deltas(self, model: Recommender, batch: Batch, eps: float) -> Deltas:
-        """Δ_adv for this batch (detached), from the gradient of the pair loss at Θ (+ Δ for PGD)."""
+    def adversarial_deltas(
+        self, model: Recommender, batch: Batch, eps: float, loss_fn: LossOfDeltas | None = None
+    ) -> Deltas:
+        """Δ_adv for this batch (detached), from the gradient of the pair loss at Θ (+ Δ for PGD), or of
+        ``loss_fn`` (Δ -> loss) when given."""
         n_local = len(batch["users"])
+        loss_fn = loss_fn or (lambda d: self.objective.pair_loss(model, batch, d))
 
         def gradient_fn(deltas: Deltas) -> Deltas:
-            grads = delta_gradients(lambda d: self.objective.pair_loss(model, batch, d), deltas)
-            return global_mean_gradients(grads, n_local)
+            return global_mean_gradients(delta_gradients(loss_fn, deltas), n_local)
 
         tables = select_tables(model.embedding_tables(), self.targets)
         if self.full_data_every is not None:
@@ -209,18 +222,3 @@ class APRHook(TrainHook):
             self._kept_eps, self._since_refresh = eps, 0
         self._since_refresh += 1
         return self._kept
-
-    def _shared_forward_loss(self, model: Recommender, batch: Batch, eps: float) -> torch.Tensor:
-        """The adversarial loss from the clean forward's hidden states (``shared_forward``)."""
-        states = self.objective.clean_states(batch)
-        n_local = len(batch["users"])
-
-        def gradient_fn(deltas: Deltas) -> Deltas:  # through the scores only: the states are constants
-            grads = delta_gradients(
-                lambda d: self.objective.loss_from_states(model, batch, states.detach(), d), deltas
-            )
-            return global_mean_gradients(grads, n_local)
-
-        tables = select_tables(model.embedding_tables(), self.targets)
-        deltas = self.builder(tables, gradient_fn, eps)
-        return self.objective.loss_from_states(model, batch, states, deltas)

@@ -318,6 +318,7 @@ def train_sequential(
     tc = config.train
     objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
     optimizer = build_optimizer(model.parameters(), tc.optimizer)
+    # the full-data Δ's pass: the probe's windows in batches of 256 (the same mean gradient, fewer steps)
     adversary = build_adversary(config, objective, lambda: probe_batches(config, split, config.device, 256))
     if adversary:
         from advrec.adversarial import select_tables
