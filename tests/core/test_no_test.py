@@ -44,3 +44,14 @@ def test_cli_prints_valid_and_says_how_to_read_test(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "valid (best epoch" in printed and "test not read" in printed and "test (best" not in printed
     assert json.loads((out / "results.json").read_text())["test"] is None
+
+
+def test_evaluate_with_the_probe_records_test_of_an_unread_run(tmp_path, capsys):
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    out = tmp_path / "run"
+    assert main(["train", str(path), "--out", str(out), "--quiet", "--no-test"]) == 0
+    assert main(["evaluate", str(out), "--attack", "fgsm", "--eps", "0.5"]) == 0
+    recorded = json.loads((out / "results.json").read_text())
+    assert recorded["test"] is not None and "ndcg@10" in recorded["test"]
+    assert recorded["robustness"]["clean"]["ndcg@10"] == recorded["test"]["ndcg@10"]

@@ -28,6 +28,12 @@ states (same dropout masks) instead of running the network twice more; one backw
 serves both terms. Same objective, a fraction of the cost (a fresh forward would also draw new dropout
 masks, the only difference).
 
+Worst case in closed form (method ``worst_case``, a sequential model with ``targets: [item_output]``):
+the scored rows moved against each target position separately, each as far as its budget allows. For a
+dot-product score that maximum has a closed form (``SequentialObjective.worst_case_loss``), so it costs
+one more loss on the clean forward's logits and no gradient step, and it bounds from above what any one
+perturbation shared by the batch (FGSM's, or the probe's) can do to the same loss.
+
 Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
 fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
 valid selection metric has not improved for N evaluations (pre-training to convergence, without a
@@ -77,6 +83,8 @@ class APRHook(TrainHook):
             raise ValueError("universal_step needs a step > 0 and the fgsm method")
         if full_data_every is not None and (full_data_every < 1 or universal_step is not None):
             raise ValueError("full_data_every needs at least 1 batch and no universal_step")
+        if builder.method == "worst_case" and not hasattr(objective, "worst_case_loss"):
+            raise ValueError("worst_case: the objective has no closed-form worst case (a sequential one has)")
         if shared_forward and (universal_step is not None or full_data_every is not None):
             raise ValueError("shared_forward: a fresh per-batch Δ only (no universal_step, full_data_every)")
         if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs) < 0:
@@ -131,7 +139,10 @@ class APRHook(TrainHook):
         if not self.active(self.epoch):
             return loss
         eps = self.eps_at(self.epoch)
-        if self.shared_forward:  # the clean forward's states; Δ's gradient treats them as constants
+        if self.builder.method == "worst_case":  # closed form on the clean forward's states: no Δ to find
+            states = self.objective.clean_states(batch)
+            adv = self.objective.worst_case_loss(model, batch, states, eps, self.builder.eps_mode)
+        elif self.shared_forward:  # the clean forward's states; Δ's gradient treats them as constants
             states = self.objective.clean_states(batch)
             deltas = self.adversarial_deltas(
                 model, batch, eps, lambda d: self.objective.loss_from_states(model, batch, states.detach(), d)

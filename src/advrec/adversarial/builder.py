@@ -34,6 +34,8 @@ GradientFn = Callable[[Deltas], Deltas]
 """Gradient of the objective with respect to the tables at Θ + Δ, given Δ (same keys and shapes)."""
 
 METHODS = ("fgsm", "fgsm_sign", "pgd", "random")
+# Adversaries of the APR hook that build no Δ: the loss at the worst case is computed in closed form.
+CLOSED_FORM = ("worst_case",)
 
 
 def select_tables(
@@ -65,8 +67,9 @@ class PerturbationBuilder:
     random_start: bool = False
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"unknown perturbation method {self.method!r}; valid: {', '.join(METHODS)}")
+        if self.method not in METHODS + CLOSED_FORM:
+            valid = ", ".join(METHODS + CLOSED_FORM)
+            raise ValueError(f"unknown perturbation method {self.method!r}; valid: {valid}")
         if self.random_start and self.method not in ("fgsm", "pgd"):
             raise ValueError(f"random_start applies to fgsm and pgd, not {self.method!r}")
         if self.eps < 0 or self.pgd_steps < 1 or (self.pgd_alpha is not None and self.pgd_alpha <= 0):
@@ -82,6 +85,8 @@ class PerturbationBuilder:
         self, tables: dict[str, torch.Tensor], gradient_fn: GradientFn, eps: float | None = None
     ) -> Deltas:
         """Δ for every table (detached: the adversary is a fixed point of the outer minimisation)."""
+        if self.method in CLOSED_FORM:
+            raise ValueError(f"method {self.method!r} builds no Δ: its loss is computed in closed form")
         eps = self.eps if eps is None else eps
         radius = {name: row_radius(t, eps, self.eps_mode) for name, t in tables.items()}
         zeros = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}

@@ -59,6 +59,18 @@ def _apr(config: RunConfig, objective: PairwiseObjective, full_data: FullData | 
                 f"adversary.full_data_every: not under distributed training (world size {_world_size()}); "
                 "every rank would repeat the same full pass: run it in one process"
             )
+    if adv.method == "worst_case":
+        if config.model.name != "sasrec" or adv.targets != ["item_output"]:
+            raise ConfigError(
+                "adversary.method: worst_case needs model.name sasrec and adversary.targets [item_output] "
+                f"(a closed form for the scored table's dot products); got {config.model.name!r}, "
+                f"{adv.targets}"
+            )
+        if adv.universal_step is not None or adv.full_data_every is not None or adv.shared_forward:
+            raise ConfigError(
+                "adversary.method: worst_case builds no Δ; remove universal_step, full_data_every and "
+                "shared_forward (it already reuses the clean forward)"
+            )
     if adv.shared_forward:
         if config.model.name != "sasrec" or adv.targets != ["item_output"]:
             raise ConfigError(

@@ -303,8 +303,10 @@ class AdversaryConfig(Strict):
     ``simgcl``/``xsimgcl``: loss + cl_weight * InfoNCE between noisy propagations (LightGCN only)."""
 
     name: Literal["none", "apr", "simgcl", "xsimgcl"] = "none"
-    method: Literal["fgsm", "fgsm_sign", "pgd", "random"] = Field(
-        "fgsm", description="fgsm: eps * g/||g|| per row; fgsm_sign: eps * sign(g); pgd; random: control"
+    method: Literal["fgsm", "fgsm_sign", "pgd", "random", "worst_case"] = Field(
+        "fgsm",
+        description="fgsm: eps * g/||g|| per row; fgsm_sign: eps * sign(g); pgd; random: control; "
+        "worst_case: sasrec with targets [item_output], the exact per-position worst case in closed form",
     )
     eps: float = Field(0.5, ge=0, description="per-row budget of the perturbation (L2; L-inf for fgsm_sign)")
     eps_mode: Literal["absolute", "relative"] = Field(

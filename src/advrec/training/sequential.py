@@ -30,6 +30,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from advrec.adversarial.perturbation import EpsMode, row_radius
 from advrec.config.schema import RunConfig, TrainConfig
 from advrec.data.sequences import check_leave_one_out, training_windows, user_sequences
 from advrec.data.split import Split
@@ -70,14 +71,41 @@ class SequentialObjective:
         states: torch.Tensor,
         deltas: dict[str, torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        return self._loss(model.output_items(deltas), batch, states)
+
+    def worst_case_loss(
+        self, model: SASRec, batch: Batch, states: torch.Tensor, eps: float, eps_mode: EpsMode
+    ) -> torch.Tensor:
+        """The loss with every scored row moved against each target position separately, as far as its
+        budget r_j (ε, or ε·‖q_j‖ for ``relative``) allows: exact, in closed form. A score s_j = h·q_j
+        moved by δ_j with ‖δ_j‖ ≤ r_j changes by at most r_j·‖h‖, and the loss falls with the target's
+        score and rises with every other scored item's, so the maximum lowers the target's score by
+        r_y·‖h‖ and raises the others' (all items for ce, the sampled negative for bce) by r_j·‖h‖.
+        No gradient step is spent on finding it; the radius is a constant, as a Δ is (detached)."""
+        items = model.output_items()
+        radius = row_radius(items, eps, eps_mode).squeeze(1)  # [n_items + 1]
+        return self._loss(items, batch, states, states.norm(dim=1, keepdim=True) * radius)
+
+    def _loss(
+        self, items: torch.Tensor, batch: Batch, states: torch.Tensor, shift: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The mean loss of the batch's target positions; ``shift`` [n_positions, n_items + 1], if given,
+        is taken off the target's score and added to every other scored item's."""
         inputs, targets = batch["inputs"], batch["targets"]
-        where = targets > 0
-        items = model.output_items(deltas)
+        shifted = targets[batch["targets"] > 0]  # the target positions' items (shifted ids, 1..n_items)
         if self.loss == "ce":
-            per_position = F.cross_entropy(states @ items[1:].T, targets[where] - 1, reduction="none")
+            logits = states @ items[1:].T
+            if shift is not None:
+                at_target = shift.gather(1, shifted[:, None])
+                logits = logits + shift[:, 1:].scatter(1, shifted[:, None] - 1, -at_target)
+            per_position = F.cross_entropy(logits, shifted - 1, reduction="none")
         else:
-            pos = (states * items.index_select(0, targets[where])).sum(-1)
-            neg = (states * items.index_select(0, batch["negatives"][where])).sum(-1)
+            negatives = batch["negatives"][targets > 0]
+            pos = (states * items.index_select(0, shifted)).sum(-1)
+            neg = (states * items.index_select(0, negatives)).sum(-1)
+            if shift is not None:
+                pos = pos - shift.gather(1, shifted[:, None]).squeeze(1)
+                neg = neg + shift.gather(1, negatives[:, None]).squeeze(1)
             per_position = F.softplus(-pos) + F.softplus(neg)  # -log σ(pos) - log(1 - σ(neg))
         return per_position.sum() / ((self.span or inputs.shape[1]) * max(len(inputs), 1))
 
