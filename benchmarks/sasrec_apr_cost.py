@@ -1,11 +1,12 @@
-"""What APR on SASRec's scored table costs per training step: plain vs the full path vs ``shared_forward``.
+"""What APR on SASRec's scored table costs per training step: plain vs the full path vs ``shared_forward``
+vs the closed-form ``worst_case`` adversary.
 
 Not a test: ``python benchmarks/sasrec_apr_cost.py RUN_DIR [--batches 60] [--rounds 3] [--threads 1]``.
 Loads a finished sequential run (config, split, best model), builds its training windows and objective
 as the trainer does, and times ``--batches`` optimiser steps (Adam, lr 1e-3, training mode) of each
 variant on fresh copies of the model, interleaved round by round so that the machine's load hits every
 variant alike; prints CPU seconds per step (median over rounds) and the ratio to plain. FGSM, ε 0.5
-relative, on ``item_output`` only, λ 1.
+relative, on ``item_output`` only, λ 1 (``worst_case``: ε 0.1, the example's).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from advrec.adversarial import APRHook, PerturbationBuilder
 from advrec.experiment import load_run
 from advrec.training.sequential import SequentialObjective, sequence_windows, window_batches
 
-VARIANTS = ("plain", "apr", "apr_shared_forward")
+VARIANTS = ("plain", "apr", "apr_shared_forward", "worst_case")
 
 
 def _steps(model, objective, hook, batches) -> float:
@@ -55,7 +56,10 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.rounds):
         for name in VARIANTS:
             hook = None
-            if name != "plain":
+            if name == "worst_case":
+                builder = PerturbationBuilder("worst_case", 0.1, "relative")
+                hook = APRHook(objective, builder, 1.0, targets=["item_output"])
+            elif name != "plain":
                 builder = PerturbationBuilder("fgsm", 0.5, "relative")
                 shared = name == "apr_shared_forward"
                 hook = APRHook(objective, builder, 1.0, targets=["item_output"], shared_forward=shared)

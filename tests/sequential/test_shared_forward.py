@@ -24,6 +24,19 @@ def _hook(shared: bool, objective, method="fgsm"):
     return APRHook(objective, builder, 1.0, targets=["item_output"], shared_forward=shared)
 
 
+def count_forwards(model) -> list[int]:
+    """A list that grows by one each time the model's network runs (``model.hidden``)."""
+    calls: list[int] = []
+    original = model.hidden
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    model.hidden = counting
+    return calls
+
+
 def _loss_and_grads(model, objective, hook, batch):
     hook.on_epoch_start(0)
     model.zero_grad()
@@ -56,14 +69,7 @@ def test_with_dropout_it_reuses_the_clean_forward():
     model = _model(dropout=0.5).train()
     objective = SequentialObjective("ce")
     batch = _batch()
-    calls = []
-    original = model.hidden
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    model.hidden = counting
+    calls = count_forwards(model)
     hook = _hook(True, objective)
     hook.on_epoch_start(0)
     clean = objective(model, batch)

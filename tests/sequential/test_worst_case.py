@@ -8,6 +8,7 @@ import pytest
 import torch
 from test_sasrec import _batch, _model
 from test_sequential_run import _config as walk_config
+from test_shared_forward import count_forwards
 
 from advrec.adversarial import APRHook, PerturbationBuilder, build_adversary
 from advrec.adversarial.gradients import delta_gradients
@@ -64,14 +65,7 @@ def test_no_perturbation_of_the_same_budget_does_more(loss):
 def test_the_hook_adds_it_on_the_clean_forward_alone():
     model = _model(dropout=0.0).train()
     objective, batch = SequentialObjective("ce"), _batch()
-    calls = []
-    original = model.hidden
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
-
-    model.hidden = counting
+    calls = count_forwards(model)
     builder = PerturbationBuilder("worst_case", 0.5, "relative")
     hook = APRHook(objective, builder, 2.0, targets=["item_output"])
     hook.on_epoch_start(0)
