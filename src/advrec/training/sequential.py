@@ -58,7 +58,8 @@ class SequentialObjective:
             raise ConfigError(f"model.sasrec.loss: unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         self.loss = loss
         self.span = span  # target positions per window (default: all of them, the window's length)
-        self._clean: tuple[torch.Tensor, torch.Tensor] | None = None  # (batch inputs, their states)
+        # the last clean call: (batch inputs, their states, their ce logits or None)
+        self._clean: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
 
     def states(self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None):
         """Hidden states at the batch's target positions, [n_positions, dim]."""
@@ -81,33 +82,49 @@ class SequentialObjective:
         moved by δ_j with ‖δ_j‖ ≤ r_j changes by at most r_j·‖h‖, and the loss falls with the target's
         score and rises with every other scored item's, so the maximum lowers the target's score by
         r_y·‖h‖ and raises the others' (all items for ce, the sampled negative for bce) by r_j·‖h‖.
-        No gradient step is spent on finding it; the radius is a constant, as a Δ is (detached)."""
+        No gradient step is spent on finding it; the radius is a constant, as a Δ is (detached). On the
+        clean call's states (ce) the clean logits are reused: one product with the item table per batch."""
         items = model.output_items()
         radius = row_radius(items, eps, eps_mode).squeeze(1)  # [n_items + 1]
-        return self._loss(items, batch, states, states.norm(dim=1, keepdim=True) * radius)
+        logits = self._clean[2] if self._clean is not None and self._clean[1] is states else None
+        return self._loss(items, batch, states, logits, (states.norm(dim=1, keepdim=True), radius))
 
     def _loss(
-        self, items: torch.Tensor, batch: Batch, states: torch.Tensor, shift: torch.Tensor | None = None
+        self,
+        items: torch.Tensor,
+        batch: Batch,
+        states: torch.Tensor,
+        logits: torch.Tensor | None = None,
+        worst: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """The mean loss of the batch's target positions; ``shift`` [n_positions, n_items + 1], if given,
-        is taken off the target's score and added to every other scored item's."""
+        """The mean loss of the batch's target positions (``logits``: the ce scores, if already computed).
+        ``worst`` = (‖h‖ per position [n, 1], radius per item row [n_items + 1]): every score moved by
+        ‖h‖·r against the position (``worst_case_loss``)."""
         inputs, targets = batch["inputs"], batch["targets"]
-        shifted = targets[batch["targets"] > 0]  # the target positions' items (shifted ids, 1..n_items)
+        shifted = targets[targets > 0]  # the target positions' items (shifted ids, 1..n_items)
         if self.loss == "ce":
-            logits = states @ items[1:].T
-            if shift is not None:
-                at_target = shift.gather(1, shifted[:, None])
-                logits = logits + shift[:, 1:].scatter(1, shifted[:, None] - 1, -at_target)
+            logits = self._logits(items, states) if logits is None else logits
+            if worst is not None:
+                norms, radius = worst
+                rows = torch.arange(len(shifted), device=logits.device)
+                at_target = logits[rows, shifted - 1] - norms[:, 0] * radius[shifted]
+                logits = logits + norms * radius[1:]
+                logits[rows, shifted - 1] = at_target  # a fresh tensor: in place is safe for autograd
             per_position = F.cross_entropy(logits, shifted - 1, reduction="none")
         else:
             negatives = batch["negatives"][targets > 0]
             pos = (states * items.index_select(0, shifted)).sum(-1)
             neg = (states * items.index_select(0, negatives)).sum(-1)
-            if shift is not None:
-                pos = pos - shift.gather(1, shifted[:, None]).squeeze(1)
-                neg = neg + shift.gather(1, negatives[:, None]).squeeze(1)
+            if worst is not None:
+                norms, radius = worst
+                pos = pos - norms[:, 0] * radius[shifted]
+                neg = neg + norms[:, 0] * radius[negatives]
             per_position = F.softplus(-pos) + F.softplus(neg)  # -log σ(pos) - log(1 - σ(neg))
         return per_position.sum() / ((self.span or inputs.shape[1]) * max(len(inputs), 1))
+
+    @staticmethod
+    def _logits(items: torch.Tensor, states: torch.Tensor) -> torch.Tensor:
+        return states @ items[1:].T  # row 0 (padding) is never a candidate
 
     def pair_loss(
         self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
@@ -126,8 +143,10 @@ class SequentialObjective:
         if deltas is not None:
             return self.pair_loss(model, batch, deltas)
         states = self.states(model, batch)
-        self._clean = (batch["inputs"], states)
-        return self.loss_from_states(model, batch, states)
+        items = model.output_items()
+        logits = self._logits(items, states) if self.loss == "ce" else None
+        self._clean = (batch["inputs"], states, logits)
+        return self._loss(items, batch, states, logits)
 
 
 def sample_negatives(targets: np.ndarray, n_items: int, rng: np.random.Generator) -> np.ndarray:
