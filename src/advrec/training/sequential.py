@@ -254,11 +254,18 @@ class SequentialProcedure:
         }
 
     def _average_gradients(self) -> None:
-        for p in self.model.parameters():
+        params = list(self.model.parameters())
+        for p in params:
             if p.grad is None:  # a rank whose slice did not use a parameter still joins the all-reduce
                 p.grad = torch.zeros_like(p)
-            dist.all_reduce(p.grad)
-            p.grad /= self.dist.world_size
+        # one all-reduce of all gradients in one buffer: one per parameter costs more than the step itself
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        dist.all_reduce(flat)
+        flat /= self.dist.world_size
+        offset = 0
+        for p in params:
+            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
+            offset += p.numel()
 
     def _global_sum(self, value: float) -> float:
         if not self.dist.enabled:
