@@ -59,29 +59,23 @@ def _apr(config: RunConfig, objective: PairwiseObjective, full_data: FullData | 
                 f"adversary.full_data_every: not under distributed training (world size {_world_size()}); "
                 "every rank would repeat the same full pass: run it in one process"
             )
-    if adv.method == "worst_case":
+    # Both reuse the clean forward's hidden states, which must not depend on the perturbed table.
+    reuses_states = {
+        "adversary.method: worst_case": adv.method == "worst_case",
+        "adversary.shared_forward:": adv.shared_forward,
+    }
+    for label in (k for k, on in reuses_states.items() if on):
         if config.model.name != "sasrec" or adv.targets != ["item_output"]:
             raise ConfigError(
-                "adversary.method: worst_case needs model.name sasrec and adversary.targets [item_output] "
-                f"(a closed form for the scored table's dot products); got {config.model.name!r}, "
-                f"{adv.targets}"
-            )
-        if adv.universal_step is not None or adv.full_data_every is not None or adv.shared_forward:
-            raise ConfigError(
-                "adversary.method: worst_case builds no Δ; remove universal_step, full_data_every and "
-                "shared_forward (it already reuses the clean forward)"
-            )
-    if adv.shared_forward:
-        if config.model.name != "sasrec" or adv.targets != ["item_output"]:
-            raise ConfigError(
-                "adversary.shared_forward: needs model.name sasrec and adversary.targets [item_output] (the "
-                f"hidden states must not depend on the perturbed table); got {config.model.name!r}, "
-                f"{adv.targets}"
+                f"{label} needs model.name sasrec and adversary.targets [item_output] (the hidden states "
+                f"must not depend on the perturbed table); got {config.model.name!r}, {adv.targets}"
             )
         if adv.universal_step is not None or adv.full_data_every is not None:
-            raise ConfigError(
-                "adversary.shared_forward: not with universal_step or full_data_every (a per-batch Δ only)"
-            )
+            raise ConfigError(f"{label} not with universal_step or full_data_every (a per-batch term only)")
+    if all(reuses_states.values()):
+        raise ConfigError(
+            "adversary.method: worst_case builds no Δ; remove shared_forward (it reuses the states)"
+        )
     builder = PerturbationBuilder(
         method=adv.method,
         eps=adv.eps,
