@@ -7,7 +7,7 @@ import torch
 
 from advrec.adversarial import APRHook, build_adversary
 from advrec.config import parse_config
-from advrec.errors import ConfigError
+from advrec.errors import AdvrecError, ConfigError
 from advrec.experiment import train_run
 from advrec.training.checkpoint import load_checkpoint
 from advrec.training.objectives import build_objective
@@ -142,3 +142,13 @@ def test_example_config_parses():
     path = Path(__file__).parents[2] / "examples" / "ml100k_apr_mf.yaml"
     config = load_config(path)
     assert config.adversary.name == "apr" and config.adversary.start_epoch < config.train.epochs
+
+
+def test_a_run_that_ends_before_any_selectable_epoch_says_so(tmp_path):
+    # the adversary waits for a 10-evaluation plateau that 5 epochs cannot reach: no epoch may be selected,
+    # and testing the last (plain) model as if it had been selected would be a silent wrong answer
+    cfg = _config(start_epoch=0, start_after_plateau=10)
+    with pytest.raises(
+        AdvrecError, match=r"train.epochs = 5: the run ended before any epoch could be selected"
+    ):
+        train_run(cfg, tmp_path / "run", show_progress=False)

@@ -100,7 +100,10 @@ def sample_negatives(real: torch.Tensor, ratio: float, generator: torch.Generato
     """A 0/1 mask of floor(ratio · #negatives) negatives per row, uniformly without replacement."""
     n_neg = (real == 0).sum(1)
     k = torch.floor(ratio * n_neg).long()
-    noise = torch.rand(real.shape, generator=generator).masked_fill(real > 0, 2.0)  # positives sort last
+    # drawn on the CPU generator whatever the device, so that a GPU run draws what a CPU run draws
+    noise = (
+        torch.rand(real.shape, generator=generator).to(real.device).masked_fill(real > 0, 2.0)
+    )  # positives last
     kth = noise.sort(dim=1).values.gather(1, (k - 1).clamp(min=0).unsqueeze(1))
     return ((noise <= kth) & (k > 0).unsqueeze(1)).float()
 
@@ -132,16 +135,21 @@ class CFGANGame(Game):
         self.gp_weight = gp_weight
         self.g_batch, self.d_batch = g_batch, d_batch
         # Rows without a single training purchase teach nothing but ZR; they are left out of training.
-        self.rows = torch.nonzero(model.purchases.sum(1) > 0).squeeze(1)
+        self.rows = torch.nonzero(model.purchases.sum(1) > 0).squeeze(1).cpu()
+
+    # Every draw comes from the game's CPU generator and moves to the model's device afterwards.
+    @property
+    def device(self) -> torch.device:
+        return self.model.purchases.device
 
     def _batches(self, size: int):
         order = self.rows[torch.randperm(len(self.rows), generator=self.gen)]
-        return order.split(size)
+        return order.to(self.device).split(size)
 
     def _noise(self, n: int) -> torch.Tensor | None:
         if not self.model.noise_dim:
             return None
-        return torch.randn(n, self.model.noise_dim, generator=self.gen)
+        return torch.randn(n, self.model.noise_dim, generator=self.gen).to(self.device)
 
     def _pm(self, real: torch.Tensor) -> torch.Tensor:
         return sample_negatives(real, self.pm_ratio, self.gen) if self.use_pm else torch.zeros_like(real)
@@ -155,7 +163,7 @@ class CFGANGame(Game):
         real_logit, fake_logit = model.discriminate(real, rows), model.discriminate(fake, rows)
         loss = self.loss.discriminator(real_logit, fake_logit)
         if self.loss.needs_gradient_penalty:
-            weight = torch.rand(len(rows), 1, generator=self.gen)
+            weight = torch.rand(len(rows), 1, generator=self.gen).to(self.device)
             critic = lambda x: model.discriminate(x, rows)  # noqa: E731
             loss = loss + self.gp_weight * gradient_penalty(critic, real, fake, weight)
         return loss, real_logit, fake_logit

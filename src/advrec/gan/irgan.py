@@ -97,9 +97,15 @@ class IRGANGame(Game):
         order = np.lexsort((train.items, train.users))
         self.pair_users = torch.from_numpy(train.users[order].astype(np.int64))
         self.pair_items = torch.from_numpy(train.items[order].astype(np.int64))
-        self.n_pos = model.positives.sum(1)
+        # Bookkeeping and every draw stay on the CPU (the game's generator is a CPU one, so a GPU run
+        # draws what a CPU run draws); what the players compute with moves to the model's device.
+        self.n_pos = model.positives.sum(1).cpu()
         self.users = torch.nonzero(self.n_pos > 0).squeeze(1)
         self.sampler = NegativeSampler(train, 1)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.positives.device
 
     # -- sampling ----------------------------------------------------------------------------
     def generator_log_probs(self, users: torch.Tensor) -> torch.Tensor:
@@ -111,7 +117,7 @@ class IRGANGame(Game):
         out = torch.empty_like(self.pair_items)
         starts = torch.cumsum(self.n_pos, 0) - self.n_pos
         for chunk in self.users.split(256):
-            probs = self.generator_log_probs(chunk).exp()
+            probs = self.generator_log_probs(chunk.to(self.device)).exp().cpu()
             counts = self.n_pos[chunk]
             draws = torch.multinomial(probs, int(counts.max()), replacement=True, generator=self.gen)
             keep = torch.arange(draws.shape[1]) < counts.unsqueeze(1)
@@ -136,7 +142,7 @@ class IRGANGame(Game):
         order = torch.randperm(len(self.pair_users), generator=self.gen)
         for idx in order.split(self.d_batch):
             loss, real, fake = self.discriminator_loss(
-                self.pair_users[idx], self.pair_items[idx], negatives[idx]
+                *(t[idx].to(self.device) for t in (self.pair_users, self.pair_items, negatives))
             )
             norm = self.discriminator.update(loss, epoch)
             stats.add(
@@ -149,14 +155,16 @@ class IRGANGame(Game):
 
     def generator_loss(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(policy-gradient loss, mean raw reward) for a batch of users."""
+        n_pos = self.n_pos[users.cpu()].to(self.device)
+        users = users.to(self.device)
         log_prob = self.generator_log_probs(users)
         prob = log_prob.detach().exp()
         pos = self.model.positives[users].float()
-        n_pos = self.n_pos[users]
         mixture = (1 - self.sample_lambda) * prob + self.sample_lambda * pos / n_pos.unsqueeze(1)
         n_samples = self.samples_per_positive * n_pos
-        samples = torch.multinomial(mixture, int(n_samples.max()), replacement=True, generator=self.gen)
-        valid = (torch.arange(samples.shape[1]) < n_samples.unsqueeze(1)).float()
+        draws = torch.multinomial(mixture.cpu(), int(n_samples.max()), replacement=True, generator=self.gen)
+        samples = draws.to(self.device)
+        valid = (torch.arange(samples.shape[1], device=self.device) < n_samples.unsqueeze(1)).float()
         with torch.no_grad():
             logits = self.model.discriminator_mf.score(users, samples)
             raw = 2 * (torch.sigmoid(logits) - 0.5) if self.reward == "sigmoid" else F.softplus(logits)
@@ -178,12 +186,14 @@ class IRGANGame(Game):
         gen = self.model.generator_mf
         triples = self.sampler.epoch(rng)
         for lo in range(0, len(triples), self.pretrain_batch):
-            users = triples.users[lo : lo + self.pretrain_batch]
-            pos, neg = triples.pos[lo : lo + self.pretrain_batch], triples.neg[lo : lo + self.pretrain_batch]
+            users, pos, neg = (
+                t[lo : lo + self.pretrain_batch].to(self.device)
+                for t in (triples.users, triples.pos, triples.neg)
+            )
             loss = bpr_loss(gen.score(users, pos), gen.score(users, neg))
             norm = self.generator.update(loss, epoch)
             stats.add(len(users), g_loss=loss.item(), g_grad_norm=norm)
 
     def generator_scores(self) -> tuple[torch.Tensor, torch.Tensor]:
-        users = torch.arange(self.model.n_users)
+        users = torch.arange(self.model.n_users, device=self.device)
         return self.model.generator_mf.full_scores(users), self.model.positives

@@ -170,6 +170,18 @@ class Trainer:
             history.append(log)
             self._append_log(log)
             self._save_last(state)
+        if state["best_epoch"] < 0:  # else the last, unselected model would be tested as if selected
+            if epoch and self._counts_for_selection(epoch - 1):
+                raise AdvrecError(
+                    f"eval.select_metric: valid {self.select_metric} was never a number above -inf; "
+                    "no epoch could be selected as best"
+                )
+            raise AdvrecError(
+                f"train.epochs = {self.cfg.epochs}: the run ended before any epoch could be selected as "
+                "best (an adversary still pre-training: adversary.start_epoch, start_after_plateau, "
+                "min_adv_epochs; a GAN still pre-training; or train.average_from not reached); raise "
+                "train.epochs or start them earlier"
+            )
         self._restore_best()
         return TrainResult(
             best_epoch=state["best_epoch"],
