@@ -140,13 +140,20 @@ def check_model_inputs(config: RunConfig, model: Recommender) -> None:
         select_tables(model.embedding_tables(), config.adversary.targets)
 
 
+def saved_config(run_dir: Path) -> RunConfig | None:
+    """The config a run folder was trained with (its ``config.yaml``), or None if it has none."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        return None
+    return parse_config(yaml.safe_load(saved.read_text(encoding="utf-8")) or {}, str(saved))
+
+
 def _check_run_dir(config: RunConfig, run_dir: Path, resume: bool) -> None:
     saved = run_dir / "config.yaml"
     if resume:
         if not saved.exists():
             raise AdvrecError(f"--resume: {saved} not found; is {run_dir} a run folder?")
-        previous = parse_config(yaml.safe_load(saved.read_text(encoding="utf-8")), str(saved))
-        if previous != config:
+        if saved_config(run_dir) != config:
             raise ConfigError(f"--resume: the config differs from the one saved in {saved}")
     elif (run_dir / "checkpoints" / "last.pt").exists():
         raise AdvrecError(

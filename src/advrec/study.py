@@ -421,10 +421,11 @@ class _Clock:
 
 def _cell_state(cell: Cell, run_dir: Path) -> str:
     """'new', 'resume' (killed mid-training) or 'finished'; a folder of another config is an error."""
-    saved = run_dir / "config.yaml"
-    if not saved.exists():
+    from advrec.experiment import saved_config
+
+    previous = saved_config(run_dir)
+    if previous is None:
         return "new"
-    previous = parse_config(yaml.safe_load(saved.read_text(encoding="utf-8")) or {}, str(saved))
     if previous != cell.config:
         raise ConfigError(
             f"{run_dir}: holds a run of another config than cell {cell.label} seed {cell.seed}; "

@@ -158,3 +158,12 @@ def test_cli_errors_exit_2_without_traceback(tmp_path, capsys):
     assert f"{data}:1" in err and "Traceback" not in err
     proc = subprocess.run([sys.executable, "-m", "advrec", "train", str(bad)], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_a_selection_metric_that_is_never_a_number_is_an_error(tmp_path, monkeypatch):
+    from advrec.errors import AdvrecError
+    from advrec.training.trainer import Trainer
+
+    monkeypatch.setattr(Trainer, "_selection_value", lambda self, valid: float("nan"))
+    with pytest.raises(AdvrecError, match="eval.select_metric: valid ndcg@10 was NaN"):
+        train_run(_config(epochs=3), tmp_path / "run", show_progress=False)

@@ -113,9 +113,32 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(child_seed(seed, "attack"), spawn_key=(stream,)))
 
 
-def _train_or_reuse(config: RunConfig, folder: Path, data_root, show_progress: bool) -> dict[str, Any]:
-    from advrec.experiment import train_run
+def _train_defended(defence: Defence, config: RunConfig, folder: Path, show_progress: bool) -> dict[str, Any]:
+    from advrec.training.trainer import NothingSelected
 
+    try:
+        return _train_or_reuse(defence.victim_config(config), folder, None, show_progress)
+    except NothingSelected:
+        if not defence.adversarial:
+            raise
+        plateau = defence.victim_config(config).adversary.start_after_plateau
+        raise AdvrecError(
+            f"--defence {defence.name}: APR pre-trains the victim until its valid NDCG@10 has not "
+            f"improved for {plateau} evaluations, and the victim's train.epochs ({config.train.epochs}) "
+            "ended before that; raise train.epochs in the victim's config (and use a new --out)"
+        ) from None
+
+
+def _train_or_reuse(config: RunConfig, folder: Path, data_root, show_progress: bool) -> dict[str, Any]:
+    from advrec.experiment import saved_config, train_run
+
+    # an attack folder reuses its finished (or resumes its killed) runs: only if they ran this config
+    previous = saved_config(folder)
+    if previous is not None and previous != config:
+        raise AdvrecError(
+            f"{folder} holds a run of another victim config than this one ({folder / 'config.yaml'}); "
+            "delete that folder or choose another --out"
+        )
     results = folder / "results.json"
     if results.exists():
         return json.loads(results.read_text(encoding="utf-8"))
@@ -238,7 +261,7 @@ def attack_run(
                 report["detector"] = getattr(defence.detector, "name", "custom")
             save_split(split, folder / "split")
             atomic_write_json(folder / "defence.json", {"defence": defence.name, **report})
-        defended_results = _train_or_reuse(defence.victim_config(config), folder, None, show_progress)
+        defended_results = _train_defended(defence, config, folder, show_progress)
         defended_p = probe(folder, real_ids, train, targets)
         poisoning["defence"] = defence.name
         poisoning["defended"] = _block(defended_p, eligible, defended_results["test"])

@@ -100,10 +100,9 @@ def sample_negatives(real: torch.Tensor, ratio: float, generator: torch.Generato
     """A 0/1 mask of floor(ratio · #negatives) negatives per row, uniformly without replacement."""
     n_neg = (real == 0).sum(1)
     k = torch.floor(ratio * n_neg).long()
-    # drawn on the CPU generator whatever the device, so that a GPU run draws what a CPU run draws
-    noise = (
-        torch.rand(real.shape, generator=generator).to(real.device).masked_fill(real > 0, 2.0)
-    )  # positives last
+    # drawn on the CPU generator whatever the device, so that a GPU run draws what a CPU run draws;
+    # positives get 2.0 and sort last
+    noise = torch.rand(real.shape, generator=generator).to(real.device).masked_fill(real > 0, 2.0)
     kth = noise.sort(dim=1).values.gather(1, (k - 1).clamp(min=0).unsqueeze(1))
     return ((noise <= kth) & (k > 0).unsqueeze(1)).float()
 

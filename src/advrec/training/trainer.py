@@ -42,6 +42,10 @@ class TrainingDiverged(AdvrecError):
     """A loss became NaN or infinite; the last good checkpoint is kept."""
 
 
+class NothingSelected(AdvrecError):
+    """The run ended without an epoch that may be selected as best (its checkpoints are kept)."""
+
+
 @dataclass
 class TrainResult:
     best_epoch: int
@@ -172,11 +176,11 @@ class Trainer:
             self._save_last(state)
         if state["best_epoch"] < 0:  # else the last, unselected model would be tested as if selected
             if epoch and self._counts_for_selection(epoch - 1):
-                raise AdvrecError(
-                    f"eval.select_metric: valid {self.select_metric} was never a number above -inf; "
+                raise NothingSelected(
+                    f"eval.select_metric: valid {self.select_metric} was NaN (or -inf) at every evaluation; "
                     "no epoch could be selected as best"
                 )
-            raise AdvrecError(
+            raise NothingSelected(
                 f"train.epochs = {self.cfg.epochs}: the run ended before any epoch could be selected as "
                 "best (an adversary still pre-training: adversary.start_epoch, start_after_plateau, "
                 "min_adv_epochs; a GAN still pre-training; or train.average_from not reached); raise "
