@@ -70,21 +70,13 @@ def test_other_settings_refuse_the_folder(config, tmp_path, capsys):
     assert "other settings" in capsys.readouterr().err
 
 
+SMALL_RANDOM = ["--attack", "random", "--size", "0.05", "--targets", "1,2"]
+
+
 def test_another_victim_config_refuses_the_folder(config, tmp_path, capsys):
     # finished runs are reused by folder: after an edit of the victim they would be stale
     out = tmp_path / "exp"
-    args = [
-        "attack",
-        str(config),
-        "--attack",
-        "random",
-        "--size",
-        "0.05",
-        "--targets",
-        "1,2",
-        "--out",
-        str(out),
-    ]
+    args = ["attack", str(config), *SMALL_RANDOM, "--out", str(out)]
     assert main([*args, "--quiet"]) == 0
     config.write_text(CONFIG.replace("lr: 0.05", "lr: 0.02"))
     assert main([*args, "--quiet"]) == 2
@@ -95,18 +87,7 @@ def test_apr_defence_on_a_victim_too_short_to_start_it_says_so(tmp_path, capsys)
     # APR waits for the victim's plateau (min(10, patience) evaluations): 8 epochs never get there
     short = tmp_path / "short.yaml"
     short.write_text(CONFIG.replace("epochs: 40, patience: 2", "epochs: 8, patience: 50"))
-    args = [
-        "attack",
-        str(short),
-        "--attack",
-        "random",
-        "--size",
-        "0.05",
-        "--targets",
-        "1,2",
-        "--defence",
-        "apr",
-    ]
+    args = ["attack", str(short), *SMALL_RANDOM, "--defence", "apr"]
     assert main([*args, "--out", str(tmp_path / "exp"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "--defence apr: APR pre-trains the victim" in err and "train.epochs (8)" in err
