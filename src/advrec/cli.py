@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
         "--export-topk", metavar="FILE", help="write each test user's top-K items (original ids) as TSV"
     )
     evaluate.add_argument(
+        "--device", help="cpu, cuda or cuda:N instead of the run's own (e.g. cpu for a run trained on a GPU)"
+    )
+    evaluate.add_argument(
         "--attack",
         metavar="fgsm|pgd|fgsm,pgd",
         help="robustness probe: perturb every embedding row adversarially (several attacks: "
@@ -173,9 +176,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
                 "--export-topk or --text-attack, which read test"
             )
     else:
-        _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir))
+        _print_metrics(f"test ({args.run_dir}):", evaluate_run(args.run_dir, args.device))
     if args.export_topk:
-        rows = export_topk(args.run_dir, args.export_topk)
+        rows = export_topk(args.run_dir, args.export_topk, device=args.device)
         print(f"wrote {rows} rows to {args.export_topk}")
     if args.attack:
         robustness = robustness_run(
@@ -186,6 +189,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             pgd_steps=args.pgd_steps,
             targets=targets,
             split=args.split,
+            device=args.device,
         )
         for attack in attacks:
             _print_robustness(robustness, attack)
@@ -196,13 +200,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             f"{written} in {Path(args.run_dir) / key}"
         )
     if args.text_attack:
-        _print_text_attack(args.run_dir, args.text_attack, args.text_targets)
+        _print_text_attack(args.run_dir, args.text_attack, args.text_targets, args.device)
 
 
-def _print_text_attack(run_dir: str, kind: str, targets: str) -> None:
+def _print_text_attack(run_dir: str, kind: str, targets: str, device: str | None) -> None:
     from advrec.attacks.text_attack import text_attack_run
 
-    entry = text_attack_run(run_dir, kind, targets)
+    entry = text_attack_run(run_dir, kind, targets, device=device)
     print(f"text attack {kind!r} on {targets} (items {entry['target_ids']}):")
     for key in ("target_hit@10", "target_hit@50", "target_mean_rank"):
         print(f"  {key.ljust(18)}{entry['before'][key]:12.4f} -> {entry['after'][key]:.4f}")

@@ -177,6 +177,7 @@ def train_run(
     check_feature_config(config)
     if config.threads:
         torch.set_num_threads(config.threads)
+    check_device(config.device)
     ctx = init_distributed(config.device)
     _check_run_dir(config, run_dir, resume)
     if ctx.is_main:
@@ -324,13 +325,32 @@ def _train_gan(
     return _test_and_record(run_dir, split, protocol, model, fit, ctx, read_test)
 
 
-def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
-    """The config, the exact split and the best model of a finished (or interrupted) run."""
+def check_device(device: str, where: str = "device", remedy: str = "set device: cpu") -> None:
+    """That this machine has the device a config names (the schema checks only the name)."""
+    if not device.startswith("cuda"):
+        return
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"{where}: {device!r}, but torch {torch.__version__} sees no CUDA device here; {remedy}"
+        )
+    count = torch.cuda.device_count()
+    if int(device.partition(":")[2] or 0) >= count:
+        raise ConfigError(f"{where}: {device!r}, but this machine has {count} CUDA device(s); {remedy}")
+
+
+def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig, Split, Recommender]:
+    """The config, the exact split and the best model of a finished (or interrupted) run, on the run's
+    device or on ``device`` (e.g. ``"cpu"`` for a run trained on a GPU; the config returned says so)."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.yaml"
     if not config_path.exists():
         raise AdvrecError(f"{run_dir}: not a run folder (no config.yaml)")
     config = parse_config(yaml.safe_load(config_path.read_text(encoding="utf-8")), str(config_path))
+    if device is not None:
+        config = config.model_copy(update={"device": parse_config({"device": device}, "--device").device})
+        check_device(config.device, "--device", "use cpu")
+    else:
+        check_device(config.device, f"{config_path}: device", "pass --device cpu to load the run here")
     split = load_saved_split(run_dir / "split")
     if config.gan.name != "none":
         model = build_gan_model(config, split.train)
@@ -343,9 +363,11 @@ def load_run(run_dir: str | Path) -> tuple[RunConfig, Split, Recommender]:
     return config, split, model.to(config.device).eval()
 
 
-def export_topk(run_dir: str | Path, path: str | Path, k: int | None = None) -> int:
+def export_topk(
+    run_dir: str | Path, path: str | Path, k: int | None = None, device: str | None = None
+) -> int:
     """Write ``user<TAB>rank<TAB>item`` (original ids, rank from 1) for every test user; return rows."""
-    config, split, model = load_run(run_dir)
+    config, split, model = load_run(run_dir, device)
     protocol = build_protocol(config, split)
     users, items = protocol.test_topk(model, k or max(config.eval.ks))
     user_ids = split.train.user_map.raw
@@ -357,10 +379,10 @@ def export_topk(run_dir: str | Path, path: str | Path, k: int | None = None) -> 
     return len(lines) - 1
 
 
-def evaluate_run(run_dir: str | Path) -> dict[str, float]:
+def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, float]:
     """Test metrics of a run's best model; a run trained without reading test (``"test": null``) gets
     them recorded in its ``results.json`` here, the first time they are read."""
-    config, split, model = load_run(run_dir)
+    config, split, model = load_run(run_dir, device)
     with torch.inference_mode():
         test = build_protocol(config, split).test_metrics(model)
     results_path = Path(run_dir) / "results.json"
@@ -380,6 +402,7 @@ def robustness_run(
     pgd_steps: int = 10,
     targets: list[str] | None = None,
     split: str = "test",
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Probe a finished run's best model with one attack or several (``"fgsm,pgd"``; see
     ``evaluation.robustness``) and record it; return ``results.json``'s whole ``robustness`` entry.
@@ -403,7 +426,7 @@ def robustness_run(
     if split not in ("test", "valid"):
         raise ConfigError(f"split: expected 'test' or 'valid', got {split!r}")
     run_dir = Path(run_dir)
-    config, data, model = load_run(run_dir)
+    config, data, model = load_run(run_dir, device)
     if not model.embedding_tables():
         raise AdvrecError(f"{run_dir}: the probe perturbs embedding tables; {type(model).__name__} has none")
     objective, batches = build_objective(config.train.objective, config.train.l2), None

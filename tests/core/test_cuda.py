@@ -15,7 +15,7 @@ import torch
 
 from advrec.cli import main
 from advrec.config import parse_config
-from advrec.experiment import robustness_run, train_run
+from advrec.experiment import evaluate_run, robustness_run, train_run
 from advrec.training.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -208,3 +208,11 @@ def test_gpu_poisoning_matches_cpu(tmp_path, attack):
     for column in ("before", "after", "defended"):
         for key, value in poisoning["cpu"][column].items():
             assert poisoning["cuda"][column][key] == pytest.approx(value, abs=2e-2), f"{column} {key}"
+
+
+def test_a_gpu_run_folder_evaluates_on_the_cpu(tmp_path):
+    raw = {**_raw(tmp_path, "sasrec_worst_case"), "device": "cuda"}
+    train_run(parse_config(raw), tmp_path / "run", show_progress=False)
+    on_gpu, on_cpu = evaluate_run(tmp_path / "run"), evaluate_run(tmp_path / "run", device="cpu")
+    for key, value in on_gpu.items():
+        assert on_cpu[key] == pytest.approx(value, abs=1e-2), key

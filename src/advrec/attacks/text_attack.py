@@ -88,6 +88,7 @@ def text_attack_run(
     *,
     n_popular: int = 3,
     encoder=None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Probe a run trained on item texts; the entry goes to ``results.json['text_attack'][kind][targets]``
     (other entries kept).
@@ -104,7 +105,7 @@ def text_attack_run(
     if kind not in KINDS:
         raise ConfigError(f"--text-attack {kind!r}: expected one of {', '.join(KINDS)}")
     run_dir = Path(run_dir)
-    config, split, model = load_run(run_dir)
+    config, split, model = load_run(run_dir, device)
     if config.data.item_text is None:
         raise AdvrecError(f"{run_dir}: the text attack needs a run trained on item texts (data.item_text)")
     folder = run_dir / "split"

@@ -480,3 +480,13 @@ class RunConfig(Strict):
     adversary: AdversaryConfig = Field(default_factory=AdversaryConfig)
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     gan: GanConfig = Field(default_factory=GanConfig)
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, v: str) -> str:
+        # the name only: whether this machine has the device is checked when a run starts (a run
+        # folder trained on a GPU must still load on a machine without one)
+        kind, _, index = v.partition(":")
+        if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+            raise ValueError("expected cpu, cuda or cuda:N")
+        return v
