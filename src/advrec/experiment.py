@@ -56,6 +56,7 @@ from advrec.training.hooks import TrainHook
 from advrec.training.objectives import build_objective
 from advrec.training.optim import LRSchedule, build_optimizer
 from advrec.training.trainer import Trainer, TrainResult
+from advrec.utils.environment import run_environment
 from advrec.utils.files import atomic_write_json, atomic_write_text, read_json_object
 from advrec.utils.seeding import child_seed, numpy_rng, torch_generator
 
@@ -271,6 +272,7 @@ def _test_and_record(
             "n_test": len(split.test),
         },
         "world_size": ctx.world_size,
+        "environment": run_environment(str(next(model.parameters()).device)),
     }
     if ctx.is_main:
         atomic_write_json(run_dir / "results.json", results)

@@ -48,6 +48,9 @@ def test_run_folder_contents(tmp_path):
     assert saved["test"]["ndcg@10"] == pytest.approx(results["test"]["ndcg@10"])
     assert {"test", "valid", "best_epoch", "timing"} <= set(saved)
     assert {"train_s_per_epoch", "eval_s"} <= set(saved["timing"])
+    env = saved["environment"]  # what the timings ran on
+    assert env["torch"] == torch.__version__ and env["device"] == "cpu" and env["torch_threads"] >= 1
+    assert env["processor"] and env["advrec"]
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 6
     # The model learned something: far above a random ranking (hit@10 ~ 10/150 * profile share).
     assert saved["test"]["ndcg@10"] > 0.05
