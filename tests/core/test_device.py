@@ -56,3 +56,19 @@ def test_a_run_folder_from_a_gpu_machine_loads_with_device_cpu(tmp_path, capsys)
     assert "robustness" in saved_results
     assert main(["evaluate", str(run), "--device", "gpu"]) == 2
     assert "--device" in capsys.readouterr().err
+
+
+@no_gpu
+def test_a_report_of_gpu_runs_computes_per_user_metrics_with_device_cpu(tmp_path, capsys):
+    # per-user metrics (significance paired by users) are computed from the checkpoints when missing
+    for name, dim in (("a", 8), ("b", 4)):
+        train_run(
+            parse_config({**SMALL, "model": {"dim": dim}}), tmp_path / "study" / name, show_progress=False
+        )
+        saved = yaml.safe_load((tmp_path / "study" / name / "config.yaml").read_text())
+        (tmp_path / "study" / name / "config.yaml").write_text(yaml.safe_dump({**saved, "device": "cuda"}))
+    args = ["report", str(tmp_path / "study"), "--paired-by", "users"]
+    assert main(args) == 2
+    assert "pass --device cpu" in capsys.readouterr().err
+    assert main([*args, "--device", "cpu"]) == 0
+    assert all((tmp_path / "study" / name / "per_user_test.csv").exists() for name in ("a", "b"))

@@ -134,10 +134,10 @@ def _detection_scores(groups: dict[str, list[RunRecord]]) -> dict[str, pd.DataFr
     return out
 
 
-def _ensure_per_user(run: RunRecord) -> bool:
+def _ensure_per_user(run: RunRecord, device: str | None = None) -> bool:
     if not can_write_per_user(run.path):
         return False
-    write_per_user(run.path)
+    write_per_user(run.path, device)
     return True
 
 
@@ -150,13 +150,15 @@ def build_report(
     eps: str | None = None,
     compute_per_user: bool = True,
     title: str | None = None,
+    device: str | None = None,
 ) -> ReportFiles:
     """Write the report of every run at or under ``path``; ``out`` is the HTML file (default
     ``<path>/report.html``); the Markdown and the CSVs go next to it (``<stem>.md``, ``<stem>_*.csv``).
 
     ``baseline``: the system the others are tested against (default: the first, in path order).
     ``compute_per_user``: when significance is paired by user and a run lacks ``per_user_test.csv``,
-    evaluate its best checkpoint per user and write the file into the run folder.
+    evaluate its best checkpoint per user (on ``device``, default the run's own) and write the file into
+    the run folder.
     """
     root = Path(path)
     runs = find_runs(root)
@@ -172,7 +174,10 @@ def build_report(
     sig = pd.DataFrame()
     if len(groups) > 1 and not board.empty:
         sig = significance(
-            groups, baseline, paired_by, ensure_per_user=_ensure_per_user if compute_per_user else None
+            groups,
+            baseline,
+            paired_by,
+            ensure_per_user=(lambda run: _ensure_per_user(run, device)) if compute_per_user else None,
         )
     robust = robustness_table(groups)
     poison = poisoning_table(groups)

@@ -41,6 +41,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="never evaluate a run per user to fill in a missing per_user_test.csv",
     )
+    report.add_argument(
+        "--device", help="device for those per-user evaluations instead of each run's own (e.g. cpu)"
+    )
 
 
 def add_demo_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,6 +86,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         paired_by=args.paired_by,
         eps=args.eps,
         compute_per_user=not args.no_per_user,
+        device=args.device,
     )
     print(f"sections: {', '.join(files.sections)}")
     print(f"tables: {files.markdown}" + "".join(f", {p}" for p in files.csvs))

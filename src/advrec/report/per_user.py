@@ -18,15 +18,16 @@ from advrec.utils.files import atomic_write_text
 PER_USER_FILE = "per_user_test.csv"
 
 
-def write_per_user(run_dir: str | Path) -> Path:
-    """Evaluate the run's best model on its test split, per user, and write ``per_user_test.csv``."""
+def write_per_user(run_dir: str | Path, device: str | None = None) -> Path:
+    """Evaluate the run's best model on its test split, per user, and write ``per_user_test.csv``
+    (``device``: instead of the run's own, e.g. ``"cpu"`` for a run trained on a GPU)."""
     import torch
 
     from advrec.evaluation.protocol import Protocol
     from advrec.experiment import load_run
 
     run_dir = Path(run_dir)
-    config, split, model = load_run(run_dir)
+    config, split, model = load_run(run_dir, device)
     with torch.inference_mode():
         result = Protocol.from_split(split, config.eval, config.device).test_metrics(model, per_user=True)
     users = np.asarray(result["users"])
