@@ -30,6 +30,7 @@ import yaml
 
 from advrec.adversarial import build_adversary, select_tables
 from advrec.config import RunConfig, dump_config, parse_config
+from advrec.config.schema import check_device_name
 from advrec.data.features import (
     FEATURES_FILE,
     IDS_FILE,
@@ -344,15 +345,19 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig,
     """The config, the exact split and the best model of a finished (or interrupted) run, on the run's
     device or on ``device`` (e.g. ``"cpu"`` for a run trained on a GPU; the config returned says so)."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.exists():
+    config = saved_config(run_dir)
+    if config is None:
         raise AdvrecError(f"{run_dir}: not a run folder (no config.yaml)")
-    config = parse_config(yaml.safe_load(config_path.read_text(encoding="utf-8")), str(config_path))
     if device is not None:
-        config = config.model_copy(update={"device": parse_config({"device": device}, "--device").device})
+        try:
+            config = config.model_copy(update={"device": check_device_name(device)})
+        except ValueError as exc:
+            raise ConfigError(f"--device {device!r}: {exc}") from None
         check_device(config.device, "--device", "use cpu")
     else:
-        check_device(config.device, f"{config_path}: device", "pass --device cpu to load the run here")
+        check_device(
+            config.device, f"{run_dir / 'config.yaml'}: device", "pass --device cpu to load the run here"
+        )
     split = load_saved_split(run_dir / "split")
     if config.gan.name != "none":
         model = build_gan_model(config, split.train)

@@ -116,12 +116,13 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
 def _train_defended(defence: Defence, config: RunConfig, folder: Path, show_progress: bool) -> dict[str, Any]:
     from advrec.training.trainer import NothingSelected
 
+    victim = defence.victim_config(config)
     try:
-        return _train_or_reuse(defence.victim_config(config), folder, None, show_progress)
+        return _train_or_reuse(victim, folder, None, show_progress)
     except NothingSelected:
         if not defence.adversarial:
             raise
-        plateau = defence.victim_config(config).adversary.start_after_plateau
+        plateau = victim.adversary.start_after_plateau
         raise AdvrecError(
             f"--defence {defence.name}: APR pre-trains the victim until its valid NDCG@10 has not "
             f"improved for {plateau} evaluations, and the victim's train.epochs ({config.train.epochs}) "

@@ -484,9 +484,13 @@ class RunConfig(Strict):
     @field_validator("device")
     @classmethod
     def _device_name(cls, v: str) -> str:
-        # the name only: whether this machine has the device is checked when a run starts (a run
-        # folder trained on a GPU must still load on a machine without one)
-        kind, _, index = v.partition(":")
-        if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
-            raise ValueError("expected cpu, cuda or cuda:N")
-        return v
+        return check_device_name(v)
+
+
+def check_device_name(name: str) -> str:
+    """``name`` if it is cpu, cuda or cuda:N, else ValueError. The name only: whether this machine has
+    the device is checked when a run starts (a run folder trained on a GPU must load on one without)."""
+    kind, _, index = name.partition(":")
+    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
+        raise ValueError("expected cpu, cuda or cuda:N")
+    return name
