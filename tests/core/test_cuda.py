@@ -2,8 +2,9 @@
 
 Why they can agree: the draws that shape training (negatives, windows, perturbation noise, SimGCL's noise,
 initial weights) come from CPU generators and are moved to the device, so only floating-point summation
-order differs (cuBLAS kernels against the CPU's, or against the CPU's fused BPR kernel). Dropout draws
-its masks from the device's own generator, so these configs use none. A few epochs at these sizes keep
+order differs (cuBLAS kernels against the CPU's, or against the CPU's fused BPR kernel). torch's dropout
+draws its masks from the device's own generator, so these configs use none, except SASRec with counter-based
+masks (``dropout_rng: counter``), which are the same on every device. A few epochs at these sizes keep
 the two within ~1e-4 per parameter; the bounds below leave room for Adam amplifying tiny differences.
 """
 
@@ -48,6 +49,9 @@ SEQUENTIAL = {
     "sasrec_bce_apr_input": {
         "model": {**SASREC, "sasrec": {"max_len": 6, "loss": "bce"}},
         "adversary": {**APR, "method": "fgsm", "targets": ["item_input"]},
+    },
+    "sasrec_counter_dropout": {
+        "model": {**SASREC, "dropout": 0.3, "sasrec": {"max_len": 6, "dropout_rng": "counter"}},
     },
     "sasrec_worst_case": {
         "model": SASREC,

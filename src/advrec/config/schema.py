@@ -155,6 +155,13 @@ class SASRecConfig(Strict):
         description="dropout on the feed-forward hidden layer too (Kang's); false: only on its output "
         "(RecBole's)",
     )
+    dropout_rng: Literal["torch", "counter"] = Field(
+        "torch",
+        description="where dropout masks come from: torch's generator (one Mersenne-Twister draw per "
+        "element, single-threaded on the CPU), or a counter-based hash (SplitMix64) seeded from it, about a "
+        "quarter cheaper per CPU training step and the same on every device (another random stream, so "
+        "another run than torch's)",
+    )
 
     @model_validator(mode="after")
     def _span_fits(self) -> SASRecConfig:

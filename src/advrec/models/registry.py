@@ -47,6 +47,7 @@ def _sasrec(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Reco
         activation=s.activation,
         norm=s.norm,
         ffn_hidden_dropout=s.ffn_hidden_dropout,
+        dropout_rng=s.dropout_rng,
     )
 
 

@@ -27,6 +27,9 @@ from torch import nn
 
 from advrec.errors import AdvrecError
 from advrec.models.base import Deltas, Recommender, gather_rows
+from advrec.models.counter_dropout import MaskStream
+
+DROPOUT_RNGS = ("torch", "counter")
 
 
 class _Block(nn.Module):
@@ -53,15 +56,23 @@ class _Block(nn.Module):
         self.ffn1 = nn.Linear(dim, ffn_dim)
         self.ffn2 = nn.Linear(ffn_dim, dim)
 
-    def forward(self, x: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, attend: torch.Tensor, masks: MaskStream | None = None) -> torch.Tensor:
+        """``masks``: dropout from this counter-based stream; None: torch's own dropout (when training)."""
         if self.post:  # RecBole / BERT: x = LN(x + MHA(x)); x = LN(x + FFN(x))
-            x = self.attn_norm(x + self._attention(x, x, attend))
-            return self.ffn_norm(x + self._ffn(x))
+            x = self.attn_norm(x + self._attention(x, x, attend, masks))
+            return self.ffn_norm(x + self._ffn(x, masks))
         q_in = self.attn_norm(x)  # Kang's: the query reads the normalised input, keys and values the raw one
-        x = self.ffn_norm(q_in + self._attention(q_in, x, attend))
-        return x + self._ffn(x)
+        x = self.ffn_norm(q_in + self._attention(q_in, x, attend, masks))
+        return x + self._ffn(x, masks)
 
-    def _attention(self, q_in: torch.Tensor, kv_in: torch.Tensor, attend: torch.Tensor) -> torch.Tensor:
+    def _drop(self, x: torch.Tensor, masks: MaskStream | None) -> torch.Tensor:
+        if masks is not None:
+            return masks(x)
+        return F.dropout(x, self.dropout, self.training)
+
+    def _attention(
+        self, q_in: torch.Tensor, kv_in: torch.Tensor, attend: torch.Tensor, masks: MaskStream | None = None
+    ) -> torch.Tensor:
         b, length, dim = q_in.shape
         h = self.n_heads
         w_q, w_k, w_v = self.qkv.weight.split(dim)
@@ -72,17 +83,21 @@ class _Block(nn.Module):
         k = F.linear(kv_in, w_k)
         v = F.linear(kv_in, w_v, b_v)
         q, k, v = (t.view(b, length, h, dim // h).transpose(1, 2) for t in (q, k, v))
-        drop = self.dropout if self.training else 0.0
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=drop)
+        if masks is None:
+            drop = self.dropout if self.training else 0.0
+            att = F.scaled_dot_product_attention(q, k, v, attn_mask=attend, dropout_p=drop)
+        else:  # what SDPA computes, with the attention weights dropped by the stream's mask
+            logits = (q @ k.transpose(-2, -1)) / math.sqrt(dim // h)
+            weights = torch.softmax(logits.masked_fill(~attend, float("-inf")), dim=-1)
+            att = masks(weights) @ v
         att = self.out(att.transpose(1, 2).reshape(b, length, dim))
-        return F.dropout(att, drop, self.training)
+        return self._drop(att, masks)
 
-    def _ffn(self, x: torch.Tensor) -> torch.Tensor:
-        drop = self.dropout if self.training else 0.0
+    def _ffn(self, x: torch.Tensor, masks: MaskStream | None = None) -> torch.Tensor:
         hidden = self.activation(self.ffn1(x))
         if self.ffn_hidden_dropout:  # Kang's feed-forward drops out its hidden layer too; RecBole's does not
-            hidden = F.dropout(hidden, drop, self.training)
-        return F.dropout(self.ffn2(hidden), drop, self.training)
+            hidden = self._drop(hidden, masks)
+        return self._drop(self.ffn2(hidden), masks)
 
 
 class SASRec(Recommender):
@@ -101,8 +116,11 @@ class SASRec(Recommender):
         activation: str = "relu",
         norm: str = "pre",
         ffn_hidden_dropout: bool = True,
+        dropout_rng: str = "torch",
     ):
         super().__init__(n_users, n_items)
+        if dropout_rng not in DROPOUT_RNGS:
+            raise AdvrecError(f"model.sasrec.dropout_rng must be torch or counter, got {dropout_rng!r}")
         if norm not in ("pre", "post"):
             raise AdvrecError(f"model.sasrec.norm must be pre or post, got {norm!r}")
         if activation not in ("relu", "gelu"):
@@ -112,6 +130,7 @@ class SASRec(Recommender):
         self.dim = dim
         self.max_len = max_len
         self.dropout = dropout
+        self.dropout_rng = dropout_rng
         self.item_embedding = nn.Parameter(torch.empty(n_items + 1, dim))  # row 0: padding
         self.position_embedding = nn.Parameter(torch.empty(max_len, dim))
         self.post = norm == "post"
@@ -154,15 +173,23 @@ class SASRec(Recommender):
         x = x + self.position_embedding.index_select(0, positions.reshape(-1)).view_as(x)
         if self.post:
             x = self.embedding_norm(x)
-        x = F.dropout(x, self.dropout, self.training) * real.unsqueeze(-1)
+        masks = self._mask_stream()
+        x = masks(x) if masks is not None else F.dropout(x, self.dropout, self.training)
+        x = x * real.unsqueeze(-1)
         length = seqs.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
         eye = torch.eye(length, dtype=torch.bool, device=seqs.device)
         attend = (causal & real.unsqueeze(1)) | eye  # [B, L(query), L(key)]
         attend = attend.unsqueeze(1)
         for block in self.blocks:
-            x = block(x, attend) * real.unsqueeze(-1)
+            x = block(x, attend, masks) * real.unsqueeze(-1)
         return x if self.post else self.final_norm(x) * real.unsqueeze(-1)
+
+    def _mask_stream(self) -> MaskStream | None:
+        """A counter-based dropout stream for this forward pass (``dropout_rng: counter``, training only)."""
+        if self.dropout_rng != "counter" or not self.training or self.dropout == 0.0:
+            return None
+        return MaskStream.from_torch_rng(self.dropout)
 
     def output_items(self, deltas: Deltas | None = None) -> torch.Tensor:
         """The scored item embeddings, [n_items + 1, dim] (row 0, padding, is never a candidate)."""
