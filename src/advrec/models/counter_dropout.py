@@ -15,6 +15,8 @@ of counters, so no two masks of the pass share a counter.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -51,17 +53,19 @@ def splitmix64_reference(counter: int, seed: int) -> int:
     return z ^ (z >> 31)
 
 
+def counters_for(shape: torch.Size | tuple[int, ...]) -> int:
+    """Counters a mask of ``shape`` uses: one per two elements."""
+    return (math.prod(shape) + 1) // 2
+
+
 def keep_mask(
     shape: torch.Size | tuple[int, ...], p: float, seed: int, offset: int, device: torch.device
 ) -> torch.Tensor:
     """Boolean keep-mask of ``shape`` with P(keep) = 1 - p, from counters ``offset, offset + 1, ...``.
 
-    Uses ``ceil(numel / 2)`` counters (two 32-bit uniforms per output)."""
-    numel = 1
-    for size in shape:
-        numel *= size
-    n_counters = (numel + 1) // 2
-    counters = torch.arange(offset, offset + n_counters, dtype=torch.int64, device=device)
+    Uses ``counters_for(shape)`` counters (two 32-bit uniforms per output)."""
+    numel = math.prod(shape)
+    counters = torch.arange(offset, offset + counters_for(shape), dtype=torch.int64, device=device)
     uniforms = splitmix64(counters, seed).view(torch.int32)[:numel]  # uniform over [-2**31, 2**31)
     threshold = round(p * 2**32) - 2**31  # keep iff u >= p * 2**32, u = uniform + 2**31
     return (uniforms >= threshold).view(shape)
@@ -83,11 +87,8 @@ class MaskStream:
         return cls(p, int(torch.randint(0, 2**62, (1,)).item()))
 
     def mask(self, shape: torch.Size | tuple[int, ...], device: torch.device) -> torch.Tensor:
-        numel = 1
-        for size in shape:
-            numel *= size
         keep = keep_mask(shape, self.p, self.seed, self.offset, device)
-        self.offset += (numel + 1) // 2
+        self.offset += counters_for(shape)
         return keep
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
