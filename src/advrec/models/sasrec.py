@@ -12,10 +12,10 @@ padding key, so padding never changes a real position's output: the same items p
 score the same. A position also never attends to a later one (causal mask). A padding position attends
 only to itself (so its softmax is defined); its output is zeroed and never scored.
 
-Dropout (embedding sum, attention weights, attention output, feed-forward output, and its hidden layer unless
-``ffn_hidden_dropout=False``) uses
-torch's generator, or with ``dropout_rng="counter"`` one ``MaskStream`` per forward pass
-(``advrec.models.counter_dropout``): cheaper on the CPU and the same on every device.
+Dropout (embedding sum, attention weights, attention output, feed-forward output, and its hidden layer
+unless ``ffn_hidden_dropout=False``) uses torch's generator, or with ``dropout_rng="counter"`` one
+``MaskStream`` per forward pass (``advrec.models.counter_dropout``): cheaper on the CPU, the same on every
+device.
 
 Perturbable tables (``deltas``): ``item_input`` (the item embeddings read from the sequence) and
 ``item_output`` (the item embeddings scored against the hidden state). Both name the same parameter; a
