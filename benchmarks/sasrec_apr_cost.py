@@ -5,7 +5,7 @@ Not a test: ``python benchmarks/sasrec_apr_cost.py RUN_DIR [--batches 60] [--rou
 [--variants plain,apr,apr_shared_forward,worst_case] [--dropout-rngs torch]``. Loads a finished sequential
 run (config, split, best model), builds its training windows and objective as the trainer does, and times
 ``--batches`` optimiser steps (Adam, lr 1e-3, training mode) of each variant × dropout generator
-(``model.sasrec.dropout_rng``) on fresh copies of the model, interleaved round by round so that the
+(``model.dropout_rng``) on fresh copies of the model, interleaved round by round so that the
 machine's load hits every one alike; prints CPU and wall milliseconds per step (median over rounds) and the
 ratio of CPU time to the first row's. FGSM, ε 0.5 relative, on ``item_output`` only, λ 1 (``worst_case``:
 ε 0.1, the example's).
@@ -22,7 +22,7 @@ import torch
 
 from advrec.adversarial import APRHook, PerturbationBuilder
 from advrec.experiment import load_run
-from advrec.models.sasrec import DROPOUT_RNGS
+from advrec.models.counter_dropout import DROPOUT_RNGS
 from advrec.training.sequential import SequentialObjective, sequence_windows, window_batches
 
 VARIANTS = ("plain", "apr", "apr_shared_forward", "worst_case")

@@ -3,9 +3,10 @@
 Why they can agree: the draws that shape training (negatives, windows, perturbation noise, SimGCL's noise,
 initial weights) come from CPU generators and are moved to the device, so only floating-point summation
 order differs (cuBLAS kernels against the CPU's, or against the CPU's fused BPR kernel). torch's dropout
-draws its masks from the device's own generator, so these configs use none, except SASRec with counter-based
-masks (``dropout_rng: counter``), which are the same on every device. A few epochs at these sizes keep
-the two within ~1e-4 per parameter; the bounds below leave room for Adam amplifying tiny differences.
+draws its masks from the device's own generator, so these configs use none, except NeuMF and SASRec with
+counter-based masks (``model.dropout_rng: counter``), which are the same on every device. A few epochs at
+these sizes keep the two within ~1e-4 per parameter; the bounds below leave room for Adam amplifying tiny
+differences.
 """
 
 import json
@@ -32,6 +33,10 @@ GENERAL = {
         "model": {"name": "neumf", "dim": 8, "mlp_layers": [16, 8], "dropout": 0.0},
         "train": {"objective": "bce", "n_negatives": 2},
     },
+    "neumf_counter_dropout": {
+        "model": {"name": "neumf", "dim": 8, "mlp_layers": [16, 8], "dropout": 0.3, "dropout_rng": "counter"},
+        "train": {"objective": "bce", "n_negatives": 2},
+    },
     "lightgcn": {"model": {"name": "lightgcn", "dim": 16, "n_layers": 2}},
     "simgcl": {
         "model": {"name": "lightgcn", "dim": 16, "n_layers": 2},
@@ -51,7 +56,7 @@ SEQUENTIAL = {
         "adversary": {**APR, "method": "fgsm", "targets": ["item_input"]},
     },
     "sasrec_counter_dropout": {
-        "model": {**SASREC, "dropout": 0.3, "sasrec": {"max_len": 6, "dropout_rng": "counter"}},
+        "model": {**SASREC, "dropout": 0.3, "dropout_rng": "counter"},
     },
     "sasrec_worst_case": {
         "model": SASREC,

@@ -66,7 +66,7 @@ def test_learns_the_walk_and_records_both_maskings(tmp_path):
 
 @pytest.mark.parametrize(("loss", "dropout_rng"), [("ce", "torch"), ("bce", "torch"), ("ce", "counter")])
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at, loss, dropout_rng):
-    raw = _config(tmp_path, model={"sasrec": {"max_len": 6, "loss": loss, "dropout_rng": dropout_rng}})
+    raw = _config(tmp_path, model={"dropout_rng": dropout_rng, "sasrec": {"max_len": 6, "loss": loss}})
     raw["train"]["schedule"] = {"name": "cosine"}
     cfg = parse_config(raw)
     full = train_run(cfg, tmp_path / "full", show_progress=False)

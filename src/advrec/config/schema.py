@@ -155,13 +155,6 @@ class SASRecConfig(Strict):
         description="dropout on the feed-forward hidden layer too (Kang's); false: only on its output "
         "(RecBole's)",
     )
-    dropout_rng: Literal["torch", "counter"] = Field(
-        "torch",
-        description="where dropout masks come from: torch's generator (one Mersenne-Twister draw per "
-        "element, single-threaded on the CPU), or a counter-based hash (SplitMix64) seeded from it: a CPU "
-        "training step about 15% cheaper, the same masks on every device (another random stream, so another "
-        "run than torch's)",
-    )
 
     @model_validator(mode="after")
     def _span_fits(self) -> SASRecConfig:
@@ -178,6 +171,14 @@ class ModelConfig(Strict):
     n_layers: int = Field(2, ge=0, description="LightGCN propagation layers")
     mlp_layers: list[int] = Field(default_factory=lambda: [64, 32, 16], description="NeuMF MLP tower")
     dropout: float = Field(0.0, ge=0, lt=1)
+    dropout_rng: Literal["torch", "counter"] = Field(
+        "torch",
+        description="where dropout masks come from (SASRec's dropout, NeuMF's, mf_features' id_dropout): "
+        "torch's generator (one Mersenne-Twister draw per element, single-threaded on the CPU, the device's "
+        "own on a GPU), or a counter-based hash (SplitMix64) seeded from torch's CPU generator: a SASRec CPU "
+        "training step about 15% cheaper, the same masks on every device (another random stream, so another "
+        "run than torch's)",
+    )
     init_std: float = Field(0.1, gt=0, description="std of the normal initialisation of embeddings")
     item_bias: bool = Field(False, description="mf_features: add VBPR's item bias b_i + <w, f_i>")
     id_dropout: float = Field(

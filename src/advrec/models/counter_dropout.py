@@ -19,6 +19,9 @@ import math
 
 import torch
 
+from advrec.errors import AdvrecError
+
+DROPOUT_RNGS = ("torch", "counter")
 _GOLDEN = 0x9E3779B97F4A7C15
 _MIX1 = 0xBF58476D1CE4E5B9
 _MIX2 = 0x94D049BB133111EB
@@ -63,12 +66,25 @@ def keep_mask(
 ) -> torch.Tensor:
     """Boolean keep-mask of ``shape`` with P(keep) = 1 - p, from counters ``offset, offset + 1, ...``.
 
-    Uses ``counters_for(shape)`` counters (two 32-bit uniforms per output)."""
+    Uses ``counters_for(shape)`` counters (two 32-bit uniforms per output); p 1 drops everything."""
     numel = math.prod(shape)
+    if p >= 1.0:  # the threshold 2**31 would not fit the int32 comparison
+        return torch.zeros(shape, dtype=torch.bool, device=device)
     counters = torch.arange(offset, offset + counters_for(shape), dtype=torch.int64, device=device)
     uniforms = splitmix64(counters, seed).view(torch.int32)[:numel]  # uniform over [-2**31, 2**31)
     threshold = round(p * 2**32) - 2**31  # keep iff u >= p * 2**32, u = uniform + 2**31
     return (uniforms >= threshold).view(shape)
+
+
+def check_dropout_rng(name: str) -> str:
+    if name not in DROPOUT_RNGS:
+        raise AdvrecError(f"model.dropout_rng must be torch or counter, got {name!r}")
+    return name
+
+
+def draw_seed() -> int:
+    """One draw from torch's default CPU generator (what ``torch.manual_seed`` and a run's seed fix)."""
+    return int(torch.randint(0, 2**62, (1,)).item())
 
 
 class MaskStream:
@@ -83,8 +99,8 @@ class MaskStream:
 
     @classmethod
     def from_torch_rng(cls, p: float) -> MaskStream:
-        """Seeded by one draw from torch's default CPU generator (what ``torch.manual_seed`` fixes)."""
-        return cls(p, int(torch.randint(0, 2**62, (1,)).item()))
+        """Seeded by one draw from torch's default CPU generator (``draw_seed``)."""
+        return cls(p, draw_seed())
 
     def mask(self, shape: torch.Size | tuple[int, ...], device: torch.device) -> torch.Tensor:
         keep = keep_mask(shape, self.p, self.seed, self.offset, device)

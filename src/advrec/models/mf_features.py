@@ -15,8 +15,10 @@ trained (few interactions), both off by default:
 * ``id_dropout`` p (DropoutNet, Volkovs et al., NeurIPS 2017): while training (``model.train()``), each
   item occurrence in a batch has its q_i replaced by 0 with probability p, so that occurrence is scored by
   the content alone, <p_u, E f_i>; E must then rank well without q_i. Draws come from torch's global RNG
-  (seeded by the run, saved in checkpoints, like dropout). No rescaling: evaluation (``model.eval()``)
-  scores with q_i + E f_i, as DropoutNet feeds the full input at inference. p = 1 never uses q at all.
+  (seeded by the run, saved in checkpoints, like dropout), or with ``dropout_rng="counter"`` from a
+  counter-based mask seeded by one draw of it (the same on every device). No rescaling: evaluation
+  (``model.eval()``) scores with q_i + E f_i, as DropoutNet feeds the full input at inference. p = 1 never
+  uses q at all.
 * ``id_mask`` (the registry builds it from ``model.id_min_count`` n: 0 for the items with fewer than n
   TRAINING interactions): masked items have no ID embedding, in training and scoring alike (their q_i is
   multiplied by 0, so it never trains either): they are scored by the content alone.
@@ -31,6 +33,7 @@ import torch
 from torch import nn
 
 from advrec.models.base import Deltas, Recommender, Scorer, check_deltas, gather_rows, init_embedding
+from advrec.models.counter_dropout import check_dropout_rng, draw_seed, keep_mask
 
 
 class MFFeatures(Recommender):
@@ -45,6 +48,7 @@ class MFFeatures(Recommender):
         generator=None,
         id_dropout: float = 0.0,
         id_mask: torch.Tensor | None = None,
+        dropout_rng: str = "torch",
     ) -> None:
         super().__init__(n_users, n_items)
         if item_features.dim() != 2 or item_features.shape[0] != n_items:
@@ -62,6 +66,7 @@ class MFFeatures(Recommender):
         if id_mask is not None and tuple(id_mask.shape) != (n_items,):
             raise ValueError(f"id_mask must be [n_items={n_items}], got shape {tuple(id_mask.shape)}")
         self.id_dropout = float(id_dropout)
+        self.dropout_rng = check_dropout_rng(dropout_rng)
         self.item_bias = item_bias
         if item_bias:
             self.bias = nn.Parameter(torch.zeros(n_items))
@@ -90,7 +95,10 @@ class MFFeatures(Recommender):
         if mask is not None:
             q = q * mask
         if self.training and self.id_dropout > 0.0:
-            keep = torch.rand(q.shape[:-1], device=q.device) >= self.id_dropout
+            if self.dropout_rng == "counter":
+                keep = keep_mask(q.shape[:-1], self.id_dropout, draw_seed(), 0, q.device)
+            else:
+                keep = torch.rand(q.shape[:-1], device=q.device) >= self.id_dropout
             q = q * keep.unsqueeze(-1).to(q.dtype)
         vectors = q + f @ self.projection.T
         if not self.item_bias:

@@ -1,4 +1,8 @@
-"""NeuMF (He et al., WWW 2017): a GMF branch and an MLP branch, fused by a final linear layer."""
+"""NeuMF (He et al., WWW 2017): a GMF branch and an MLP branch, fused by a final linear layer.
+
+Dropout before each MLP layer: torch's (``nn.Dropout``), or with ``dropout_rng="counter"`` one counter-based
+``MaskStream`` per forward pass (``advrec.models.counter_dropout``), the same on every device.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from advrec.models.base import Deltas, Recommender, check_deltas, init_embedding
+from advrec.models.counter_dropout import MaskStream, check_dropout_rng
 
 
 class NeuMF(Recommender):
@@ -19,9 +24,12 @@ class NeuMF(Recommender):
         dropout: float = 0.0,
         init_std: float = 0.1,
         generator=None,
+        dropout_rng: str = "torch",
     ) -> None:
         super().__init__(n_users, n_items)
         mlp_layers = mlp_layers or [64, 32, 16]
+        self.dropout = dropout
+        self.dropout_rng = check_dropout_rng(dropout_rng)  # "counter": advrec.models.counter_dropout
         self.gmf_user = init_embedding(n_users, dim, init_std, generator)
         self.gmf_item = init_embedding(n_items, dim, init_std, generator)
         half = mlp_layers[0] // 2
@@ -54,8 +62,16 @@ class NeuMF(Recommender):
         return F.embedding(index, self.table(name, deltas))
 
     def _fuse(self, gu, gi, mu, mi) -> torch.Tensor:
-        mlp = self.mlp(torch.cat([mu.expand_as(mi), mi], dim=-1))
+        mlp = self._mlp(torch.cat([mu.expand_as(mi), mi], dim=-1))
         return self.predict(torch.cat([gu * gi, mlp], dim=-1)).squeeze(-1)
+
+    def _mlp(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dropout_rng != "counter" or not self.training or self.dropout == 0.0:
+            return self.mlp(x)
+        masks = MaskStream.from_torch_rng(self.dropout)  # one stream per forward pass
+        for module in self.mlp:
+            x = masks(x) if isinstance(module, nn.Dropout) else module(x)
+        return x
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         check_deltas(self, deltas)

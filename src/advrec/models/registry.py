@@ -23,7 +23,9 @@ def _mf(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Recommen
 
 
 def _neumf(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Recommender:
-    return NeuMF(train.n_users, train.n_items, cfg.dim, cfg.mlp_layers, cfg.dropout, cfg.init_std, gen)
+    return NeuMF(
+        train.n_users, train.n_items, cfg.dim, cfg.mlp_layers, cfg.dropout, cfg.init_std, gen, cfg.dropout_rng
+    )
 
 
 def _lightgcn(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Recommender:
@@ -47,7 +49,7 @@ def _sasrec(cfg: ModelConfig, train: Interactions, gen: torch.Generator) -> Reco
         activation=s.activation,
         norm=s.norm,
         ffn_hidden_dropout=s.ffn_hidden_dropout,
-        dropout_rng=s.dropout_rng,
+        dropout_rng=cfg.dropout_rng,
     )
 
 
@@ -79,6 +81,7 @@ def _mf_features(
         gen,
         id_dropout=cfg.id_dropout,
         id_mask=id_mask,
+        dropout_rng=cfg.dropout_rng,
     )
 
 

@@ -32,9 +32,7 @@ from torch import nn
 
 from advrec.errors import AdvrecError
 from advrec.models.base import Deltas, Recommender, gather_rows
-from advrec.models.counter_dropout import MaskStream
-
-DROPOUT_RNGS = ("torch", "counter")
+from advrec.models.counter_dropout import MaskStream, check_dropout_rng
 
 
 class _Block(nn.Module):
@@ -124,8 +122,6 @@ class SASRec(Recommender):
         dropout_rng: str = "torch",
     ):
         super().__init__(n_users, n_items)
-        if dropout_rng not in DROPOUT_RNGS:
-            raise AdvrecError(f"model.sasrec.dropout_rng must be torch or counter, got {dropout_rng!r}")
         if norm not in ("pre", "post"):
             raise AdvrecError(f"model.sasrec.norm must be pre or post, got {norm!r}")
         if activation not in ("relu", "gelu"):
@@ -135,7 +131,7 @@ class SASRec(Recommender):
         self.dim = dim
         self.max_len = max_len
         self.dropout = dropout
-        self.dropout_rng = dropout_rng
+        self.dropout_rng = check_dropout_rng(dropout_rng)
         self.item_embedding = nn.Parameter(torch.empty(n_items + 1, dim))  # row 0: padding
         self.position_embedding = nn.Parameter(torch.empty(max_len, dim))
         self.post = norm == "post"

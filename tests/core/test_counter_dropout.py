@@ -1,5 +1,6 @@
-"""Counter-based dropout masks (``model.sasrec.dropout_rng: counter``): the generator is SplitMix64, masks
-drop at the configured rate and independently, a seed fixes them, and SASRec uses them at every site."""
+"""Counter-based dropout masks (``model.dropout_rng: counter``): the generator is SplitMix64, masks drop at
+the configured rate and independently, a seed fixes them, SASRec uses them at every site, NeuMF and
+mf_features' id-dropout too."""
 
 import math
 
@@ -154,3 +155,64 @@ def test_one_step_with_counter_masks_changes_parameters_and_lowers_the_loss():
             assert not torch.equal(p, before[name]), name
     model.eval()
     assert float(objective(model, batch).detach()) < clean_before
+
+
+def test_neumf_with_counter_masks_drops_its_mlp_input_and_is_seeded():
+    from advrec.models.neumf import NeuMF
+
+    def neumf(rng: str) -> NeuMF:
+        return NeuMF(
+            6,
+            9,
+            dim=4,
+            mlp_layers=[8, 4],
+            dropout=0.5,
+            generator=torch.Generator().manual_seed(0),
+            dropout_rng=rng,
+        )
+
+    users, items = torch.tensor([0, 1, 2, 3, 4, 5]), torch.tensor([1, 2, 3, 4, 5, 6])
+    torch_model, counter_model = neumf("torch").eval(), neumf("counter").eval()
+    assert torch.equal(torch_model.score(users, items), counter_model.score(users, items))
+    counter_model.train()
+    torch.manual_seed(3)
+    a = counter_model.score(users, items)
+    torch.manual_seed(3)
+    assert torch.equal(counter_model.score(users, items), a)
+    # by hand: the one dropout layer takes the stream's first mask
+    torch.manual_seed(3)
+    masks = MaskStream.from_torch_rng(0.5)
+    m = counter_model
+    x = masks(torch.cat([m.mlp_user(users), m.mlp_item(items)], dim=-1))
+    mlp = torch.relu(m.mlp[1](x))
+    expected = m.predict(torch.cat([m.gmf_user(users) * m.gmf_item(items), mlp], dim=-1)).squeeze(-1)
+    assert torch.allclose(a, expected, atol=1e-6)
+
+
+def test_mf_features_id_dropout_with_counter_masks():
+    from advrec.models.mf_features import MFFeatures
+
+    features = torch.randn(400, 3, generator=torch.Generator().manual_seed(1))
+    model = MFFeatures(
+        2,
+        400,
+        features,
+        dim=4,
+        generator=torch.Generator().manual_seed(0),
+        id_dropout=0.3,
+        dropout_rng="counter",
+    ).train()
+    torch.manual_seed(8)
+    q, _ = model._item_vectors(None, None)
+    content = features @ model.projection.T
+    dropped = torch.isclose(q, content).all(dim=1)  # rows scored by their content alone
+    assert 0.2 < dropped.float().mean().item() < 0.4
+    torch.manual_seed(8)
+    assert torch.equal(model._item_vectors(None, None)[0], q)
+    torch.manual_seed(8)
+    expected = keep_mask((400,), 0.3, MaskStream.from_torch_rng(0.3).seed, 0, CPU)
+    assert torch.equal(~dropped, expected)
+    everything = MFFeatures(2, 400, features, dim=4, id_dropout=1.0, dropout_rng="counter").train()
+    assert torch.allclose(everything._item_vectors(None, None)[0], features @ everything.projection.T)
+    with pytest.raises(Exception, match="dropout_rng"):
+        MFFeatures(2, 400, features, dropout_rng="fast")
