@@ -136,7 +136,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
         _print_metrics(f"test (best epoch {results['best_epoch']}):", results["test"])
     t = results["timing"]
     print(
-        f"train {t['train_s_per_epoch']:.3f} s/epoch, eval {t['eval_s']:.3f} s; results in {out}/results.json"
+        f"train {t['train_s_per_epoch']:.3f} s/epoch, eval {t['eval_s']:.3f} s, best epoch after "
+        f"{t['time_to_best_s']:.1f} s; results in {out}/results.json"
     )
 
 

@@ -264,7 +264,12 @@ def _test_and_record(
         "valid": fit.best_valid,
         "best_epoch": fit.best_epoch,
         "epochs_run": fit.epochs_run,
-        "timing": {"train_s_per_epoch": fit.train_s_per_epoch, "eval_s": fit.eval_s, "test_eval_s": test_s},
+        "timing": {
+            "train_s_per_epoch": fit.train_s_per_epoch,
+            "eval_s": fit.eval_s,
+            "time_to_best_s": fit.time_to_best_s,
+            "test_eval_s": test_s,
+        },
         "dataset": {
             "n_users": split.train.n_users,
             "n_items": split.train.n_items,

@@ -47,7 +47,10 @@ def test_run_folder_contents(tmp_path):
     saved = json.loads((run / "results.json").read_text())
     assert saved["test"]["ndcg@10"] == pytest.approx(results["test"]["ndcg@10"])
     assert {"test", "valid", "best_epoch", "timing"} <= set(saved)
-    assert {"train_s_per_epoch", "eval_s"} <= set(saved["timing"])
+    assert {"train_s_per_epoch", "eval_s", "time_to_best_s"} <= set(saved["timing"])
+    log = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    whole = sum(x["train_s"] + x["eval_s"] for x in log)
+    assert 0 < saved["timing"]["time_to_best_s"] <= whole + 1e-9
     env = saved["environment"]  # what the timings ran on
     assert env["torch"] == torch.__version__ and env["device"] == "cpu" and env["torch_threads"] >= 1
     assert env["processor"] and env["advrec"]
@@ -84,6 +87,19 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at, crash_
     full_log = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
     part_log = (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["loss"] for x in full_log] == [json.loads(x)["loss"] for x in part_log]
+
+
+def test_time_to_best_counts_the_epochs_before_a_kill(tmp_path, crash_at):
+    cfg = _config()
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, tmp_path / "run", hooks=[crash_at(2)], show_progress=False)
+    resumed = train_run(cfg, tmp_path / "run", resume=True, show_progress=False)
+    logged = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    up_to_best = [x for x in logged if x["epoch"] <= resumed["best_epoch"]]
+    assert resumed["best_epoch"] > 2 and len(up_to_best) == resumed["best_epoch"] + 1  # spans the kill
+    expected = sum(x["train_s"] + x["eval_s"] for x in up_to_best)
+    assert resumed["timing"]["time_to_best_s"] == pytest.approx(expected)
+    assert resumed["timing"]["time_to_best_s"] > sum(x["train_s"] for x in up_to_best[:2])
 
 
 def test_sigkilled_cli_run_resumes_to_same_metrics(tmp_path):

@@ -22,7 +22,10 @@ def runs(tmp_path):
             root / f"mf{seed}",
             seed=seed,
             test={"ndcg@10": 0.20 + 0.01 * seed, "recall@10": 0.3},
-            extra={"robustness": robustness_entry(0.2, {"0.5": 0.2, "1.0": 0.4})},
+            extra={
+                "robustness": robustness_entry(0.2, {"0.5": 0.2, "1.0": 0.4}),
+                "timing": {"train_s_per_epoch": 1.5, "eval_s": 0.1, "time_to_best_s": 40.0 + seed},
+            },
         )
         write_run(
             root / f"apr{seed}",
@@ -57,6 +60,8 @@ def test_report_files_and_content(runs, tmp_path):
     assert "0.2740 ± 0.0120 *" in html and "0.2200 ± 0.0100" in html
     md = files.markdown.read_text()
     assert files.markdown.name == "r.md" and "| mf+apr(fgsm) | 3 | 0.2740 ± 0.0120 * |" in md
+    # overview: each run's time to its best epoch, where results.json has it (NaN for older runs)
+    assert "| s to best |" in md and "| mf | 2 | mf2 | 2 | 3 | 1.5000 | 42.0000 |" in md
     assert [p.name for p in files.csvs] == ["r_leaderboard.csv", "r_significance.csv", "r_robustness.csv"]
     board = pd.read_csv(files.csvs[0])
     assert board.loc[(board.system == "mf") & (board.metric == "ndcg@10"), "mean"].item() == pytest.approx(

@@ -193,6 +193,8 @@ def build_report(
                 "best epoch": r.results.get("best_epoch", "–"),
                 "epochs run": r.results.get("epochs_run", "–"),
                 "train s/epoch": (r.results.get("timing") or {}).get("train_s_per_epoch", float("nan")),
+                # runs written before time_to_best_s existed show NaN
+                "s to best": (r.results.get("timing") or {}).get("time_to_best_s", float("nan")),
             }
             for r in runs
         ]

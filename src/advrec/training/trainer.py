@@ -54,6 +54,13 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     train_s_per_epoch: float = 0.0
     eval_s: float = 0.0
+    time_to_best_s: float = 0.0  # training and validation wall seconds of the epochs up to the best one
+
+
+def time_to_best(history: list[dict[str, Any]], best_epoch: int) -> float:
+    """Wall seconds spent training and validating until the best epoch was evaluated (a resumed run's
+    earlier epochs included, as logged; process start, data loading and the test are not counted)."""
+    return float(sum(h["train_s"] + h.get("eval_s", 0.0) for h in history if h["epoch"] <= best_epoch))
 
 
 class _Scored(nn.Module):
@@ -194,6 +201,7 @@ class Trainer:
             history=history,
             train_s_per_epoch=float(np.mean(train_times)) if train_times else 0.0,
             eval_s=float(np.mean(eval_times)) if eval_times else 0.0,
+            time_to_best_s=time_to_best(history, state["best_epoch"]),
         )
 
     def _counts_for_selection(self, epoch: int) -> bool:
