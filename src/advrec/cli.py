@@ -230,6 +230,15 @@ def _print_robustness(robustness: dict, attack: str) -> None:
     settings = robustness["settings"][attack]
     tables = f", tables {', '.join(settings['targets'])}" if "targets" in settings else ""
     print(f"robustness ({attack}, eps_mode {settings['eps_mode']}{tables}): metric (relative drop)")
+    norms = settings.get("mean_row_norm")  # older results.json entries lack it
+    if norms:
+        listed = ", ".join(f"{name} {value:.3g}" for name, value in norms.items())
+        why = (
+            " (an absolute eps is large or small only against these)"
+            if settings["eps_mode"] == "absolute"
+            else ""
+        )
+        print(f"  mean row norm of the perturbed tables: {listed}{why}")
     print("  " + "eps".ljust(14) + "".join(k.rjust(20) for k in keys))
     print("  " + "clean".ljust(14) + "".join(f"{robustness['clean'][k]:20.4f}" for k in keys))
     for eps in robustness[attack]:

@@ -67,6 +67,10 @@ def test_fgsm_drops_more_than_the_same_norm_random_control(run_dir, eps_mode):
     assert set(result) == {"clean", "fgsm", "random", "settings"}
     assert list(result["fgsm"]) == ["0.25", "0.5"] and list(result["random"]) == ["fgsm"]
     assert result["settings"]["fgsm"]["eps_mode"] == eps_mode
+    # the tables' mean row norms, what an absolute ε is measured against
+    _, _, model = load_run(run_dir)
+    expected = {name: float(t.detach().norm(dim=1).mean()) for name, t in model.embedding_tables().items()}
+    assert result["settings"]["fgsm"]["mean_row_norm"] == pytest.approx(expected)
     assert result["clean"]["ndcg@10"] > 0.05
     for eps in ("0.25", "0.5"):
         adv, rand = result["fgsm"][eps], result["random"]["fgsm"][eps]
@@ -208,6 +212,7 @@ def test_cli_attack_fgsm_pgd_in_one_call(run_dir, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "robustness (fgsm" in out and "robustness (pgd" in out and "random 0.5" in out
+    assert out.count("mean row norm of the perturbed tables: user ") == 2 and "absolute eps" in out
     robustness = _saved(run_dir)["robustness"]
     assert set(robustness) == {"clean", "fgsm", "pgd", "random", "settings"}
     assert robustness["settings"]["pgd"]["pgd_steps"] == 2

@@ -19,7 +19,7 @@ import torch
 
 from advrec.adversarial.builder import PerturbationBuilder, select_tables
 from advrec.adversarial.gradients import full_data_gradient_fn
-from advrec.adversarial.perturbation import EpsMode
+from advrec.adversarial.perturbation import EpsMode, row_norms
 from advrec.config.schema import RunConfig
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
@@ -127,6 +127,8 @@ def robustness_probe(
             "pgd_alpha": builder.alpha if name == "pgd" else None,
             "seed": seed,
             "targets": list(tables),
+            # an absolute ε is small or large only against these: a model with longer rows resists it more
+            "mean_row_norm": {t: float(row_norms(table).mean()) for t, table in tables.items()},
             "negatives": "one per training interaction, seeded ('attack' stream)",
             "control": "same per-row norms as the attack's delta, uniformly random directions",
         }
