@@ -106,6 +106,8 @@ def robustness_probe(
             return protocol.test_metrics(model, deltas=deltas)
 
     clean = metrics(None)
+    # an absolute ε is small or large only against these: a model with longer rows resists it more
+    mean_row_norm = {name: float(row_norms(table).mean()) for name, table in tables.items()}
     result: dict[str, Any] = {"clean": clean, "random": {}, "settings": {}}
     for name in attacks:
         builder = PerturbationBuilder(
@@ -127,8 +129,7 @@ def robustness_probe(
             "pgd_alpha": builder.alpha if name == "pgd" else None,
             "seed": seed,
             "targets": list(tables),
-            # an absolute ε is small or large only against these: a model with longer rows resists it more
-            "mean_row_norm": {t: float(row_norms(table).mean()) for t, table in tables.items()},
+            "mean_row_norm": mean_row_norm,
             "negatives": "one per training interaction, seeded ('attack' stream)",
             "control": "same per-row norms as the attack's delta, uniformly random directions",
         }

@@ -102,6 +102,14 @@ class MaskStream:
         """Seeded by one draw from torch's default CPU generator (``draw_seed``)."""
         return cls(p, draw_seed())
 
+    @classmethod
+    def for_forward(cls, dropout_rng: str, p: float, training: bool) -> MaskStream | None:
+        """A model's stream for one forward pass: only with ``dropout_rng == "counter"``, in training and
+        with p > 0; None means the model uses torch's dropout (a no-op outside training)."""
+        if dropout_rng != "counter" or not training or p == 0.0:
+            return None
+        return cls.from_torch_rng(p)
+
     def mask(self, shape: torch.Size | tuple[int, ...], device: torch.device) -> torch.Tensor:
         keep = keep_mask(shape, self.p, self.seed, self.offset, device)
         self.offset += counters_for(shape)

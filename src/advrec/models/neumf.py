@@ -66,9 +66,9 @@ class NeuMF(Recommender):
         return self.predict(torch.cat([gu * gi, mlp], dim=-1)).squeeze(-1)
 
     def _mlp(self, x: torch.Tensor) -> torch.Tensor:
-        if self.dropout_rng != "counter" or not self.training or self.dropout == 0.0:
+        masks = MaskStream.for_forward(self.dropout_rng, self.dropout, self.training)
+        if masks is None:
             return self.mlp(x)
-        masks = MaskStream.from_torch_rng(self.dropout)  # one stream per forward pass
         for module in self.mlp:
             x = masks(x) if isinstance(module, nn.Dropout) else module(x)
         return x

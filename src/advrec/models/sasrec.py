@@ -35,6 +35,11 @@ from advrec.models.base import Deltas, Recommender, gather_rows
 from advrec.models.counter_dropout import MaskStream, check_dropout_rng
 
 
+def _drop(x: torch.Tensor, p: float, training: bool, masks: MaskStream | None) -> torch.Tensor:
+    """Dropout from the forward pass's counter-based stream, or torch's when there is none."""
+    return masks(x) if masks is not None else F.dropout(x, p, training)
+
+
 class _Block(nn.Module):
     def __init__(
         self,
@@ -68,11 +73,6 @@ class _Block(nn.Module):
         x = self.ffn_norm(q_in + self._attention(q_in, x, attend, masks))
         return x + self._ffn(x, masks)
 
-    def _drop(self, x: torch.Tensor, masks: MaskStream | None) -> torch.Tensor:
-        if masks is not None:
-            return masks(x)
-        return F.dropout(x, self.dropout, self.training)
-
     def _attention(
         self, q_in: torch.Tensor, kv_in: torch.Tensor, attend: torch.Tensor, masks: MaskStream | None = None
     ) -> torch.Tensor:
@@ -94,13 +94,13 @@ class _Block(nn.Module):
             weights = torch.softmax(logits.masked_fill(~attend, float("-inf")), dim=-1)
             att = masks(weights) @ v
         att = self.out(att.transpose(1, 2).reshape(b, length, dim))
-        return self._drop(att, masks)
+        return _drop(att, self.dropout, self.training, masks)
 
     def _ffn(self, x: torch.Tensor, masks: MaskStream | None = None) -> torch.Tensor:
         hidden = self.activation(self.ffn1(x))
         if self.ffn_hidden_dropout:  # Kang's feed-forward drops out its hidden layer too; RecBole's does not
-            hidden = self._drop(hidden, masks)
-        return self._drop(self.ffn2(hidden), masks)
+            hidden = _drop(hidden, self.dropout, self.training, masks)
+        return _drop(self.ffn2(hidden), self.dropout, self.training, masks)
 
 
 class SASRec(Recommender):
@@ -174,9 +174,8 @@ class SASRec(Recommender):
         x = x + self.position_embedding.index_select(0, positions.reshape(-1)).view_as(x)
         if self.post:
             x = self.embedding_norm(x)
-        masks = self._mask_stream()
-        x = masks(x) if masks is not None else F.dropout(x, self.dropout, self.training)
-        x = x * real.unsqueeze(-1)
+        masks = MaskStream.for_forward(self.dropout_rng, self.dropout, self.training)
+        x = _drop(x, self.dropout, self.training, masks) * real.unsqueeze(-1)
         length = seqs.shape[1]
         causal = torch.ones(length, length, dtype=torch.bool, device=seqs.device).tril()
         eye = torch.eye(length, dtype=torch.bool, device=seqs.device)
@@ -185,12 +184,6 @@ class SASRec(Recommender):
         for block in self.blocks:
             x = block(x, attend, masks) * real.unsqueeze(-1)
         return x if self.post else self.final_norm(x) * real.unsqueeze(-1)
-
-    def _mask_stream(self) -> MaskStream | None:
-        """A counter-based dropout stream for this forward pass (``dropout_rng: counter``, training only)."""
-        if self.dropout_rng != "counter" or not self.training or self.dropout == 0.0:
-            return None
-        return MaskStream.from_torch_rng(self.dropout)
 
     def output_items(self, deltas: Deltas | None = None) -> torch.Tensor:
         """The scored item embeddings, [n_items + 1, dim] (row 0, padding, is never a candidate)."""
