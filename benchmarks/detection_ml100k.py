@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.attacks.experiment import _rng, filler_count
+from advrec.attacks.experiment import attack_rng, filler_count
 from advrec.attacks.gan_attack import discriminator_detector, rating_matrix, train_gan_attack
 from advrec.attacks.inject import inject
 from advrec.attacks.profiles import AttackSpec
@@ -55,7 +55,7 @@ def attacked_sets(config, args, out: Path) -> tuple[dict, dict, dict]:
     discriminator on every set (with and without the target columns)."""
     clean = load_split(config.data, config.split, args.data_root, numpy_rng(config.seed, "split"))
     train = clean.train
-    targets = select_targets(args.targets, train, _rng(config.seed, 0))  # as advrec attack
+    targets = select_targets(args.targets, train, attack_rng(config.seed, 0))  # as advrec attack
     spec = AttackSpec(
         n_fake=max(1, int(round(args.size * train.n_users))),
         filler=filler_count(None, train, train.n_items),
@@ -66,7 +66,7 @@ def attacked_sets(config, args, out: Path) -> tuple[dict, dict, dict]:
     gan_nets, results, sets = None, {}, {}
     for attack in attacks:
         start = time.perf_counter()
-        rng = _rng(config.seed, 1)  # the stream advrec attack draws profiles from
+        rng = attack_rng(config.seed, 1)  # the stream advrec attack draws profiles from
         if attack == "gan":
             made = train_gan_attack(spec, train, rng)
             profiles, gan_nets = made.profiles, made.nets

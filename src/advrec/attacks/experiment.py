@@ -109,7 +109,9 @@ def filler_count(filler: float | None, train, n_items: int) -> int:
     return int(filler)
 
 
-def _rng(seed: int, stream: int) -> np.random.Generator:
+def attack_rng(seed: int, stream: int) -> np.random.Generator:
+    """The seeded streams of ``advrec attack``: 0 draws the targets, 1 the fake profiles (benchmarks
+    that redraw an attack use further streams)."""
     return np.random.default_rng(np.random.SeedSequence(child_seed(seed, "attack"), spawn_key=(stream,)))
 
 
@@ -222,7 +224,7 @@ def attack_run(
     clean_results = _train_or_reuse(config, clean_dir, data_root, show_progress)
     clean = load_saved_split(clean_dir / "split")
     train = clean.train
-    targets = select_targets(settings.targets, train, _rng(config.seed, 0))
+    targets = select_targets(settings.targets, train, attack_rng(config.seed, 0))
     poisoned_dir = out / "poisoned"
     if not (poisoned_dir / "split" / "test.tsv").exists():
         n_real = train.n_users
@@ -232,7 +234,7 @@ def attack_run(
             targets=targets,
             n_selected=settings.n_selected,
         )
-        profiles = get_attack(settings.attack)(spec, train, _rng(config.seed, 1))
+        profiles = get_attack(settings.attack)(spec, train, attack_rng(config.seed, 1))
         poisoned, fake_ids = inject(clean, profiles)
         write_poisoned_split(poisoned_dir / "split", poisoned, fake_ids)
     after_results = _train_or_reuse(config, poisoned_dir, None, show_progress)
