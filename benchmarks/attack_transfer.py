@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -59,15 +58,12 @@ def _args() -> argparse.Namespace:
 
 
 def _trained(config_path: str, overrides: list[str], folder: Path, data_root: str | None) -> None:
-    """Train ``folder`` unless it already holds a finished run (a killed one is trained afresh)."""
+    """Train ``folder`` unless it already holds a finished run; a killed one resumes."""
     if (folder / "results.json").exists():
         return
-    if data_root is None:  # a poisoned folder: keep its split, drop a half-written run
-        for stale in ("checkpoints", "metrics.jsonl", "config.yaml"):
-            path = folder / stale
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+    resume = (folder / "checkpoints" / "last.pt").exists()
     train_run(
-        load_config(config_path, overrides), folder, data_root=data_root, resume=False, show_progress=False
+        load_config(config_path, overrides), folder, data_root=data_root, resume=resume, show_progress=False
     )
 
 
