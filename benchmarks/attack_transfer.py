@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.attacks.experiment import attack_rng, filler_count, probe
+from advrec.attacks.experiment import attack_rng, filler_count, probe, train_or_reuse
 from advrec.attacks.inject import inject, write_poisoned_split
 from advrec.attacks.profiles import AttackSpec
 from advrec.attacks.registry import get_attack
@@ -32,7 +32,6 @@ from advrec.attacks.targets import select_targets
 from advrec.config import load_config
 from advrec.data.split import load_saved_split
 from advrec.evaluation.poisoning import exposure_metrics
-from advrec.experiment import train_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,19 +56,9 @@ def _args() -> argparse.Namespace:
     return args
 
 
-def _trained(config_path: str, overrides: list[str], folder: Path, data_root: str | None) -> None:
-    """Train ``folder`` unless it already holds a finished run; a killed one resumes."""
-    if (folder / "results.json").exists():
-        return
-    resume = (folder / "checkpoints" / "last.pt").exists()
-    train_run(
-        load_config(config_path, overrides), folder, data_root=data_root, resume=resume, show_progress=False
-    )
-
-
 def _seed_rows(args: argparse.Namespace, seed: int, out: Path) -> list[dict]:
     clean_dir = out / f"seed{seed}" / "clean"
-    _trained(args.config, [f"seed={seed}", "threads=1"], clean_dir, args.data_root)
+    train_or_reuse(load_config(args.config, [f"seed={seed}", "threads=1"]), clean_dir, args.data_root)
     clean = load_saved_split(clean_dir / "split")
     train = clean.train
     targets = select_targets(args.targets, train, attack_rng(seed, 0))
@@ -94,7 +83,7 @@ def _seed_rows(args: argparse.Namespace, seed: int, out: Path) -> list[dict]:
             folder = out / f"seed{seed}" / f"draw{draw}" / f"victim{victim_seed}"
             if not (folder / "split" / "test.tsv").exists():
                 write_poisoned_split(folder / "split", poisoned, fake_ids)
-            _trained(args.config, [f"seed={victim_seed}", "threads=1"], folder, None)
+            train_or_reuse(load_config(args.config, [f"seed={victim_seed}", "threads=1"]), folder)
             rows.append(
                 {
                     "seed": seed,

@@ -31,10 +31,15 @@ from pathlib import Path
 import numpy as np
 
 from advrec.attacks.defences import build_defence
-from advrec.attacks.experiment import AttackSettings, attack_run, default_detector, defended_folder
+from advrec.attacks.experiment import (
+    AttackSettings,
+    attack_run,
+    default_detector,
+    defended_folder,
+    train_or_reuse,
+)
 from advrec.attacks.inject import read_fake_users
 from advrec.config import load_config
-from advrec.experiment import train_run
 from advrec.utils.files import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,14 +73,7 @@ def _args() -> argparse.Namespace:
 
 def _clean(config, out: Path, data_root: str) -> Path:
     folder = out / "clean"
-    if not (folder / "results.json").exists():
-        train_run(
-            config,
-            folder,
-            data_root=data_root,
-            resume=(folder / "checkpoints" / "last.pt").exists(),
-            show_progress=False,
-        )
+    train_or_reuse(config, folder, data_root)
     return folder
 
 

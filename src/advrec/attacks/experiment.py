@@ -120,7 +120,7 @@ def _train_defended(defence: Defence, config: RunConfig, folder: Path, show_prog
 
     victim = defence.victim_config(config)
     try:
-        return _train_or_reuse(victim, folder, None, show_progress)
+        return train_or_reuse(victim, folder, None, show_progress)
     except NothingSelected:
         if not defence.adversarial:
             raise
@@ -132,7 +132,11 @@ def _train_defended(defence: Defence, config: RunConfig, folder: Path, show_prog
         ) from None
 
 
-def _train_or_reuse(config: RunConfig, folder: Path, data_root, show_progress: bool) -> dict[str, Any]:
+def train_or_reuse(
+    config: RunConfig, folder: Path, data_root=None, show_progress: bool = False
+) -> dict[str, Any]:
+    """``folder``'s results: reused if finished, resumed if killed, else trained; a folder holding a run of
+    another config is refused."""
     from advrec.experiment import saved_config, train_run
 
     # an attack folder reuses its finished (or resumes its killed) runs: only if they ran this config
@@ -221,7 +225,7 @@ def attack_run(
     _check_settings(out, {**record, "seed": config.seed})
 
     clean_dir = out / "clean" if clean_dir is None else Path(clean_dir)
-    clean_results = _train_or_reuse(config, clean_dir, data_root, show_progress)
+    clean_results = train_or_reuse(config, clean_dir, data_root, show_progress)
     clean = load_saved_split(clean_dir / "split")
     train = clean.train
     targets = select_targets(settings.targets, train, attack_rng(config.seed, 0))
@@ -237,7 +241,7 @@ def attack_run(
         profiles = get_attack(settings.attack)(spec, train, attack_rng(config.seed, 1))
         poisoned, fake_ids = inject(clean, profiles)
         write_poisoned_split(poisoned_dir / "split", poisoned, fake_ids)
-    after_results = _train_or_reuse(config, poisoned_dir, None, show_progress)
+    after_results = train_or_reuse(config, poisoned_dir, None, show_progress)
 
     real_ids = train.user_map.raw
     eligible = train.csr()[:, targets].toarray() == 0
