@@ -68,7 +68,10 @@ def _fillers(text: str) -> dict[str, float]:
 def main() -> None:
     args = _args()
     out = Path(args.out)
-    seeds = [int(s) for s in _numbers("--seeds", args.seeds)]
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated whole numbers") from None
     sizes = _numbers("--sizes", args.sizes)
     attacks = [a for a in args.attacks.split(",") if a]
     fillers = _fillers(args.filler)
