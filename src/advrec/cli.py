@@ -5,6 +5,7 @@ Input errors print one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -182,6 +183,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         rows = export_topk(args.run_dir, args.export_topk, device=args.device)
         print(f"wrote {rows} rows to {args.export_topk}")
     if args.attack:
+        key = robustness_key(targets, args.split)  # the results.json entry and the folder
+        earlier = _earlier_curves(Path(args.run_dir) / "results.json", key)
         robustness = robustness_run(
             args.run_dir,
             eps_list,
@@ -194,8 +197,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         )
         for attack in attacks:
             _print_robustness(robustness, attack)
+            if attack in earlier and earlier[attack] != _curve_id(robustness, attack):
+                mode, eps, steps = earlier[attack]
+                print(
+                    f"  (replaced the earlier {attack} curve of {key}: eps_mode {mode}, eps {', '.join(eps)}"
+                    + (f", {steps} steps" if steps else "")
+                    + "; one curve per attack is kept, so copy results.json first to keep both)"
+                )
         written = ", ".join([f"{a}.csv" for a in attacks] + ["curves.png"])
-        key = robustness_key(targets, args.split)  # the results.json entry and the folder
         print(
             f"{key} ({', '.join(robustness['settings'])}) in {Path(args.run_dir) / 'results.json'}; "
             f"{written} in {Path(args.run_dir) / key}"
@@ -213,6 +222,23 @@ def _print_text_attack(run_dir: str, kind: str, targets: str, device: str | None
         print(f"  {key.ljust(18)}{entry['before'][key]:12.4f} -> {entry['after'][key]:.4f}")
     print(f"  rank gain {entry['rank_gain']:.1f} (mean over targets of the mean rank improvement)")
     print(f"text_attack.{kind}.{targets} in {Path(run_dir) / 'results.json'}")
+
+
+def _curve_id(entry: dict, attack: str) -> tuple[str, tuple[str, ...], int | None]:
+    """What tells two probes of one attack apart: eps mode, eps values and PGD steps."""
+    settings = entry.get("settings", {}).get(attack, {})
+    return settings.get("eps_mode", "absolute"), tuple(entry.get(attack, {})), settings.get("pgd_steps")
+
+
+def _earlier_curves(results: Path, key: str) -> dict[str, tuple[str, tuple[str, ...], int | None]]:
+    """The curves a probe may replace: attack -> its ``_curve_id`` in the run's ``results.json``."""
+    try:
+        entry = json.loads(results.read_text(encoding="utf-8")).get(key)
+    except (OSError, ValueError):
+        return {}  # no results yet (or unreadable: the probe itself reports that)
+    if not isinstance(entry, dict):
+        return {}
+    return {a: _curve_id(entry, a) for a in entry.get("settings", {}) if isinstance(entry.get(a), dict)}
 
 
 def _parse_eps(text: str) -> list[float]:

@@ -223,6 +223,22 @@ def test_cli_attack_fgsm_pgd_in_one_call(run_dir, capsys):
     _assert_png_by_matplotlib(run_dir / "robustness" / "curves.png")
 
 
+def test_cli_says_when_a_probe_replaces_a_curve_of_other_settings(run_dir, capsys):
+    probe = ["evaluate", str(run_dir), "--attack", "fgsm", "--eps", "0.1,0.5"]
+    assert main(probe) == 0
+    assert "replaced" not in capsys.readouterr().out  # nothing there before
+    assert main(probe) == 0
+    assert "replaced" not in capsys.readouterr().out  # the same probe again: the same curve
+    assert main([*probe, "--eps-mode", "relative"]) == 0
+    out = capsys.readouterr().out
+    assert "replaced the earlier fgsm curve of robustness: eps_mode absolute, eps 0.1, 0.5;" in out
+    assert _saved(run_dir)["robustness"]["settings"]["fgsm"]["eps_mode"] == "relative"  # as the notice says
+    assert main(["evaluate", str(run_dir), "--attack", "pgd", "--eps", "0.1", "--pgd-steps", "2"]) == 0
+    assert "replaced" not in capsys.readouterr().out  # another attack's curve sits next to fgsm's
+    assert main(["evaluate", str(run_dir), "--attack", "pgd", "--eps", "0.1", "--pgd-steps", "3"]) == 0
+    assert "earlier pgd curve of robustness: eps_mode absolute, eps 0.1, 2 steps;" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [(["--attack", "fgsm", "--eps", "0.1,big"], "--eps"), (["--attack", "fgsm,cw"], "--attack")],
