@@ -73,6 +73,8 @@ def main() -> None:
     except ValueError:
         raise ConfigError(f"--seeds {args.seeds!r}: expected comma-separated whole numbers") from None
     sizes = _numbers("--sizes", args.sizes)
+    if not all(0 < size <= 1 for size in sizes):
+        raise ConfigError(f"--sizes {args.sizes!r}: expected shares of real users in (0, 1], e.g. 0.01,0.03")
     attacks = [a for a in args.attacks.split(",") if a]
     fillers = _fillers(args.filler)
     targets = f"{args.band}:{args.n_targets}"
