@@ -20,7 +20,7 @@ import csv
 import time
 from pathlib import Path
 
-from advrec.attacks.experiment import AttackSettings, attack_run, train_or_reuse
+from advrec.attacks.experiment import AttackSettings, attack_run, parse_fillers, train_or_reuse
 from advrec.attacks.size_curve import plot_size_curve, summarise
 from advrec.config import load_config
 from advrec.errors import ConfigError
@@ -55,16 +55,6 @@ def _numbers(flag: str, text: str) -> list[float]:
     return values
 
 
-def _fillers(text: str) -> dict[str, float]:
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError(f"--filler {part!r}: expected ATTACK=ITEMS, e.g. template=60")
-        out[name] = _numbers("--filler", value)[0]
-    return out
-
-
 def main() -> None:
     args = _args()
     out = Path(args.out)
@@ -76,7 +66,7 @@ def main() -> None:
     if not all(0 < size <= 1 for size in sizes):
         raise ConfigError(f"--sizes {args.sizes!r}: expected shares of real users in (0, 1], e.g. 0.01,0.03")
     attacks = [a for a in args.attacks.split(",") if a]
-    fillers = _fillers(args.filler)
+    fillers = parse_fillers(args.filler)
     targets = f"{args.band}:{args.n_targets}"
     settings = {
         (attack, size): AttackSettings(attack, size, targets, filler=fillers.get(attack))

@@ -36,6 +36,7 @@ from advrec.attacks.experiment import (
     attack_run,
     default_detector,
     defended_folder,
+    parse_fillers,
     train_or_reuse,
 )
 from advrec.attacks.inject import read_fake_users
@@ -114,22 +115,6 @@ def _share_filtered_split(folder: Path, settings: AttackSettings, detector) -> N
     )
 
 
-def _fillers(spec: str) -> dict[str, float]:
-    """``template=60,optimised=20`` -> {attack: filler}; a bad entry is a ConfigError naming it."""
-    from advrec.errors import ConfigError
-
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        name, sep, value = part.partition("=")
-        try:
-            out[name] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise ConfigError(f"--filler {part!r}: expected ATTACK=ITEMS, e.g. template=60") from None
-    return out
-
-
 def _ms(values: list[float]) -> str:
     return f"{np.mean(values):.4f} ± {np.std(values):.4f}"
 
@@ -142,7 +127,7 @@ def main() -> None:
     defend = [a for a in args.defend.split(",") if a]
     defences = [d for d in args.defences.split(",") if d]
     defend_bands = args.defend_bands.split(",")
-    fillers = _fillers(args.filler)
+    fillers = parse_fillers(args.filler)
     rows: list[dict] = []
     start = time.perf_counter()
     for seed in seeds:

@@ -11,11 +11,11 @@ def bench(load_bench):
 
 
 def test_fillers_per_attack(bench):
-    assert bench._fillers("") == {}
-    assert bench._fillers("template=60, optimised=0.05") == {"template": 60.0, "optimised": 0.05}
+    assert bench.parse_fillers("") == {}
+    assert bench.parse_fillers("template=60, optimised=0.05") == {"template": 60.0, "optimised": 0.05}
 
 
 @pytest.mark.parametrize("bad", ["60", "template=", "template=lots"])
 def test_bad_filler_entries_name_the_entry(bench, bad):
     with pytest.raises(ConfigError, match="--filler"):
-        bench._fillers(bad)
+        bench.parse_fillers(bad)

@@ -200,6 +200,21 @@ def _shift(before: dict, after: dict, eligible: np.ndarray) -> dict[str, float]:
     }
 
 
+def parse_fillers(spec: str) -> dict[str, float]:
+    """``"template=60,optimised=0.05"`` -> {attack: filler} (the poisoning benchmarks' ``--filler``); a bad
+    entry is a ConfigError naming it."""
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise ConfigError(f"--filler {part!r}: expected ATTACK=ITEMS, e.g. template=60") from None
+    return out
+
+
 def attack_run(
     config: RunConfig,
     out: str | Path,
