@@ -28,8 +28,10 @@ from pathlib import Path
 
 import torch
 
-from advrec.config import load_config
-from advrec.experiment import load_run, robustness_run, train_run
+from advrec.config.loading import load_config
+from advrec.runs.load import load_run
+from advrec.runs.probe import robustness_run
+from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = REPO / "examples" / "ml100k_amr_genres.yaml"

@@ -32,10 +32,11 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config import load_config, parse_config
-from advrec.evaluation.plots import plot_method_comparison
-from advrec.evaluation.robustness import parse_attacks, upgrade_layout
-from advrec.experiment import robustness_run, train_run
+from advrec.config.loading import load_config, parse_config
+from advrec.measure.plots import plot_method_comparison
+from advrec.measure.robustness import parse_attacks, upgrade_layout
+from advrec.runs.probe import robustness_run
+from advrec.runs.train import train_run
 from advrec.utils.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Target exposure against attack size on MovieLens-100K: how many fake users an attack needs.
 
 For each seed, one clean victim (``--config``, trained once and shared); for each attack and each share
-of fake users in ``--sizes``, ``advrec.attacks.experiment.attack_run`` poisons the training split, retrains
+of fake users in ``--sizes``, ``advrec.experiments.poisoning.attack_run`` poisons the training split, retrains
 the victim and probes the targets' Hit@50 over real users (the same seeded targets at every size, so the
 "before" figures are the same). Prints mean ± sample std over seeds and the gain (mean after / mean
 before) per size, and writes ``size_curve.csv`` and ``size_curve.png`` into ``--out``.
@@ -20,10 +20,10 @@ import csv
 import time
 from pathlib import Path
 
-from advrec.attacks.experiment import AttackSettings, attack_run, parse_fillers, train_or_reuse
-from advrec.attacks.size_curve import plot_size_curve, summarise
-from advrec.config import load_config
+from advrec.config.loading import load_config
 from advrec.errors import ConfigError
+from advrec.experiments.poisoning import AttackSettings, attack_run, parse_fillers, train_or_reuse
+from advrec.measure.size_curve import plot_size_curve, summarise
 from advrec.utils.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]

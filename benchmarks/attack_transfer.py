@@ -24,14 +24,14 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.attacks.experiment import attack_rng, filler_count, probe, train_or_reuse
-from advrec.attacks.inject import inject, write_poisoned_split
-from advrec.attacks.profiles import AttackSpec
-from advrec.attacks.registry import get_attack
-from advrec.attacks.targets import select_targets
-from advrec.config import load_config
+from advrec.attack.inject import inject, write_poisoned_split
+from advrec.attack.profiles import AttackSpec
+from advrec.attack.registry import get_attack
+from advrec.attack.targets import select_targets
+from advrec.config.loading import load_config
 from advrec.data.split import load_saved_split
-from advrec.evaluation.poisoning import exposure_metrics
+from advrec.experiments.poisoning import attack_rng, filler_count, probe, train_or_reuse
+from advrec.measure.poisoning import exposure_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 

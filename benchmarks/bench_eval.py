@@ -21,8 +21,7 @@ import scipy.sparse as sp
 import torch
 
 from advrec.data.io import read_lightgcn
-from advrec.evaluation import evaluate_ranking
-from advrec.evaluation.ranking import rows_per_chunk
+from advrec.measure.ranking import evaluate_ranking, rows_per_chunk
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOPK_METRICS = ["precision", "recall", "f1", "ndcg", "hit", "mrr", "map"]

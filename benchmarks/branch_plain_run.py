@@ -26,10 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config import RunConfig, dump_config, load_config, parse_config
-from advrec.config.schema import AdversaryConfig
-from advrec.experiment import train_run
-from advrec.training.checkpoint import load_checkpoint, save_checkpoint
+from advrec.config.loading import dump_config, load_config, parse_config
+from advrec.config.schema import AdversaryConfig, RunConfig
+from advrec.runs.train import train_run
+from advrec.train.checkpoint import load_checkpoint, save_checkpoint
 from advrec.utils.files import atomic_write_text
 from advrec.utils.seeding import torch_generator
 

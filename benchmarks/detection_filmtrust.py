@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.detection.evaluate import parse_detector_names, run_detectors
-from advrec.detection.features import ProfileFeatures
-from advrec.detection.metrics import roc_auc
-from advrec.detection.names import DETECTORS, SUPERVISED
-from advrec.detection.profiles import load_labelled_profiles
+from advrec.data.labelled_profiles import load_labelled_profiles
+from advrec.defend.evaluate import parse_detector_names, run_detectors
+from advrec.defend.features import ProfileFeatures
+from advrec.defend.names import DETECTORS, SUPERVISED
+from advrec.measure.detection import roc_auc
 from advrec.utils.files import atomic_write_json, atomic_write_text
 
 METRICS = ("precision", "recall", "f1", "auc")

@@ -22,16 +22,17 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.attacks.experiment import attack_rng, filler_count
-from advrec.attacks.gan_attack import discriminator_detector, rating_matrix, train_gan_attack
-from advrec.attacks.inject import inject
-from advrec.attacks.profiles import AttackSpec
-from advrec.attacks.registry import get_attack
-from advrec.attacks.targets import select_targets
-from advrec.config import load_config
+from advrec.attack.gan_attack import rating_matrix, train_gan_attack
+from advrec.attack.inject import inject
+from advrec.attack.profiles import AttackSpec
+from advrec.attack.registry import get_attack
+from advrec.attack.targets import select_targets
+from advrec.config.loading import load_config
 from advrec.data.loading import load_split
-from advrec.detection.evaluate import evaluate_detector, run_detectors
-from advrec.detection.names import DETECTORS
+from advrec.defend.evaluate import evaluate_detector, run_detectors
+from advrec.defend.gan_discriminator import discriminator_detector
+from advrec.defend.names import DETECTORS
+from advrec.experiments.poisoning import attack_rng, filler_count
 from advrec.utils.files import atomic_write_json, atomic_write_text
 from advrec.utils.seeding import numpy_rng
 

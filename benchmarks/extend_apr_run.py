@@ -20,9 +20,9 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config import dump_config, parse_config
-from advrec.experiment import train_run
-from advrec.training.checkpoint import load_checkpoint, save_checkpoint
+from advrec.config.loading import dump_config, parse_config
+from advrec.runs.train import train_run
+from advrec.train.checkpoint import load_checkpoint, save_checkpoint
 from advrec.utils.files import atomic_write_text
 
 

@@ -17,8 +17,8 @@ import statistics
 import time
 from pathlib import Path
 
-from advrec.config import load_config
-from advrec.experiment import train_run
+from advrec.config.loading import load_config
+from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = {

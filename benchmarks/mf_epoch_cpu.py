@@ -66,8 +66,8 @@ def cornac_epochs(data_root: Path, epochs: int) -> list[float]:
 
 def advrec_epochs(data_root: Path, epochs: int, sets: list[str]) -> list[float]:
     from advrec.config.loading import load_config
-    from advrec.experiment import train_run
-    from advrec.training.hooks import TrainHook
+    from advrec.runs.train import train_run
+    from advrec.train.hooks import TrainHook
 
     class CpuClock(TrainHook):
         """Reads the process CPU clock around each epoch (a monitor: it keeps the fused kernels on)."""

@@ -1,11 +1,11 @@
 """Poisoning benchmark on MovieLens-100K: target Hit@50 of an MF-BPR victim before / after each attack.
 
 For each seed, band (unpopular, mid, random: 5 targets each) and attack (random, average, bandwagon,
-segment, optimised), ``advrec.attacks.experiment.attack_run`` poisons the training split with 3% fake
+segment, optimised), ``advrec.experiments.poisoning.attack_run`` poisons the training split with 3% fake
 users, retrains the victim with the same config and seed, and probes the targets' exposure over real
 users; the clean victim is trained once per seed and shared (a symlinked ``clean/``). Then the
 defences named in ``--defences`` (apr, filter, filter+apr; the filter's detector is ``--detector``,
-default the simulated-attack detector of ``advrec.attacks.filter_defence``) against the attacks named in
+default the simulated-attack detector of ``advrec.defend.filters``) against the attacks named in
 ``--defend``, in the bands of ``--defend-bands``. Prints mean ± std over seeds and writes CSV.
 
     OMP_NUM_THREADS=1 python benchmarks/poisoning_ml100k.py --data-root /work/shared/data \
@@ -30,8 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.attacks.defences import build_defence
-from advrec.attacks.experiment import (
+from advrec.attack.inject import read_fake_users
+from advrec.config.loading import load_config
+from advrec.defend.defences import build_defence
+from advrec.experiments.poisoning import (
     AttackSettings,
     attack_run,
     default_detector,
@@ -39,8 +41,6 @@ from advrec.attacks.experiment import (
     parse_fillers,
     train_or_reuse,
 )
-from advrec.attacks.inject import read_fake_users
-from advrec.config import load_config
 from advrec.utils.files import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]

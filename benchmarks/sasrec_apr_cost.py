@@ -20,10 +20,12 @@ import time
 
 import torch
 
-from advrec.adversarial import APRHook, PerturbationBuilder
-from advrec.experiment import load_run
 from advrec.models.counter_dropout import DROPOUT_RNGS
-from advrec.training.sequential import SequentialObjective, sequence_windows, window_batches
+from advrec.objectives.sequential import SequentialObjective, window_batches
+from advrec.perturb.builder import PerturbationBuilder
+from advrec.runs.load import load_run
+from advrec.train.adversaries.apr import APRHook
+from advrec.train.sequential import sequence_windows
 
 VARIANTS = ("plain", "apr", "apr_shared_forward", "worst_case")
 

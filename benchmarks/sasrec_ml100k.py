@@ -92,7 +92,7 @@ def main() -> None:
 
 def probe(out: Path, seeds: list[int], eps: list[float]) -> dict[str, dict[str, dict[str, float]]]:
     """FGSM (relative ε) on every seed's best model; mean ± std over seeds of each relative drop."""
-    from advrec.experiment import robustness_run
+    from advrec.runs.probe import robustness_run
 
     curves = {}
     for seed in seeds:

@@ -12,8 +12,9 @@ import argparse
 
 import torch
 
-from advrec.experiment import load_run
-from advrec.training.sequential import SequentialObjective, sequence_windows, window_batches
+from advrec.objectives.sequential import SequentialObjective, window_batches
+from advrec.runs.load import load_run
+from advrec.train.sequential import sequence_windows
 
 
 def main(argv: list[str] | None = None) -> None:

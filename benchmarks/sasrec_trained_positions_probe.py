@@ -20,10 +20,10 @@ import scipy.sparse as sp
 import torch
 
 from advrec.data.sequences import Sequences, padded_histories, user_sequences
-from advrec.evaluation.robustness import robustness_probe
-from advrec.evaluation.sequential import SequentialProtocol, build_protocol
-from advrec.experiment import load_run
-from advrec.training.sequential import SequentialObjective, probe_batches
+from advrec.measure.robustness import robustness_probe
+from advrec.measure.sequential import SequentialProtocol, build_protocol
+from advrec.objectives.sequential import SequentialObjective, probe_batches
+from advrec.runs.load import load_run
 
 
 def without_last(seqs: Sequences) -> tuple[Sequences, np.ndarray]:

@@ -24,8 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from advrec.config import load_config
-from advrec.experiment import train_run
+from advrec.config.loading import load_config
+from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {

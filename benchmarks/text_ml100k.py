@@ -24,7 +24,7 @@ variant against ID-only MF on the tail-20%-of-test.
 
 Tails: the ceil(0.2 * n_items) items with the fewest training interactions (ties: lower index), and the
 least popular items holding 20% of the test interactions; NDCG@10 and Recall@50 over users with at least one
-tail test item, against their tail test items only, the ranking unchanged (:mod:`advrec.data.text_tail`).
+tail test item, against their tail test items only, the ranking unchanged (:mod:`advrec.measure.tail`).
 Text attack: ``advrec evaluate RUN --text-attack KIND --text-targets T`` for each KIND of ``--kinds`` and T
 of ``--targets`` on every text run (targets drawn from the run's seed, so the same items for text and AMR
 runs of one seed). Every run folder stays under ``--out``; finished runs are reused. ``--jobs`` trains
@@ -79,8 +79,8 @@ def _folder(out: Path, name: str, seed: int) -> Path:
 def train_one(task: tuple[str, int], args: argparse.Namespace) -> str | None:
     """Train one variant for one seed (a finished run is reused); returns its log line. The test figure is
     left out of the line under ``--select-only`` (a setting is chosen on valid without seeing the test)."""
-    from advrec.config import load_config
-    from advrec.experiment import train_run
+    from advrec.config.loading import load_config
+    from advrec.runs.train import train_run
 
     name, seed = task
     config_path, extra = _all_variants(args)[name]
@@ -111,9 +111,9 @@ def _valid_tail_metrics(run_dir: Path) -> dict[str, float]:
 
     import torch
 
-    from advrec.data.text_tail import restrict_valid, tail_items, tail_items_by_test_share
-    from advrec.evaluation.protocol import Protocol
-    from advrec.experiment import load_run
+    from advrec.measure.protocol import Protocol
+    from advrec.measure.tail import restrict_valid, tail_items, tail_items_by_test_share
+    from advrec.runs.load import load_run
 
     config, split, model = load_run(run_dir)
     cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
@@ -156,14 +156,14 @@ def select_report(args: argparse.Namespace, seeds: list[int]) -> None:
 
 def tail_metrics(run_dir: Path) -> dict[str, float]:
     """NDCG@10 and Recall@50 on two tails: the catalogue's least popular 20% (``cat``) and the least popular
-    items holding 20% of the test interactions (``test``); see :mod:`advrec.data.text_tail`."""
+    items holding 20% of the test interactions (``test``); see :mod:`advrec.measure.tail`."""
     import dataclasses
 
     import torch
 
-    from advrec.data.text_tail import restrict_test, tail_items, tail_items_by_test_share
-    from advrec.evaluation.protocol import Protocol
-    from advrec.experiment import load_run
+    from advrec.measure.protocol import Protocol
+    from advrec.measure.tail import restrict_test, tail_items, tail_items_by_test_share
+    from advrec.runs.load import load_run
 
     config, split, model = load_run(run_dir)
     cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
@@ -195,9 +195,9 @@ def _per_user_tail(run_dir: Path) -> dict[str, np.ndarray]:
 
     import torch
 
-    from advrec.data.text_tail import restrict_test, tail_items_by_test_share
-    from advrec.evaluation.protocol import Protocol
-    from advrec.experiment import load_run
+    from advrec.measure.protocol import Protocol
+    from advrec.measure.tail import restrict_test, tail_items_by_test_share
+    from advrec.runs.load import load_run
 
     config, split, model = load_run(run_dir)
     cfg = config.eval.model_copy(update={"ks": [10, 50], "metrics": ["ndcg", "recall"]})
@@ -211,7 +211,7 @@ def _per_user_tail(run_dir: Path) -> dict[str, np.ndarray]:
 def paired_vs_mf(out: Path, name: str, seed: int) -> dict[str, float]:
     """Paired tests, users as pairs, of a variant against ID-only MF on one seed's tail-20%-of-test (the
     same split, so the same tail users): mean difference and two-sided t / Wilcoxon p-values."""
-    from advrec.evaluation.significance import paired_tests
+    from advrec.measure.significance import paired_tests
 
     a, b = _per_user_tail(_folder(out, name, seed)), _per_user_tail(_folder(out, "mf", seed))
     if not np.array_equal(a["users"], b["users"]):
@@ -333,7 +333,7 @@ def main() -> None:
     if args.only:
         return
 
-    from advrec.attacks.text_attack import text_attack_run
+    from advrec.attack.text_attack import text_attack_run
     from advrec.data.text_encoder import TextEncoder
 
     encoder = TextEncoder()  # one loaded model for every probe
@@ -392,7 +392,7 @@ def _finished(run_dir: Path) -> dict | None:
 
 def _best_so_far(run_dir: Path) -> dict:
     """An unfinished run cut short: its best checkpoint so far (selected on valid), tested now."""
-    from advrec.experiment import evaluate_run
+    from advrec.runs.load import evaluate_run
 
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     # Epochs before the adversary starts (no adv_eps) are never selected; the checkpoint is the first best.

@@ -18,14 +18,14 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config import parse_config
+from advrec.config.loading import parse_config
 from advrec.data.split import load_saved_split
-from advrec.evaluation.protocol import Protocol
-from advrec.evaluation.robustness import robustness_probe
-from advrec.experiment import load_run
-from advrec.models import build_model
-from advrec.training.checkpoint import load_checkpoint
-from advrec.training.objectives import build_objective
+from advrec.measure.protocol import Protocol
+from advrec.measure.robustness import robustness_probe
+from advrec.models.registry import build_model
+from advrec.objectives.pairwise import build_objective
+from advrec.runs.load import load_run
+from advrec.train.checkpoint import load_checkpoint
 from advrec.utils.files import atomic_write_json, read_json_object
 from advrec.utils.seeding import torch_generator
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from advrec.training.hooks import TrainHook
+from advrec.train.hooks import TrainHook
 
 
 class CrashAt(TrainHook):

@@ -1,5 +1,5 @@
 import sys
 
-from advrec.cli import main
+from advrec.cli.main import main
 
 sys.exit(main())

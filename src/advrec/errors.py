@@ -23,3 +23,11 @@ class DataError(AdvrecError):
 
 class ConfigError(AdvrecError):
     """A config key or value is wrong; the message names the key and what was expected."""
+
+
+class TrainingDiverged(AdvrecError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class NothingSelected(AdvrecError):
+    """The run ended without an epoch that may be selected as best (its checkpoints are kept)."""

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config import SyntheticConfig, parse_config
+from advrec.config.loading import parse_config
+from advrec.config.schema import SyntheticConfig
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
 from advrec.data.synthetic import make_synthetic
 from advrec.errors import ConfigError
-from advrec.experiment import train_run
-from advrec.training.augment import FeatureNoiseHook
-from advrec.training.checkpoint import load_checkpoint
+from advrec.runs.train import train_run
+from advrec.train.augment import FeatureNoiseHook
+from advrec.train.checkpoint import load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -113,8 +114,8 @@ def test_feature_noise_touches_the_batch_rows_only_and_resumes_exactly():
 
 def test_a_hook_with_input_deltas_keeps_the_fused_kernel_off(train):
     from advrec.models.mf import MF
-    from advrec.training.fused import why_not_fused
-    from advrec.training.objectives import build_objective
+    from advrec.objectives.pairwise import build_objective
+    from advrec.train.fused import why_not_fused
 
     mf = MF(train.n_users, train.n_items, 4)
     objective = build_objective("bpr", 0.0)

@@ -133,7 +133,7 @@ def test_every_dropout_site_uses_the_stream_by_hand(hidden_dropout):
 
 
 def test_one_step_with_counter_masks_changes_parameters_and_lowers_the_loss():
-    from advrec.training.sequential import SequentialObjective
+    from advrec.objectives.sequential import SequentialObjective
 
     model = _model("counter", dropout=0.2)
     inputs = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7], [0, 0, 8, 9, 10, 11, 12, 13]])

@@ -15,10 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.cli import main
-from advrec.config import parse_config
-from advrec.experiment import evaluate_run, robustness_run, train_run
-from advrec.training.checkpoint import load_checkpoint
+from advrec.cli.main import main
+from advrec.config.loading import parse_config
+from advrec.runs.load import evaluate_run
+from advrec.runs.probe import robustness_run
+from advrec.runs.train import train_run
+from advrec.train.checkpoint import load_checkpoint
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

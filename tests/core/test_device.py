@@ -7,10 +7,10 @@ import pytest
 import torch
 import yaml
 
-from advrec.cli import main
-from advrec.config import parse_config
+from advrec.cli.main import main
+from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
-from advrec.experiment import train_run
+from advrec.runs.train import train_run
 
 SMALL = {
     "seed": 7,

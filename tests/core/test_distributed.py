@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from advrec.training.checkpoint import load_checkpoint
+from advrec.train.checkpoint import load_checkpoint
 
 CONFIG = {
     "seed": 3,

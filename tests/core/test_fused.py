@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config import parse_config
+from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
-from advrec.experiment import train_run
 from advrec.models.mf import MF
 from advrec.models.neumf import NeuMF
-from advrec.training.fused import _bpr_mf_kernel_py, _compiled_kernel, build_fused_step, why_not_fused
-from advrec.training.hooks import TrainHook
-from advrec.training.objectives import build_objective
+from advrec.objectives.pairwise import build_objective
+from advrec.runs.train import train_run
+from advrec.train.fused import _bpr_mf_kernel_py, _compiled_kernel, build_fused_step, why_not_fused
+from advrec.train.hooks import TrainHook
 
 CPU = torch.device("cpu")
 

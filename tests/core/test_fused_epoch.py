@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config import parse_config
+from advrec.config.loading import parse_config
 from advrec.config.schema import OptimizerConfig, TrainConfig
 from advrec.errors import ConfigError
-from advrec.experiment import train_run
 from advrec.models.mf import MF
 from advrec.models.neumf import NeuMF
-from advrec.training import fused_epoch
-from advrec.training.checkpoint import load_checkpoint
-from advrec.training.fused_epoch import FusedEpochBPRMF, _compiled, build_fused_epoch
-from advrec.training.objectives import build_objective
-from advrec.training.optim import build_optimizer
+from advrec.objectives.pairwise import build_objective
+from advrec.runs.train import train_run
+from advrec.train import fused_epoch
+from advrec.train.checkpoint import load_checkpoint
+from advrec.train.fused_epoch import FusedEpochBPRMF, _compiled, build_fused_epoch
+from advrec.train.optim import build_optimizer
 
 CPU = torch.device("cpu")
 pytestmark = pytest.mark.skipif(_compiled() is None, reason="numba is not installed")

@@ -3,12 +3,12 @@ import math
 import pytest
 import torch
 
-from advrec.config import ModelConfig, SyntheticConfig
+from advrec.config.schema import ModelConfig, SyntheticConfig
 from advrec.data.interactions import Interactions
 from advrec.data.synthetic import make_synthetic
-from advrec.losses import bce_loss, bpr_loss
-from advrec.models import build_model
-from advrec.training.objectives import build_objective
+from advrec.models.registry import build_model
+from advrec.objectives.losses import bce_loss, bpr_loss
+from advrec.objectives.pairwise import build_objective
 
 
 def _train() -> Interactions:

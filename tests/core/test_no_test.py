@@ -5,9 +5,10 @@ import json
 
 import yaml
 
-from advrec.cli import main
-from advrec.config import parse_config
-from advrec.experiment import evaluate_run, train_run
+from advrec.cli.main import main
+from advrec.config.loading import parse_config
+from advrec.runs.load import evaluate_run
+from advrec.runs.train import train_run
 
 SMALL = {
     "seed": 5,

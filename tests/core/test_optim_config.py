@@ -3,9 +3,10 @@ import math
 import pytest
 import torch
 
-from advrec.config import OptimizerConfig, ScheduleConfig, load_config
+from advrec.config.loading import load_config
+from advrec.config.schema import OptimizerConfig, ScheduleConfig
 from advrec.errors import ConfigError
-from advrec.training.optim import LRSchedule, build_optimizer
+from advrec.train.optim import LRSchedule, build_optimizer
 
 
 def _lrs(cfg: ScheduleConfig, epochs: int, metrics=None) -> list[float]:

@@ -10,10 +10,11 @@ import time
 import pytest
 import torch
 
-from advrec.cli import main
-from advrec.config import parse_config
-from advrec.experiment import evaluate_run, export_topk, train_run
-from advrec.training.checkpoint import load_checkpoint
+from advrec.cli.main import main
+from advrec.config.loading import parse_config
+from advrec.runs.load import evaluate_run, export_topk
+from advrec.runs.train import train_run
+from advrec.train.checkpoint import load_checkpoint
 
 SMALL = {
     "seed": 7,
@@ -181,7 +182,7 @@ def test_cli_errors_exit_2_without_traceback(tmp_path, capsys):
 
 def test_a_selection_metric_that_is_never_a_number_is_an_error(tmp_path, monkeypatch):
     from advrec.errors import AdvrecError
-    from advrec.training.trainer import Trainer
+    from advrec.train.trainer import Trainer
 
     monkeypatch.setattr(Trainer, "_selection_value", lambda self, valid: float("nan"))
     with pytest.raises(AdvrecError, match="eval.select_metric: valid ndcg@10 was NaN"):

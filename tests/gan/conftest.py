@@ -2,10 +2,11 @@
 
 import pytest
 
-from advrec.config import RunConfig, SyntheticConfig, parse_config
+from advrec.config.loading import parse_config
+from advrec.config.schema import RunConfig, SyntheticConfig
 from advrec.data.interactions import Interactions
 from advrec.data.synthetic import make_synthetic
-from advrec.gan.builder import build_game, build_gan_model
+from advrec.train.gan.builder import build_game, build_gan_model
 
 
 @pytest.fixture(scope="module")

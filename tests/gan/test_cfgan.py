@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.gan.cfgan import sample_negatives
-from advrec.gan.monitor import RunningMeans
+from advrec.train.gan.cfgan import sample_negatives
+from advrec.train.gan.monitor import RunningMeans
 
 RNGS = {"sampler": np.random.default_rng(0)}
 

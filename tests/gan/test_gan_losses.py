@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from advrec.errors import ConfigError
-from advrec.gan.losses import GAN_LOSSES, get_gan_loss, gradient_penalty
+from advrec.train.gan.losses import GAN_LOSSES, get_gan_loss, gradient_penalty
 
 REAL = torch.tensor([0.0, 2.0])
 FAKE = torch.tensor([-1.0, 1.0])

@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from advrec.config import parse_config
-from advrec.errors import ConfigError
-from advrec.experiment import evaluate_run, train_run
-from advrec.training.checkpoint import load_checkpoint
-from advrec.training.hooks import TrainHook
-from advrec.training.trainer import TrainingDiverged
+from advrec.config.loading import parse_config
+from advrec.errors import ConfigError, TrainingDiverged
+from advrec.runs.load import evaluate_run
+from advrec.runs.train import train_run
+from advrec.train.checkpoint import load_checkpoint
+from advrec.train.hooks import TrainHook
 
 DATA = {"synthetic": {"n_users": 80, "n_items": 100, "interactions_per_user": 12}}
 GANS = {
@@ -126,7 +126,7 @@ class _PoisonGenerator(TrainHook):
 
 
 def test_nan_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import advrec.experiment as experiment
+    import advrec.runs.train as experiment
 
     built = []
     original = experiment.build_gan_model
@@ -168,7 +168,7 @@ def test_gan_and_adversary_do_not_combine(tmp_path):
 
 def test_robustness_probe_refuses_a_gan_without_embedding_tables(tmp_path):
     from advrec.errors import AdvrecError
-    from advrec.experiment import robustness_run
+    from advrec.runs.probe import robustness_run
 
     train_run(
         _config("cfgan", epochs=2, generator={"pretrain_epochs": 0}), tmp_path / "r", show_progress=False

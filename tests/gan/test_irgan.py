@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.gan.monitor import RunningMeans
+from advrec.train.gan.monitor import RunningMeans
 
 RNGS = {"sampler": np.random.default_rng(0)}
 

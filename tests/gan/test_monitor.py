@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from advrec.gan.monitor import RunningMeans, topk_diversity
+from advrec.train.gan.monitor import RunningMeans, topk_diversity
 
 
 def test_collapsed_generator_gives_minimal_coverage_and_entropy():

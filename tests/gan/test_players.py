@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from advrec.config import ScheduleConfig
-from advrec.gan.players import Player
-from advrec.training.optim import LRSchedule
-from advrec.training.trainer import TrainingDiverged
+from advrec.config.schema import ScheduleConfig
+from advrec.errors import TrainingDiverged
+from advrec.train.gan.players import Player
+from advrec.train.optim import LRSchedule
 
 
 def _player(lr=1.0, clip=None):

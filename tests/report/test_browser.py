@@ -6,8 +6,8 @@ import json
 
 from browser_helpers import chromium_or_skip, render_check
 
+from advrec.experiments.study import parse_study, run_study
 from advrec.report.build import build_report
-from advrec.study import parse_study, run_study
 
 
 def test_study_report_renders_in_headless_chromium(tmp_path, tiny_study):

@@ -10,13 +10,7 @@ from scipy import stats
 
 from advrec.errors import AdvrecError, DataError
 from advrec.report.collect import find_runs, group_runs
-from advrec.report.tables import (
-    detection_table,
-    leaderboard,
-    poisoning_table,
-    robustness_table,
-    significance,
-)
+from advrec.report.tables import detection_table, leaderboard, poisoning_table, robustness_table, significance
 
 
 def test_groups_by_config_up_to_seed(tmp_path):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from report_helpers import robustness_entry, write_run
 
-from advrec.cli import main
+from advrec.cli.main import main
 from advrec.errors import AdvrecError
 from advrec.report.build import build_report
 

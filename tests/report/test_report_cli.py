@@ -4,8 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from advrec.cli import main
-from advrec.study import load_study
+from advrec.cli.main import main
+from advrec.experiments.study import load_study
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from advrec.evaluation.significance import paired_test, paired_tests
+from advrec.measure.significance import paired_test, paired_tests
 
 
 def test_t_matches_hand_computation():

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from advrec.errors import ConfigError
-from advrec.study import load_study, merge, parse_study, run_study
-from advrec.training.hooks import TrainHook
+from advrec.experiments.study import load_study, merge, parse_study, run_study
+from advrec.train.hooks import TrainHook
 
 
 class Boom(TrainHook):

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from advrec.errors import ConfigError
+from advrec.experiments.study import parse_study, run_study
 from advrec.report.build import build_report
 from advrec.report.collect import find_runs
-from advrec.study import parse_study, run_study
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from advrec.study import parse_study, run_study
+from advrec.experiments.study import parse_study, run_study
 
 
 def test_tensorboard_scalars_match_metrics_and_results(tmp_path, tiny_study):

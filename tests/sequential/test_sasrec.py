@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from advrec.models.sasrec import SASRec
-from advrec.training.sequential import SequentialObjective, sample_negatives
+from advrec.objectives.sequential import SequentialObjective, sample_negatives
 
 N_ITEMS = 30
 

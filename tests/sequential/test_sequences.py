@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from advrec.config import parse_config
+from advrec.config.loading import parse_config
 from advrec.data.interactions import Interactions
 from advrec.data.loading import load_split
 from advrec.data.sequences import (

@@ -9,7 +9,7 @@ import torch
 from advrec.config.schema import EvalConfig
 from advrec.data.interactions import Interactions, RawInteractions
 from advrec.data.split import Split
-from advrec.evaluation.sequential import SequentialProtocol
+from advrec.measure.sequential import SequentialProtocol
 
 
 def _split() -> Split:

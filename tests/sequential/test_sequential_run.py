@@ -9,11 +9,13 @@ import pytest
 import torch
 import yaml
 
-from advrec.cli import main
-from advrec.config import parse_config
+from advrec.cli.main import main
+from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
-from advrec.experiment import evaluate_run, export_topk, robustness_run, train_run
-from advrec.training.checkpoint import load_checkpoint
+from advrec.runs.load import evaluate_run, export_topk
+from advrec.runs.probe import robustness_run
+from advrec.runs.train import train_run
+from advrec.train.checkpoint import load_checkpoint
 
 N_ITEMS = 20
 
@@ -97,9 +99,9 @@ def test_apr_hook_and_robustness_probe(tmp_path):
 
 
 def test_init_from_a_finished_run(tmp_path):
-    from advrec.experiment import load_run
-    from advrec.models import build_model
-    from advrec.training.sequential import init_from_run
+    from advrec.models.registry import build_model
+    from advrec.runs.load import load_run
+    from advrec.train.sequential import init_from_run
 
     raw = _config(tmp_path, train={"epochs": 2})
     train_run(parse_config(raw), tmp_path / "plain", show_progress=False)

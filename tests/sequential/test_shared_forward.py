@@ -9,12 +9,14 @@ import torch
 from test_sasrec import _batch, _model
 from test_sequential_run import _config as walk_config
 
-from advrec.adversarial import APRHook, PerturbationBuilder, build_adversary
-from advrec.adversarial.gradients import delta_gradients
-from advrec.config import parse_config
+from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
-from advrec.experiment import train_run
-from advrec.training.sequential import SequentialObjective
+from advrec.objectives.sequential import SequentialObjective
+from advrec.perturb.builder import PerturbationBuilder
+from advrec.perturb.gradients import delta_gradients
+from advrec.runs.train import train_run
+from advrec.train.adversaries.apr import APRHook
+from advrec.train.adversaries.registry import build_adversary
 
 
 def _hook(shared: bool, objective, method="fgsm"):

@@ -10,13 +10,15 @@ from test_sasrec import _batch, _model
 from test_sequential_run import _config as walk_config
 from test_shared_forward import count_forwards
 
-from advrec.adversarial import APRHook, PerturbationBuilder, build_adversary
-from advrec.adversarial.gradients import delta_gradients
-from advrec.adversarial.perturbation import row_radius
-from advrec.config import parse_config
+from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
-from advrec.experiment import train_run
-from advrec.training.sequential import SequentialObjective
+from advrec.objectives.sequential import SequentialObjective
+from advrec.perturb.builder import PerturbationBuilder
+from advrec.perturb.gradients import delta_gradients
+from advrec.perturb.perturbation import row_radius
+from advrec.runs.train import train_run
+from advrec.train.adversaries.apr import APRHook
+from advrec.train.adversaries.registry import build_adversary
 
 
 def _one_position(negatives: bool) -> dict[str, torch.Tensor]:

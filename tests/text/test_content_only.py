@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config import parse_config
+from advrec.config.loading import parse_config
 from advrec.config.schema import EvalConfig, ModelConfig
 from advrec.data.interactions import Interactions
-from advrec.data.text_tail import restrict_valid
 from advrec.errors import ConfigError
-from advrec.evaluation.protocol import Protocol
+from advrec.measure.protocol import Protocol
+from advrec.measure.tail import restrict_valid
 from advrec.models.mf_features import MFFeatures
 from advrec.models.registry import build_model
-from advrec.training.objectives import build_objective
+from advrec.objectives.pairwise import build_objective
 
 N_USERS, N_ITEMS, N_FEATURES = 20, 30, 6
 

@@ -10,13 +10,7 @@ import pytest
 from text_helpers import need_sentence_transformers
 
 from advrec.data.text import ItemTexts
-from advrec.data.text_encoder import (
-    DEFAULT_MODEL,
-    TextEncoder,
-    cache_key,
-    embed_texts,
-    model_identity,
-)
+from advrec.data.text_encoder import DEFAULT_MODEL, TextEncoder, cache_key, embed_texts, model_identity
 from advrec.errors import AdvrecError, ConfigError
 
 TEXTS = ItemTexts(np.array([1, 2, 3]), ["toy story comedy", "best movie ever", "war drama"], "mem")
@@ -109,7 +103,7 @@ def test_no_import_time_work():
     import sys
 
     code = (
-        "import sys, advrec.data.text_features, advrec.attacks.text_attack, advrec.cli; "
+        "import sys, advrec.data.text_features, advrec.attack.text_attack, advrec.cli.main; "
         "print('sentence_transformers' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

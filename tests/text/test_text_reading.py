@@ -5,13 +5,7 @@ import numpy as np
 import pytest
 
 from advrec.data.interactions import IdMap
-from advrec.data.text import (
-    align_texts,
-    read_ml100k_texts,
-    read_run_texts,
-    read_text_file,
-    write_run_texts,
-)
+from advrec.data.text import align_texts, read_ml100k_texts, read_run_texts, read_text_file, write_run_texts
 from advrec.errors import DataError
 
 GENRES = [

@@ -7,14 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.attacks.text_attack import PROMO_TEXT, perturb_texts, text_attack_run
-from advrec.cli import main
-from advrec.config import parse_config
+from advrec.attack.text_attack import PROMO_TEXT, perturb_texts, text_attack_run
+from advrec.cli.main import main
+from advrec.config.loading import parse_config
 from advrec.data.text_encoder import TextEncoder
 from advrec.errors import AdvrecError, ConfigError
-from advrec.experiment import load_run, train_run
 from advrec.models.mf_features import MFFeatures
-from advrec.training.objectives import build_objective
+from advrec.objectives.pairwise import build_objective
+from advrec.runs.load import load_run
+from advrec.runs.train import train_run
 
 N_ITEMS = 60
 SYNTH = {"n_users": 50, "n_items": N_ITEMS, "interactions_per_user": 10}

@@ -7,8 +7,8 @@ import torch
 
 from advrec.config.schema import EvalConfig
 from advrec.data.interactions import Interactions
-from advrec.data.text_tail import restrict_test, tail_items
-from advrec.evaluation.protocol import Protocol
+from advrec.measure.protocol import Protocol
+from advrec.measure.tail import restrict_test, tail_items
 
 
 def _train(users, items, n_items):
@@ -64,7 +64,7 @@ def test_tail_by_test_share_is_the_shortest_prefix_holding_the_share():
     train = _train([0, 1, 2, 0, 1, 0, 1, 2], [1, 1, 1, 2, 3, 3, 4, 5], 5)
     # popularity order (fewest first, ties by index): 1, 3, 4, 2, 0 ; test counts per item below
     test_items = np.array([0, 0, 0, 0, 1, 2, 2, 4, 4, 4])  # item 1: 1, item 3: 0, item 4: 3, 2: 2, 0: 4
-    from advrec.data.text_tail import tail_items_by_test_share
+    from advrec.measure.tail import tail_items_by_test_share
 
     assert tail_items_by_test_share(train, test_items, 0.1).tolist() == [1]  # 1 of 10 reaches 10%
     assert tail_items_by_test_share(train, test_items, 0.2).tolist() == [1, 3, 4]  # 1, 1, then 4 >= 2

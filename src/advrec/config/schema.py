@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from advrec.utils.devices import check_device_name
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -493,12 +495,3 @@ class RunConfig(Strict):
     @classmethod
     def _device_name(cls, v: str) -> str:
         return check_device_name(v)
-
-
-def check_device_name(name: str) -> str:
-    """``name`` if it is cpu, cuda or cuda:N, else ValueError. The name only: whether this machine has
-    the device is checked when a run starts (a run folder trained on a GPU must load on one without)."""
-    kind, _, index = name.partition(":")
-    if kind not in ("cpu", "cuda") or (index and not index.isdigit()) or (kind == "cpu" and index):
-        raise ValueError("expected cpu, cuda or cuda:N")
-    return name

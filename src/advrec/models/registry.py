@@ -61,7 +61,7 @@ MODELS: dict[str, Callable[[ModelConfig, Interactions, torch.Generator], Recomme
 }
 
 SEQUENTIAL_MODELS = ("sasrec",)
-"""Models that score a user's item history (leave-one-out split, ``advrec.evaluation.sequential``)."""
+"""Models that score a user's item history (leave-one-out split, ``advrec.measure.sequential``)."""
 
 
 def _mf_features(

@@ -23,8 +23,8 @@ def write_per_user(run_dir: str | Path, device: str | None = None) -> Path:
     (``device``: instead of the run's own, e.g. ``"cpu"`` for a run trained on a GPU)."""
     import torch
 
-    from advrec.evaluation.protocol import Protocol
-    from advrec.experiment import load_run
+    from advrec.measure.protocol import Protocol
+    from advrec.runs.load import load_run
 
     run_dir = Path(run_dir)
     config, split, model = load_run(run_dir, device)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advrec.evaluation.plots import ATTACK_LABELS
+from advrec.measure.plots import ATTACK_LABELS
 from advrec.report.collect import RunRecord
 
 ATTACK_STYLES = {"fgsm": "-", "pgd": "--"}

@@ -1,7 +1,7 @@
 """The report's tables as pandas DataFrames (long or wide), computed from grouped run records.
 
 Means and standard deviations are over seeds (std with ddof=1; NaN with one seed). Significance compares
-each system with the baseline, paired by seed or by user (see ``advrec.evaluation.significance``).
+each system with the baseline, paired by seed or by user (see ``advrec.measure.significance``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from advrec.evaluation.significance import paired_tests
+from advrec.measure.significance import paired_tests
 from advrec.report.collect import RunRecord
 from advrec.report.per_user import read_per_user
 

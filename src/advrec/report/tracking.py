@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from advrec.errors import AdvrecError
-from advrec.training.hooks import TrainHook
+from advrec.train.hooks import TrainHook
 
 
 def _writer(folder: Path):

@@ -1,0 +1,2 @@
+"""The command line, a thin layer over the library: ``advrec train | evaluate | attack | detect | study |
+report | demo | download``."""

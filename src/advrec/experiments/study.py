@@ -1,0 +1,542 @@
+"""``advrec study STUDY.yaml``: a grid of runs from one file, resumable, then the report.
+
+A study file::
+
+    name: ml100k_mf_apr                 # optional; default: the file's stem
+    base_config: ml100k_mf_bpr.yaml     # a run config (relative to the study file) ...
+    base: {train: {epochs: 50}}         # ... and/or a run config inline, merged over it
+    axes:                               # every combination of one value per axis is a cell
+      method:                           # axis name
+        bpr: {}                         # value name: config overrides (nested or dotted keys)
+        apr: {adversary.name: apr, adversary.eps: 0.5}
+        # the long form adds per-cell steps run after training (the extension point, see below):
+        # apr_attacked: {set: {adversary.name: apr}, steps: {poison: {attack: bandwagon, targets: mid:5}}}
+    seeds: [2020, 2021, 2022]           # each cell runs once per seed (the config's ``seed``)
+    probe: {attack: fgsm, eps: [0.1, 0.25, 0.5, 1.0]}   # optional: robustness probe after each run
+    per_user: true                      # write per_user_test.csv (significance paired by user)
+    report: {baseline: bpr, paired_by: auto}
+
+Each cell is a normal run folder, ``<out>/<value1>__<value2>/seed<N>``; ``<out>/study.json`` names each
+folder's system (the value names joined by ``/``) and seed for the report. A cell whose ``results.json``
+exists and whose saved ``config.yaml`` equals the cell's config is not trained again; a cell killed
+mid-training resumes from its last checkpoint; a folder holding a different config is an error. Steps
+(probe, per-user metrics, ...) run when their output is missing, so a killed study re-run finishes what is
+left and redoes nothing.
+
+Steps (:func:`cell_steps` maps a step name to a :class:`CellStep`: ``done(run_dir, options)``,
+``run(run_dir, options, data_root)``, an optional ``check`` at load) run on each finished cell in order.
+An attack/defence axis is an axis whose values carry ``steps: {poison: {attack: bandwagon, targets: mid:5,
+size: 0.03, defence: apr}}`` (``advrec attack``'s options): the cell's run is the clean victim, the
+poisoned (and defended) victims go to ``<cell>/poisoning/``, and the ``poisoning`` entry into the cell's
+``results.json``, where the report reads it. A new kind of step is one more entry in :func:`cell_steps`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from advrec.config.loading import parse_config
+from advrec.config.schema import RunConfig
+from advrec.errors import ConfigError
+from advrec.train.hooks import TrainHook
+from advrec.utils.files import atomic_write_json, atomic_write_text, update_json_object
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProbeOptions(_Strict):
+    """The robustness probe run on each cell (as ``advrec evaluate RUN --attack ... --eps ...``)."""
+
+    attack: str = Field("fgsm", description="fgsm, pgd or fgsm,pgd")
+    eps: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0], min_length=1)
+    eps_mode: Literal["absolute", "relative"] = "absolute"
+    pgd_steps: int = Field(10, ge=1)
+
+    @field_validator("attack")
+    @classmethod
+    def _attacks(cls, value: str) -> str:
+        from advrec.measure.robustness import parse_attacks
+
+        return ",".join(parse_attacks(value))
+
+    @field_validator("eps")
+    @classmethod
+    def _eps(cls, value: list[float]) -> list[float]:
+        if any(v < 0 for v in value):
+            raise ValueError("expected non-negative budgets")
+        return value
+
+
+class AxisValue(_Strict):
+    """One value of an axis: run-config overrides and extra steps (see the module docstring)."""
+
+    set: dict[str, Any] = Field(default_factory=dict)
+    steps: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short_form(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, dict) and not (set(value) <= {"set", "steps"} and value):
+            return {"set": value}
+        return value
+
+
+class ReportOptions(_Strict):
+    baseline: str | None = Field(None, description="system the others are tested against")
+    paired_by: Literal["auto", "seeds", "users"] = "auto"
+    eps: str | None = Field(None, description="ε of the trade-off plot (default: the middle one probed)")
+
+
+class StudyConfig(_Strict):
+    name: str | None = None
+    base_config: str | None = Field(None, description="run config YAML, relative to the study file")
+    base: dict[str, Any] = Field(default_factory=dict, description="run config, merged over base_config")
+    axes: dict[str, dict[str, AxisValue]] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [2020], min_length=1)
+    probe: ProbeOptions | None = None
+    per_user: bool = True
+    report: ReportOptions = Field(default_factory=ReportOptions)
+
+    @field_validator("axes")
+    @classmethod
+    def _axes(cls, value: dict[str, dict[str, AxisValue]]) -> dict[str, dict[str, AxisValue]]:
+        for axis, values in value.items():
+            if not values:
+                raise ValueError(f"axis {axis!r} has no values")
+            for name in values:
+                if not name or "/" in name or "__" in name or name.startswith("."):
+                    raise ValueError(
+                        f"axis {axis!r}: value name {name!r} must be non-empty, without '/' or '__'"
+                    )
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, value: list[int]) -> list[int]:
+        if len(set(value)) != len(value):
+            raise ValueError("seeds repeat")
+        return value
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of the grid."""
+
+    folder: str  # relative to the study's out folder
+    label: str  # the system, for the report
+    seed: int
+    values: dict[str, str]  # axis -> value name
+    config: RunConfig
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CellStep:
+    """Work done on a finished cell's run folder; ``done`` says whether its output is already there."""
+
+    done: Callable[[Path, dict[str, Any]], bool]
+    run: Callable[[Path, dict[str, Any], str | Path | None], None]
+    check: Callable[[dict[str, Any], str], None] | None = None  # validates options when the study is read
+
+
+PROBE_SKIPPED = "probe_skipped"
+
+
+def _probe_done(run_dir: Path, options: dict[str, Any]) -> bool:
+    path = run_dir / "results.json"
+    if not path.exists():
+        return False
+    results = json.loads(path.read_text(encoding="utf-8"))
+    if results.get(PROBE_SKIPPED):
+        return True
+    entry = results.get("robustness") or {}
+    for attack in options["attack"].split(","):
+        settings = (entry.get("settings") or {}).get(attack) or {}
+        if settings.get("eps_mode") != options["eps_mode"]:
+            return False
+        probed = {float(e) for e in entry.get(attack) or {}}
+        if not all(any(abs(float(e) - p) < 1e-12 for p in probed) for e in options["eps"]):
+            return False
+    return True
+
+
+def _probe_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | None) -> None:
+    """The probe; a model without embedding tables (CFGAN) cannot be probed, which is recorded in
+    ``results.json`` (``probe_skipped``) so that one study can mix such models with others."""
+    from advrec.runs.load import load_run
+    from advrec.runs.probe import robustness_run
+
+    model = load_run(run_dir)[2]
+    if not model.embedding_tables():
+        reason = f"{type(model).__name__} has no embedding tables to perturb"
+        update_json_object(run_dir / "results.json", {PROBE_SKIPPED: reason})
+        return
+    robustness_run(
+        run_dir,
+        list(options["eps"]),
+        attack=options["attack"].split(","),
+        eps_mode=options["eps_mode"],
+        pgd_steps=options["pgd_steps"],
+    )
+
+
+def _per_user_done(run_dir: Path, options: dict[str, Any]) -> bool:
+    from advrec.report.per_user import PER_USER_FILE
+
+    return (run_dir / PER_USER_FILE).exists()
+
+
+def _per_user_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | None) -> None:
+    from advrec.report.per_user import write_per_user
+
+    write_per_user(run_dir)
+
+
+POISON_DIR = "poisoning"
+
+
+def _attack_settings(options: dict[str, Any], where: str):
+    """A ``poison`` step's options -> the attack's settings, checked (bad options fail at study load)."""
+    from advrec.experiments.poisoning import AttackSettings
+
+    known = {"attack", "size", "targets", "filler", "defence", "n_selected"}
+    unknown = set(options) - known
+    if unknown or "attack" not in options or "targets" not in options:
+        raise ConfigError(
+            f"{where}: poison step: expected keys attack, targets (required) and size, filler, defence, "
+            f"n_selected; got {sorted(options)}"
+        )
+    try:
+        settings = AttackSettings(**{"size": 0.03, **options})
+        settings.check()
+    except (ConfigError, TypeError) as exc:
+        raise ConfigError(f"{where}: poison step: {exc}") from None
+    return settings
+
+
+def _poison_done(run_dir: Path, options: dict[str, Any]) -> bool:
+    path = run_dir / "results.json"
+    if not path.exists():
+        return False
+    entry = json.loads(path.read_text(encoding="utf-8")).get("poisoning") or {}
+    return entry.get("settings") == asdict(_attack_settings(options, str(run_dir)))
+
+
+def _poison_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | None) -> None:
+    """The cell's run is the clean victim; ``<cell>/poisoning/`` holds the poisoned (and defended)
+    victims (``advrec attack``'s layout, without ``clean/``); the ``poisoning`` entry is copied into the
+    cell's ``results.json``, where the report's poisoning section reads it."""
+    from advrec.experiments.poisoning import attack_run, default_detector
+    from advrec.runs.load import load_run
+
+    settings = _attack_settings(options, str(run_dir))
+    config = load_run(run_dir)[0]
+    attacked = attack_run(
+        config,
+        run_dir / POISON_DIR,
+        settings,
+        detector=default_detector(settings, seed=config.seed),
+        clean_dir=run_dir,
+    )
+    entry = {**attacked["poisoning"], "settings": asdict(settings)}
+    update_json_object(run_dir / "results.json", {"poisoning": entry})
+
+
+def cell_steps() -> dict[str, CellStep]:
+    """Step name -> step. The extension point for attack / defence axes: add an entry here.
+
+    ``poison`` (options as ``advrec attack``: attack, targets, size = 0.03, filler, defence): the attack
+    experiment with the cell's run as the clean victim."""
+    return {
+        "per_user": CellStep(_per_user_done, _per_user_run),
+        "probe": CellStep(_probe_done, _probe_run),
+        "poison": CellStep(_poison_done, _poison_run, _attack_settings),
+    }
+
+
+def _explain(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid study file"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  unknown key {key!r}")
+        else:
+            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def _set_path(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{where}: {dotted!r}: {part!r} is a value, not a section")
+        node = child
+    last = parts[-1]
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        for key, sub in value.items():
+            _set_path(node[last], str(key), sub, where)
+    else:
+        node[last] = value
+
+
+def merge(raw: dict[str, Any], overrides: dict[str, Any], where: str = "overrides") -> dict[str, Any]:
+    """``raw`` with ``overrides`` merged in: nested mappings merge key by key, dotted keys are paths."""
+    out = json.loads(json.dumps(raw))  # a deep copy of plain YAML data
+    for key, value in overrides.items():
+        _set_path(out, str(key), json.loads(json.dumps(value)), where)
+    return out
+
+
+def load_study(path: str | Path) -> tuple[StudyConfig, list[Cell]]:
+    """Read and validate a study file and every cell's run config (all before anything runs)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: study file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping (keys: {', '.join(StudyConfig.model_fields)})")
+    return parse_study(raw, str(path), base_dir=path.parent, default_name=path.stem)
+
+
+def parse_study(
+    raw: dict[str, Any], source: str = "<study>", base_dir: Path | None = None, default_name: str = "study"
+) -> tuple[StudyConfig, list[Cell]]:
+    try:
+        study = StudyConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from None
+    if study.name is None:
+        study = study.model_copy(update={"name": default_name})
+    base: dict[str, Any] = {}
+    if study.base_config is not None:
+        file = (base_dir or Path(".")) / study.base_config
+        try:
+            base = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(
+                f"{source}: base_config {study.base_config!r}: cannot read {file}: {exc}"
+            ) from None
+        if not isinstance(base, dict):
+            raise ConfigError(f"{source}: base_config {file}: expected a mapping of sections")
+    base = merge(base, study.base, f"{source}: base")
+    cells = expand(study, base, source)
+    valid_steps = cell_steps()
+    for cell in cells:
+        for step in cell.steps:
+            if step not in valid_steps:
+                raise ConfigError(
+                    f"{source}: axes: step {step!r} of cell {cell.label}: unknown; known steps: "
+                    f"{', '.join(valid_steps)}"
+                )
+            check = valid_steps[step].check
+            if check is not None:
+                check(cell.steps[step], f"{source}: axes: cell {cell.label}")
+    if study.report.baseline is not None and study.report.baseline not in {c.label for c in cells}:
+        raise ConfigError(
+            f"{source}: report.baseline {study.report.baseline!r}: expected one of the systems "
+            f"{', '.join(dict.fromkeys(c.label for c in cells))}"
+        )
+    return study, cells
+
+
+def expand(study: StudyConfig, base: dict[str, Any], source: str) -> list[Cell]:
+    axes = list(study.axes.items())
+    cells = []
+    for combo in itertools.product(*[list(values.items()) for _, values in axes]):
+        names = {axis: name for (axis, _), (name, _) in zip(axes, combo)}
+        where = f"{source}: cell " + ", ".join(f"{a}={v}" for a, v in names.items())
+        raw = base
+        steps: dict[str, dict[str, Any]] = {}
+        if study.per_user:
+            steps["per_user"] = {}
+        if study.probe is not None:
+            steps["probe"] = study.probe.model_dump()
+        for (axis, _), (name, value) in zip(axes, combo):
+            raw = merge(raw, value.set, f"{where}: axes.{axis}.{name}")
+            steps.update(value.steps)
+        label = "/".join(names.values())
+        for seed in study.seeds:
+            config = parse_config({**raw, "seed": seed}, where)
+            folder = f"{'__'.join(names.values())}/seed{seed}"
+            cells.append(Cell(folder, label, seed, names, config, steps))
+    return cells
+
+
+class _Progress(TrainHook):
+    """Prints ``[cell i/N label seed s] epoch e/E · ETA`` to stderr after each epoch."""
+
+    def __init__(self, clock: _Clock, index: int, cell: Cell):
+        self.clock, self.index, self.cell = clock, index, cell
+
+    def on_epoch_end(self, epoch: int, log: dict[str, Any]) -> None:
+        epochs = self.cell.config.train.epochs
+        self.clock.epoch_fraction = (epoch + 1) / epochs
+        valid = log.get("valid") or {}
+        metric = self.cell.config.eval.select_metric
+        shown = f" valid {metric} {valid[metric]:.4f}" if metric in valid else ""
+        self.clock.say(f"{self.clock.tag(self.index, self.cell)} epoch {epoch + 1}/{epochs}{shown}")
+
+
+@dataclass
+class _Clock:
+    """Progress over the cells that need work; ETA assumes every epoch runs (early stopping ends sooner)."""
+
+    n_cells: int
+    n_work: int
+    start: float = field(default_factory=time.perf_counter)
+    done: int = 0
+    epoch_fraction: float = 0.0
+    stream: Any = None
+
+    def tag(self, index: int, cell: Cell) -> str:
+        return f"[cell {index + 1}/{self.n_cells} {cell.label} seed {cell.seed}]"
+
+    def eta(self) -> str:
+        fraction = (self.done + min(self.epoch_fraction, 1.0)) / max(self.n_work, 1)
+        if fraction <= 0:
+            return "ETA ?"
+        left = (time.perf_counter() - self.start) * (1 - fraction) / fraction
+        return f"ETA {int(left // 60)}m{int(left % 60):02d}s"
+
+    def say(self, text: str) -> None:
+        print(f"{text} · {self.eta()}", file=self.stream or sys.stderr, flush=True)
+
+
+def _cell_state(cell: Cell, run_dir: Path) -> str:
+    """'new', 'resume' (killed mid-training) or 'finished'; a folder of another config is an error."""
+    from advrec.runs.folder import saved_config
+
+    previous = saved_config(run_dir)
+    if previous is None:
+        return "new"
+    if previous != cell.config:
+        raise ConfigError(
+            f"{run_dir}: holds a run of another config than cell {cell.label} seed {cell.seed}; "
+            "delete that folder or choose another --out"
+        )
+    if (run_dir / "results.json").exists():
+        return "finished"
+    return "resume" if (run_dir / "checkpoints" / "last.pt").exists() else "new"
+
+
+def write_index(out: Path, study: StudyConfig, cells: list[Cell]) -> None:
+    index = {
+        "name": study.name,
+        "baseline": study.report.baseline or cells[0].label,
+        "axes": {axis: list(values) for axis, values in study.axes.items()},
+        "seeds": study.seeds,
+        "cells": {c.folder: {"label": c.label, "seed": c.seed, "values": c.values} for c in cells},
+    }
+    atomic_write_json(out / "study.json", index)
+    atomic_write_text(out / "study.yaml", yaml.safe_dump(study.model_dump(mode="json"), sort_keys=False))
+
+
+def run_study(
+    study: StudyConfig,
+    cells: list[Cell],
+    out: str | Path,
+    *,
+    data_root: str | Path | None = None,
+    extra_hooks: Callable[[Cell], list[TrainHook]] | None = None,
+    report: bool = True,
+    stream: Any = None,
+    tensorboard: str | Path | None = None,
+    mlflow: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run (or finish) every cell, then write the report. Returns counts and the report's path.
+
+    ``extra_hooks(cell)`` adds training hooks to a cell (tests use it to simulate a kill).
+    ``tensorboard``: a folder for TensorBoard scalars of the cells trained now, one run per cell
+    (``advrec.report.tracking``); ``mlflow``: an MLflow tracking folder, one MLflow run per cell trained
+    now plus one holding the report.
+    """
+    from advrec.runs.train import train_run
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_index(out, study, cells)
+    steps = cell_steps()
+    states = [_cell_state(c, out / c.folder) for c in cells]
+    pending = [
+        i
+        for i, (c, s) in enumerate(zip(cells, states))
+        if s != "finished" or not all(steps[n].done(out / c.folder, o) for n, o in c.steps.items())
+    ]
+    tracker = None
+    if mlflow is not None:
+        from advrec.report.tracking import MLflowTracker
+
+        tracker = MLflowTracker(mlflow, f"advrec study: {study.name}")
+    clock = _Clock(len(cells), len(pending), stream=stream)
+    counts = {"trained": 0, "resumed": 0, "skipped": len(cells) - len(pending), "steps": 0}
+    for i in pending:
+        cell, state, run_dir = cells[i], states[i], out / cells[i].folder
+        clock.epoch_fraction = 0.0
+        if state != "finished":
+            clock.say(f"{clock.tag(i, cell)} {'resuming' if state == 'resume' else 'training'}")
+            hooks: list[TrainHook] = [_Progress(clock, i, cell), *(extra_hooks(cell) if extra_hooks else [])]
+            trackers: list[Any] = []
+            if tensorboard is not None:
+                from advrec.report.tracking import TensorBoardHook
+
+                trackers.append(TensorBoardHook(Path(tensorboard) / cell.folder))
+            if tracker is not None:
+                trackers.append(tracker.run(cell.folder, cell.config.model_dump(mode="json")))
+            hooks += trackers
+            try:
+                results = train_run(
+                    cell.config,
+                    run_dir,
+                    data_root=data_root,
+                    resume=state == "resume",
+                    hooks=hooks,
+                    show_progress=False,
+                )
+            except BaseException:
+                for board in trackers:
+                    board.close()  # keep the epochs written so far
+                raise
+            for board in trackers:
+                board.close(results)
+            counts["resumed" if state == "resume" else "trained"] += 1
+        for name, options in cell.steps.items():
+            if not steps[name].done(run_dir, options):
+                clock.say(f"{clock.tag(i, cell)} {name}")
+                steps[name].run(run_dir, options, data_root)
+                counts["steps"] += 1
+        clock.done += 1
+    result: dict[str, Any] = {**counts, "cells": len(cells), "out": out}
+    if report:
+        from advrec.report.build import build_report
+
+        files = build_report(
+            out,
+            out / "report.html",
+            baseline=study.report.baseline,
+            paired_by=study.report.paired_by,
+            eps=study.report.eps,
+            title=f"advrec study: {study.name}",
+        )
+        result["report"] = files.html
+        if tracker is not None:
+            tracker.log_files("report", [files.html, files.markdown, *files.csvs])
+    return result

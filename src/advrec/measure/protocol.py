@@ -1,0 +1,82 @@
+"""The evaluation protocol of a run: valid ranks past train; test ranks past train + valid."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import scipy.sparse as sp
+
+from advrec.config.schema import EvalConfig
+from advrec.data.split import Split
+from advrec.measure.ranking import evaluate_ranking, topk_items
+from advrec.models.base import Deltas, Recommender
+
+
+def validation_metrics(cfg: EvalConfig) -> list[str]:
+    """The metrics computed every epoch: AUC (a sort of every score row, ~2x the cost of the rest) is
+    left out unless it is the selection metric; test always has it."""
+    select = cfg.select_metric.split("@")[0]
+    return [m for m in cfg.metrics if m != "auc" or select == "auc"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    train: sp.csr_matrix
+    valid: sp.csr_matrix
+    test: sp.csr_matrix
+    seen_at_test: sp.csr_matrix
+    cfg: EvalConfig
+    device: str = "cpu"
+
+    @classmethod
+    def from_split(cls, split: Split, cfg: EvalConfig, device: str = "cpu") -> Protocol:
+        train, valid, test = split.train.csr(), split.valid.csr(), split.test.csr()
+        seen = (train + valid).tocsr()
+        seen.data[:] = 1.0
+        return cls(train, valid, test, seen, cfg, device)
+
+    def _run(
+        self,
+        model: Recommender,
+        truth: sp.csr_matrix,
+        exclude: sp.csr_matrix,
+        metrics: list[str],
+        deltas: Deltas | None = None,
+        **kw,
+    ) -> dict:
+        return evaluate_ranking(
+            model.scorer(deltas),
+            truth,
+            exclude,
+            self.cfg.ks,
+            metrics,
+            memory_budget_mb=self.cfg.memory_budget_mb,
+            device=self.device,
+            **kw,
+        )
+
+    def validate(self, model: Recommender) -> dict[str, float]:
+        """Valid metrics for model selection, every epoch (see ``validation_metrics``)."""
+        return self._run(model, self.valid, self.train, validation_metrics(self.cfg))
+
+    def test_metrics(self, model: Recommender, per_user: bool = False, deltas: Deltas | None = None) -> dict:
+        """Test metrics; ``deltas`` perturb the embedding tables (robustness probes)."""
+        return self._run(model, self.test, self.seen_at_test, self.cfg.metrics, deltas, per_user=per_user)
+
+    def valid_as_test(self) -> Protocol:
+        """This protocol with valid in the place of test (ranked past train): the probes' view of valid."""
+        return replace(self, test=self.valid, seen_at_test=self.train)
+
+    def test_topk(self, model: Recommender, k: int):
+        """Top-k items of every user with test items, ranked past train + valid."""
+        users = np.flatnonzero(self.test.getnnz(axis=1) > 0)
+        items = topk_items(
+            model.scorer(),
+            users,
+            self.seen_at_test,
+            k,
+            memory_budget_mb=self.cfg.memory_budget_mb,
+            device=self.device,
+        )
+        return users, items

@@ -1,0 +1,80 @@
+"""A finished run folder read back: its config, exact split and best model; re-evaluation and top-k export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from advrec.config.schema import RunConfig
+from advrec.data.split import Split, load_saved_split
+from advrec.errors import AdvrecError, ConfigError
+from advrec.measure.sequential import build_protocol
+from advrec.models.base import Recommender
+from advrec.models.registry import build_model
+from advrec.runs.folder import saved_config, saved_item_features
+from advrec.train.checkpoint import load_checkpoint
+from advrec.train.gan.builder import build_gan_model
+from advrec.utils.devices import check_device, check_device_name
+from advrec.utils.files import atomic_write_json, atomic_write_text
+from advrec.utils.seeding import torch_generator
+
+
+def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig, Split, Recommender]:
+    """The config, the exact split and the best model of a finished (or interrupted) run, on the run's
+    device or on ``device`` (e.g. ``"cpu"`` for a run trained on a GPU; the config returned says so)."""
+    run_dir = Path(run_dir)
+    config = saved_config(run_dir)
+    if config is None:
+        raise AdvrecError(f"{run_dir}: not a run folder (no config.yaml)")
+    if device is not None:
+        try:
+            config = config.model_copy(update={"device": check_device_name(device)})
+        except ValueError as exc:
+            raise ConfigError(f"--device {device!r}: {exc}") from None
+        check_device(config.device, "--device", "use cpu")
+    else:
+        check_device(
+            config.device, f"{run_dir / 'config.yaml'}: device", "pass --device cpu to load the run here"
+        )
+    split = load_saved_split(run_dir / "split")
+    if config.gan.name != "none":
+        model = build_gan_model(config, split.train)
+    else:
+        features = None
+        if config.data.item_features is not None or config.data.item_text is not None:
+            features = saved_item_features(run_dir / "split", split)
+        model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
+    model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
+    return config, split, model.to(config.device).eval()
+
+
+def export_topk(
+    run_dir: str | Path, path: str | Path, k: int | None = None, device: str | None = None
+) -> int:
+    """Write ``user<TAB>rank<TAB>item`` (original ids, rank from 1) for every test user; return rows."""
+    config, split, model = load_run(run_dir, device)
+    protocol = build_protocol(config, split)
+    users, items = protocol.test_topk(model, k or max(config.eval.ks))
+    user_ids = split.train.user_map.raw
+    item_ids = split.train.item_map.raw
+    lines = ["user\trank\titem"]
+    for u, row in zip(users.tolist(), items):
+        lines += [f"{user_ids[u]}\t{r + 1}\t{item_ids[i]}" for r, i in enumerate(row.tolist()) if i >= 0]
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return len(lines) - 1
+
+
+def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, float]:
+    """Test metrics of a run's best model; a run trained without reading test (``"test": null``) gets
+    them recorded in its ``results.json`` here, the first time they are read."""
+    config, split, model = load_run(run_dir, device)
+    with torch.inference_mode():
+        test = build_protocol(config, split).test_metrics(model)
+    results_path = Path(run_dir) / "results.json"
+    if results_path.exists():
+        results = json.loads(results_path.read_text())
+        if results.get("test", {}) is None:
+            atomic_write_json(results_path, {**results, "test": test})
+    return test

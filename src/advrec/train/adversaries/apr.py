@@ -1,0 +1,235 @@
+"""Adversarial Personalized Ranking (He et al., SIGIR 2018) as a trainer hook.
+
+Loss per batch: L(Θ) + λ · L_pair(Θ + Δ_adv), where Δ_adv is built from the gradient of the pair loss
+at the batch and detached (the paper's fast approximation of the inner maximisation). The L2 term of
+L(Θ) is not repeated in the adversarial term: a perturbation is not something to regularise.
+Consequence, asserted in the tests: with ε = 0 the loss is exactly L(Θ) + λ · L_pair(Θ), i.e.
+(1 + λ) · L(Θ) when there is no L2.
+
+Targets: which of the model's perturbable tables get a Δ (default all; ``[item_features]`` is AMR, Tang
+et al. TKDE 2019, whose adversary perturbs the item content features instead of the embeddings).
+
+Universal Δ (``universal_step`` = s): instead of a fresh Δ per batch, one Δ per table is kept for the
+whole run (checkpointed) and each batch moves it by a step of s · radius along that batch's gradient, then
+projects it back onto the ball (``PerturbationBuilder.universal_step``). The kept Δ accumulates the
+gradient of many batches, so the model is trained against the perturbation of its tables that hurts the
+whole objective; a per-batch Δ moves every row of a table by the full radius along one batch's gradient,
+which for rows the batch barely touches (most output rows of a sequence model's softmax) is noise.
+
+Full-data Δ (``full_data_every`` = N): the robustness probe's own perturbation (one Δ per table from the
+gradient of the whole training objective, in eval mode, FGSM or PGD as configured) is computed every N
+batches and held fixed in between: adversarial training against exactly the threat the probe measures
+(one perturbation of the tables for all users), at the cost of one pass over the training data per
+refresh (``pgd_steps`` passes for PGD). It needs the probe's batches (``use_full_data``).
+
+Shared forward (``shared_forward``, a sequential model with ``targets: [item_output]`` only): the hidden
+states do not depend on the scored table, so Δ's gradient and the adversarial loss reuse the clean loss's
+states (same dropout masks) instead of running the network twice more; one backward through the network
+serves both terms. Same objective, a fraction of the cost (a fresh forward would also draw new dropout
+masks, the only difference).
+
+Worst case in closed form (method ``worst_case``, a sequential model with ``targets: [item_output]``):
+the scored rows moved against each target position separately, each as far as its budget allows. For a
+dot-product score that maximum has a closed form (``SequentialObjective.worst_case_loss``), so it costs
+one more loss on the clean forward's logits and no gradient step, and it bounds from above what any one
+perturbation shared by the batch (FGSM's, or the probe's) can do to the same loss.
+
+Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
+fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
+valid selection metric has not improved for N evaluations (pre-training to convergence, without a
+dataset-specific epoch count), and an optional linear ε ramp over ``eps_ramp_epochs`` for training from
+scratch. Plain epochs are neither selected nor count for early stopping, and neither are the first
+``min_adv_epochs`` adversarial ones: robustness keeps growing with adversarial epochs after valid accuracy
+has peaked, so selection on valid accuracy alone would otherwise stop the adversary early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from advrec.models.base import Deltas, Recommender
+from advrec.objectives.pairwise import Batch, PairwiseObjective
+from advrec.perturb.builder import PerturbationBuilder, select_tables
+from advrec.perturb.gradients import (
+    LossOfDeltas,
+    delta_gradients,
+    full_data_gradient_fn,
+    global_mean_gradients,
+)
+from advrec.train.hooks import TrainHook
+
+
+class APRHook(TrainHook):
+    def __init__(
+        self,
+        objective: PairwiseObjective,
+        builder: PerturbationBuilder,
+        reg_adv: float = 1.0,
+        start_epoch: int = 0,
+        eps_ramp_epochs: int = 0,
+        targets: Sequence[str] | None = None,
+        *,
+        start_after_plateau: int = 0,
+        select_metric: str = "ndcg@10",
+        min_adv_epochs: int = 0,
+        universal_step: float | None = None,
+        full_data_every: int | None = None,
+        shared_forward: bool = False,
+    ) -> None:
+        if universal_step is not None and (universal_step <= 0 or builder.method != "fgsm"):
+            raise ValueError("universal_step needs a step > 0 and the fgsm method")
+        if full_data_every is not None and (full_data_every < 1 or universal_step is not None):
+            raise ValueError("full_data_every needs at least 1 batch and no universal_step")
+        if builder.method == "worst_case" and not hasattr(objective, "worst_case_loss"):
+            raise ValueError("worst_case: the objective has no closed-form worst case (a sequential one has)")
+        if shared_forward and (universal_step is not None or full_data_every is not None):
+            raise ValueError("shared_forward: a fresh per-batch Δ only (no universal_step, full_data_every)")
+        if min(reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs) < 0:
+            raise ValueError(
+                "need reg_adv, start_epoch, eps_ramp_epochs, start_after_plateau, min_adv_epochs >= 0"
+            )
+        self.objective = objective
+        self.builder = builder
+        self.reg_adv = reg_adv
+        self.start_epoch = start_epoch
+        self.eps_ramp_epochs = eps_ramp_epochs
+        self.targets = None if targets is None else list(targets)
+        self.start_after_plateau = start_after_plateau
+        self.select_metric = select_metric
+        self.min_adv_epochs = min_adv_epochs
+        self.universal_step = universal_step
+        self.full_data_every = full_data_every
+        self.shared_forward = shared_forward
+        self._full_batches: list[Batch] | None = None
+        self._kept: Deltas | None = None  # the universal or full-data Δ, kept across batches
+        self._kept_eps: float | None = None  # full-data Δ: the ε it was built for
+        self._since_refresh = 0  # full-data Δ: batches trained against it so far
+        # The epoch the adversary switches on: fixed, or found when plain training stops improving.
+        self.started_at: int | None = None if start_after_plateau else start_epoch
+        self._plain_best = float("-inf")
+        self._plain_bad = 0
+        self.epoch = 0
+        self._adv_sum = 0.0
+        self._adv_count = 0
+
+    # -- schedule ------------------------------------------------------------------
+    def active(self, epoch: int) -> bool:
+        return self.started_at is not None and epoch >= self.started_at
+
+    def eps_at(self, epoch: int) -> float:
+        """ε of an epoch: 0 before the start, then ramped linearly to the full ε (if a ramp is set)."""
+        if not self.active(epoch):
+            return 0.0
+        if self.eps_ramp_epochs == 0:
+            return self.builder.eps
+        return self.builder.eps * min(1.0, (epoch - self.started_at + 1) / self.eps_ramp_epochs)
+
+    # -- hook API ------------------------------------------------------------------
+    def on_epoch_start(self, epoch: int) -> None:
+        self.epoch = epoch
+        self._adv_sum, self._adv_count = 0.0, 0
+
+    def counts_for_selection(self, epoch: int) -> bool:
+        return self.active(epoch) and epoch - self.started_at >= self.min_adv_epochs
+
+    def on_loss(self, model: Recommender, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+        if not self.active(self.epoch):
+            return loss
+        eps = self.eps_at(self.epoch)
+        if self.builder.method == "worst_case":  # closed form on the clean forward's states: no Δ to find
+            states = self.objective.clean_states(batch)
+            adv = self.objective.worst_case_loss(model, batch, states, eps, self.builder.eps_mode)
+        elif self.shared_forward:  # the clean forward's states; Δ's gradient treats them as constants
+            states = self.objective.clean_states(batch)
+            deltas = self.adversarial_deltas(
+                model, batch, eps, lambda d: self.objective.loss_from_states(model, batch, states.detach(), d)
+            )
+            adv = self.objective.loss_from_states(model, batch, states, deltas)
+        else:
+            deltas = self.adversarial_deltas(model, batch, eps)
+            adv = self.objective.pair_loss(model, batch, deltas)
+        self._adv_sum += float(adv.detach()) * len(batch["users"])
+        self._adv_count += len(batch["users"])
+        return loss + self.reg_adv * adv
+
+    def on_epoch_end(self, epoch: int, log: dict[str, Any]) -> None:
+        if self.active(epoch):
+            log["adv_eps"] = self.eps_at(epoch)
+            log["adv_loss"] = self._adv_sum / max(self._adv_count, 1)
+        elif self.started_at is None and epoch >= self.start_epoch and "valid" in log:
+            value = log["valid"][self.select_metric]
+            if value > self._plain_best:
+                self._plain_best, self._plain_bad = value, 0
+            else:
+                self._plain_bad += 1
+            if self._plain_bad >= self.start_after_plateau:
+                self.started_at = epoch + 1
+                log["adv_starts_at"] = self.started_at
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "generator": self.builder.generator.get_state(),
+            "started_at": self.started_at,
+            "plain_best": self._plain_best,
+            "plain_bad": self._plain_bad,
+            "kept": self._kept,
+            "kept_eps": self._kept_eps,
+            "since_refresh": self._since_refresh,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = int(state["epoch"])
+        self.builder.generator.set_state(state["generator"])
+        self.started_at = state["started_at"]
+        self._plain_best = float(state["plain_best"])
+        self._plain_bad = int(state["plain_bad"])
+        self._kept = state.get("kept")  # absent in checkpoints older than universal_step
+        self._kept_eps = state.get("kept_eps")
+        self._since_refresh = int(state.get("since_refresh", 0))
+
+    def use_full_data(self, batches: list[Batch]) -> None:
+        """The data of the full-data Δ: every training example once, as the robustness probe reads it."""
+        self._full_batches = batches
+
+    # -- the adversary -----------------------------------------------------------------
+    def adversarial_deltas(
+        self, model: Recommender, batch: Batch, eps: float, loss_fn: LossOfDeltas | None = None
+    ) -> Deltas:
+        """Δ_adv for this batch (detached), from the gradient of the pair loss at Θ (+ Δ for PGD), or of
+        ``loss_fn`` (Δ -> loss) when given."""
+        n_local = len(batch["users"])
+        loss_fn = loss_fn or (lambda d: self.objective.pair_loss(model, batch, d))
+
+        def gradient_fn(deltas: Deltas) -> Deltas:
+            return global_mean_gradients(delta_gradients(loss_fn, deltas), n_local)
+
+        tables = select_tables(model.embedding_tables(), self.targets)
+        if self.full_data_every is not None:
+            return self._full_data_deltas(model, tables, eps)
+        if self.universal_step is None:
+            return self.builder(tables, gradient_fn, eps)
+        if self._kept is None:
+            self._kept = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
+        self._kept = self.builder.universal_step(tables, gradient_fn, self._kept, self.universal_step, eps)
+        return self._kept
+
+    def _full_data_deltas(self, model: Recommender, tables: Deltas, eps: float) -> Deltas:
+        """The probe's Δ at the current Θ, rebuilt every ``full_data_every`` batches (or when ε changes)."""
+        stale = self._kept is None or self._since_refresh >= self.full_data_every or eps != self._kept_eps
+        if stale:
+            if self._full_batches is None:
+                raise RuntimeError("full_data_every: call use_full_data(batches) before training")
+            was_training = model.training
+            model.eval()  # the probe's gradient: no dropout
+            try:
+                gradient_fn = full_data_gradient_fn(model, self.objective, self._full_batches)
+                self._kept = self.builder({n: t.detach() for n, t in tables.items()}, gradient_fn, eps)
+            finally:
+                model.train(was_training)
+            self._kept_eps, self._since_refresh = eps, 0
+        self._since_refresh += 1
+        return self._kept

@@ -1,0 +1,119 @@
+"""The ``gan`` config section -> the GAN model (both players in one module) and its game."""
+
+from __future__ import annotations
+
+from advrec.config.schema import GanPlayerConfig, RunConfig
+from advrec.data.interactions import Interactions
+from advrec.errors import ConfigError
+from advrec.models.base import Recommender
+from advrec.train.gan.cfgan import CFGAN, CFGANGame
+from advrec.train.gan.game import Game
+from advrec.train.gan.irgan import IRGAN, IRGANGame
+from advrec.train.gan.losses import get_gan_loss
+from advrec.train.gan.players import Player
+from advrec.train.optim import LRSchedule, build_optimizer
+from advrec.utils.seeding import child_seed, torch_generator
+
+
+def check_gan_config(config: RunConfig) -> None:
+    gan = config.gan
+    if config.adversary.name != "none":
+        raise ConfigError(f"adversary.name: {config.adversary.name!r} cannot be combined with gan.name")
+    pretrain = gan.generator.pretrain_epochs + gan.discriminator.pretrain_epochs
+    if pretrain >= config.train.epochs:
+        raise ConfigError(
+            f"gan.generator/discriminator.pretrain_epochs: {pretrain} in all >= train.epochs "
+            f"({config.train.epochs}); the game would never start"
+        )
+    if gan.name == "irgan" and gan.loss == "wgan_gp":
+        raise ConfigError("gan.loss: 'wgan_gp' needs continuous inputs; IRGAN's discriminator sees items")
+    if gan.name == "cfgan" and not gan.cfgan.use_discriminator and gan.discriminator.pretrain_epochs:
+        raise ConfigError(
+            "gan.discriminator.pretrain_epochs: must be 0 with gan.cfgan.use_discriminator false"
+        )
+
+
+def build_gan_model(config: RunConfig, train: Interactions) -> Recommender:
+    gan = config.gan
+    generator = torch_generator(config.seed, "init")
+    if gan.name == "cfgan":
+        c = gan.cfgan
+        return CFGAN(
+            train.csr(),
+            variant=c.variant,
+            g_hidden=c.g_hidden,
+            d_hidden=c.d_hidden,
+            noise_dim=c.noise_dim,
+            generator=generator,
+        )
+    if gan.name == "irgan":
+        i = gan.irgan
+        return IRGAN(
+            train.csr(),
+            dim=i.dim,
+            init_std=i.init_std,
+            recommend_with=gan.recommend_with,
+            generator=generator,
+        )
+    raise ConfigError(f"gan.name: unknown GAN {gan.name!r}; valid: cfgan, irgan")
+
+
+def _player(name: str, module, cfg: GanPlayerConfig, epochs: int) -> Player:
+    optimizer = build_optimizer(module.parameters(), cfg.optimizer)
+    return Player(name, module, optimizer, LRSchedule(optimizer, cfg.schedule, epochs), cfg.grad_clip)
+
+
+def build_game(config: RunConfig, model: Recommender, train: Interactions) -> Game:
+    gan = config.gan
+    check_gan_config(config)
+    g_cfg, d_cfg = gan.generator, gan.discriminator
+    game_kw = dict(
+        g_steps=g_cfg.steps,
+        d_steps=d_cfg.steps,
+        pretrain_g=g_cfg.pretrain_epochs,
+        pretrain_d=d_cfg.pretrain_epochs,
+        select_during_pretraining=gan.select_during_pretraining,
+        monitor_k=gan.monitor_k,
+        seed=child_seed(config.seed, "adversary"),
+    )
+    epochs = config.train.epochs
+    loss = get_gan_loss(gan.loss)
+    if isinstance(model, CFGAN):
+        c = gan.cfgan
+        if gan.recommend_with != "generator":
+            raise ConfigError("gan.recommend_with: CFGAN recommends with its generator only")
+        if not c.use_discriminator:
+            game_kw["d_steps"] = 0  # the ablation: the discriminator never trains and is never consulted
+        return CFGANGame(
+            model,
+            _player("generator", model.generator_net, g_cfg, epochs),
+            _player("discriminator", model.discriminator_net, d_cfg, epochs),
+            loss,
+            scheme=c.scheme,
+            zr_ratio=c.zr_ratio,
+            pm_ratio=c.pm_ratio,
+            zr_coefficient=c.zr_coefficient,
+            use_discriminator=c.use_discriminator,
+            gp_weight=gan.gp_weight,
+            g_batch=g_cfg.batch_size,
+            d_batch=d_cfg.batch_size,
+            **game_kw,
+        )
+    i = gan.irgan
+    return IRGANGame(
+        model,
+        train,
+        _player("generator", model.generator_mf, g_cfg, epochs),
+        _player("discriminator", model.discriminator_mf, d_cfg, epochs),
+        loss,
+        temperature=i.temperature,
+        sample_lambda=i.sample_lambda,
+        samples_per_positive=i.samples_per_positive,
+        reward=i.reward,
+        g_l2=g_cfg.l2,
+        d_l2=d_cfg.l2,
+        g_batch=g_cfg.batch_size,
+        d_batch=d_cfg.batch_size,
+        pretrain_batch=i.pretrain_batch_size,
+        **game_kw,
+    )

@@ -1,0 +1,217 @@
+"""CFGAN (Chae et al., CIKM 2018): a conditional GAN over whole purchase vectors.
+
+Rows are users' purchase vectors over items (``variant: user``) or items' vectors over users
+(``variant: item``, the authors' choice on ML-100K). The generator maps a row's real vector c (the
+condition), optionally with noise z, to a vector of purchase probabilities r̂; the discriminator scores
+(vector, condition) pairs. What the discriminator sees of r̂ is r̂ ⊙ (e + k): the real purchases e plus a
+partial-masking (PM) set k of sampled negatives, so that it can push those negatives towards 0.
+Zero-reconstruction (ZR) adds α · Σ_{j ∈ ZR set} r̂_j² to the generator's loss, with its own negative set.
+Both sets are drawn afresh for every batch, each an exact share of the row's negatives.
+
+With ``use_discriminator: false`` (the ablation) the generator minimises ‖r̂ ⊙ (e + k) − e‖² + the ZR term:
+the squared distance to the real vector on exactly the entries the discriminator would see.
+Recommendations are the generator's output at zero noise (the mode of the noise), train items masked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from advrec.models.base import Deltas, Recommender, Scorer, check_deltas
+from advrec.train.gan.game import Game
+from advrec.train.gan.losses import GanLoss, gradient_penalty
+from advrec.train.gan.monitor import RunningMeans
+from advrec.train.gan.nets import mlp
+from advrec.train.gan.players import Player
+
+
+class CFGAN(Recommender):
+    def __init__(
+        self,
+        train: sp.csr_matrix,
+        *,
+        variant: str = "item",
+        g_hidden: list[int] | None = None,
+        d_hidden: list[int] | None = None,
+        noise_dim: int = 0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        n_users, n_items = train.shape
+        super().__init__(n_users, n_items)
+        if variant not in ("user", "item"):
+            raise ValueError(f"variant must be 'user' or 'item', not {variant!r}")
+        self.variant = variant
+        self.noise_dim = noise_dim
+        rows = train if variant == "user" else train.T
+        dense = torch.from_numpy((rows.toarray() > 0).astype(np.float32))
+        # Rebuilt from the split, never saved: the checkpoint holds the two networks only.
+        self.register_buffer("purchases", dense, persistent=False)
+        n_cols = dense.shape[1]
+        self.generator_net = mlp([n_cols + noise_dim, *(g_hidden or [400]), n_cols], generator)
+        self.discriminator_net = mlp([2 * n_cols, *(d_hidden or [125]), 1], generator)
+
+    # -- the players --------------------------------------------------------------------------
+    def generate(self, rows: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Purchase probabilities [B, n_cols] of the given rows, conditioned on their real vectors."""
+        cond = self.purchases[rows]
+        if self.noise_dim:
+            if noise is None:
+                noise = cond.new_zeros(len(rows), self.noise_dim)
+            cond = torch.cat([cond, noise], dim=1)
+        return torch.sigmoid(self.generator_net(cond))
+
+    def discriminate(self, vectors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Logits [B] that each (vector, condition of its row) pair is real."""
+        return self.discriminator_net(torch.cat([vectors, self.purchases[rows]], dim=1)).squeeze(1)
+
+    # -- the recommender --------------------------------------------------------------------------
+    def embedding_tables(self) -> dict[str, nn.Parameter]:
+        return {}
+
+    def user_item_scores(self) -> torch.Tensor:
+        """The generator's [n_users, n_items] matrix at zero noise."""
+        rows = torch.arange(self.purchases.shape[0], device=self.purchases.device)
+        out = self.generate(rows)
+        return out if self.variant == "user" else out.T
+
+    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        check_deltas(self, deltas)
+        if self.variant == "user":
+            return self.generate(users)
+        return self.user_item_scores()[users]
+
+    def scorer(self, deltas: Deltas | None = None) -> Scorer:
+        check_deltas(self, deltas)
+        scores = self.user_item_scores()  # once per evaluation, not once per chunk of users
+        return lambda users: scores[users]
+
+    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        full = self.full_scores(users, deltas)
+        return full.gather(1, items if items.dim() == 2 else items.unsqueeze(1)).reshape(items.shape)
+
+    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return self.purchases.new_zeros(())
+
+
+def sample_negatives(real: torch.Tensor, ratio: float, generator: torch.Generator) -> torch.Tensor:
+    """A 0/1 mask of floor(ratio · #negatives) negatives per row, uniformly without replacement."""
+    n_neg = (real == 0).sum(1)
+    k = torch.floor(ratio * n_neg).long()
+    # drawn on the CPU generator whatever the device, so that a GPU run draws what a CPU run draws;
+    # positives get 2.0 and sort last
+    noise = torch.rand(real.shape, generator=generator).to(real.device).masked_fill(real > 0, 2.0)
+    kth = noise.sort(dim=1).values.gather(1, (k - 1).clamp(min=0).unsqueeze(1))
+    return ((noise <= kth) & (k > 0).unsqueeze(1)).float()
+
+
+class CFGANGame(Game):
+    def __init__(
+        self,
+        model: CFGAN,
+        generator: Player,
+        discriminator: Player,
+        loss: GanLoss,
+        *,
+        scheme: str = "zp",
+        zr_ratio: float = 0.7,
+        pm_ratio: float = 0.7,
+        zr_coefficient: float = 0.03,
+        use_discriminator: bool = True,
+        gp_weight: float = 10.0,
+        g_batch: int = 32,
+        d_batch: int = 64,
+        **game_kw,
+    ) -> None:
+        super().__init__(generator, discriminator, **game_kw)
+        self.model = model
+        self.loss = loss
+        self.use_pm, self.use_zr = scheme in ("pm", "zp"), scheme in ("zr", "zp")
+        self.zr_ratio, self.pm_ratio, self.zr_coefficient = zr_ratio, pm_ratio, zr_coefficient
+        self.use_discriminator = use_discriminator
+        self.gp_weight = gp_weight
+        self.g_batch, self.d_batch = g_batch, d_batch
+        # Rows without a single training purchase teach nothing but ZR; they are left out of training.
+        self.rows = torch.nonzero(model.purchases.sum(1) > 0).squeeze(1).cpu()
+
+    # Every draw comes from the game's CPU generator and moves to the model's device afterwards.
+    @property
+    def device(self) -> torch.device:
+        return self.model.purchases.device
+
+    def _batches(self, size: int):
+        order = self.rows[torch.randperm(len(self.rows), generator=self.gen)]
+        return order.to(self.device).split(size)
+
+    def _noise(self, n: int) -> torch.Tensor | None:
+        if not self.model.noise_dim:
+            return None
+        return torch.randn(n, self.model.noise_dim, generator=self.gen).to(self.device)
+
+    def _pm(self, real: torch.Tensor) -> torch.Tensor:
+        return sample_negatives(real, self.pm_ratio, self.gen) if self.use_pm else torch.zeros_like(real)
+
+    def discriminator_loss(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(loss, real logits, fake logits) for a batch of rows, the generator held fixed."""
+        model = self.model
+        real = model.purchases[rows]
+        with torch.no_grad():
+            fake = model.generate(rows, self._noise(len(rows))) * (real + self._pm(real))
+        real_logit, fake_logit = model.discriminate(real, rows), model.discriminate(fake, rows)
+        loss = self.loss.discriminator(real_logit, fake_logit)
+        if self.loss.needs_gradient_penalty:
+            weight = torch.rand(len(rows), 1, generator=self.gen).to(self.device)
+            critic = lambda x: model.discriminate(x, rows)  # noqa: E731
+            loss = loss + self.gp_weight * gradient_penalty(critic, real, fake, weight)
+        return loss, real_logit, fake_logit
+
+    def discriminator_pass(self, epoch: int, stats: RunningMeans, rng: np.random.Generator) -> None:
+        for rows in self._batches(self.d_batch):
+            loss, real_logit, fake_logit = self.discriminator_loss(rows)
+            norm = self.discriminator.update(loss, epoch)
+            stats.add(
+                len(rows),
+                d_loss=loss.item(),
+                d_real=torch.sigmoid(real_logit).mean().item(),
+                d_fake=torch.sigmoid(fake_logit).mean().item(),
+                d_grad_norm=norm,
+            )
+
+    def generator_loss(
+        self, rows: torch.Tensor, adversarial: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(total, adversarial or reconstruction term, ZR term) for a batch of rows."""
+        model = self.model
+        real = model.purchases[rows]
+        generated = model.generate(rows, self._noise(len(rows)))
+        shown = generated * (real + self._pm(real))
+        if adversarial:
+            main = self.loss.generator(model.discriminate(shown, rows))
+        else:
+            main = (shown - real).pow(2).sum(1).mean()
+        zr = generated.new_zeros(())
+        if self.use_zr:
+            zr = (
+                self.zr_coefficient
+                * (generated.pow(2) * sample_negatives(real, self.zr_ratio, self.gen)).sum(1).mean()
+            )
+        return main + zr, main, zr
+
+    def generator_pass(self, epoch: int, stats: RunningMeans, rng: np.random.Generator) -> None:
+        self._generator_pass(epoch, stats, adversarial=self.use_discriminator)
+
+    def pretrain_generator_pass(self, epoch: int, stats: RunningMeans, rng: np.random.Generator) -> None:
+        self._generator_pass(epoch, stats, adversarial=False)
+
+    def _generator_pass(self, epoch: int, stats: RunningMeans, adversarial: bool) -> None:
+        term = "g_adv" if adversarial else "g_recon"
+        for rows in self._batches(self.g_batch):
+            total, main, zr = self.generator_loss(rows, adversarial)
+            norm = self.generator.update(total, epoch)
+            stats.add(len(rows), g_loss=total.item(), **{term: main.item()}, g_zr=zr.item(), g_grad_norm=norm)
+
+    def generator_scores(self) -> tuple[torch.Tensor, torch.Tensor]:
+        seen = self.model.purchases > 0
+        return self.model.user_item_scores(), seen if self.model.variant == "user" else seen.T
