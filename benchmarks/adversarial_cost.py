@@ -23,15 +23,19 @@ REPO = Path(__file__).resolve().parents[1]
 ALWAYS_ON = ["adversary.start_epoch=0", "adversary.start_after_plateau=0"]
 # name -> (example, overrides, plain counterpart)
 METHODS: dict[str, tuple[str, list[str], str | None]] = {
-    "BPR-MF (fused kernel)": ("ml100k_mf_bpr.yaml", [], None),
-    "BPR-MF (autograd)": ("ml100k_mf_bpr.yaml", ["train.kernel=autograd"], None),
-    "APR-MF (FGSM)": ("ml100k_apr_mf.yaml", ALWAYS_ON, "BPR-MF (autograd)"),
-    "random-noise MF": ("ml100k_apr_mf.yaml", [*ALWAYS_ON, "adversary.method=random"], "BPR-MF (autograd)"),
-    "PGD-MF (3 steps)": ("ml100k_pgd_mf.yaml", ALWAYS_ON, "BPR-MF (autograd)"),
-    "LightGCN": ("ml100k_lightgcn.yaml", [], None),
-    "APR-LightGCN (FGSM)": ("ml100k_apr_lightgcn.yaml", ALWAYS_ON, "LightGCN"),
-    "SimGCL": ("ml100k_simgcl.yaml", [], "LightGCN"),
-    "XSimGCL": ("ml100k_xsimgcl.yaml", [], "LightGCN"),
+    "BPR-MF (fused kernel)": ("basics/ml100k_mf_bpr.yaml", [], None),
+    "BPR-MF (autograd)": ("basics/ml100k_mf_bpr.yaml", ["train.kernel=autograd"], None),
+    "APR-MF (FGSM)": ("adversarial/ml100k_apr_mf.yaml", ALWAYS_ON, "BPR-MF (autograd)"),
+    "random-noise MF": (
+        "adversarial/ml100k_apr_mf.yaml",
+        [*ALWAYS_ON, "adversary.method=random"],
+        "BPR-MF (autograd)",
+    ),
+    "PGD-MF (3 steps)": ("adversarial/ml100k_pgd_mf.yaml", ALWAYS_ON, "BPR-MF (autograd)"),
+    "LightGCN": ("basics/ml100k_lightgcn.yaml", [], None),
+    "APR-LightGCN (FGSM)": ("adversarial/ml100k_apr_lightgcn.yaml", ALWAYS_ON, "LightGCN"),
+    "SimGCL": ("adversarial/ml100k_simgcl.yaml", [], "LightGCN"),
+    "XSimGCL": ("adversarial/ml100k_xsimgcl.yaml", [], "LightGCN"),
 }
 
 

@@ -5,7 +5,7 @@ Not a test. First derive the features, then run::
     python benchmarks/make_ml100k_genre_features.py /tmp/ml100k-genres
     python benchmarks/amr_features.py --data-root ../shared/data --out /tmp/amr-bench --seeds 2020,2021,2022
 
-For each seed it trains ``examples/ml100k_amr_genres.yaml`` twice on the same split: once with
+For each seed it trains ``examples/adversarial/ml100k_amr_genres.yaml`` twice on the same split: once with
 ``adversary.name=none`` (plain) and once as configured (AMR: FGSM on the item feature vectors), then probes
 each best model with FGSM on the item features only (``targets: [item_features]``, absolute ε, gradient of
 the BPR loss over all training interactions) next to the same-norm random control, and prints mean ± std
@@ -34,7 +34,7 @@ from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "examples" / "ml100k_amr_genres.yaml"
+CONFIG = REPO / "examples" / "adversarial" / "ml100k_amr_genres.yaml"
 
 
 def _fmt(values: list[float], pct: bool = False) -> str:

@@ -1,8 +1,9 @@
 """BPR-MF, APR-MF, PGD-trained MF on MovieLens-100K: clean accuracy, FGSM and PGD ε curves, over seeds.
 
 Not a test: ``python benchmarks/apr_robustness.py --data-root ../shared/data --out /tmp/apr-bench``.
-For each seed it trains ``examples/ml100k_mf_bpr.yaml``, ``examples/ml100k_apr_mf.yaml`` and
-``examples/ml100k_pgd_mf.yaml`` (same data, same per-user 80/10/10 split for a given seed), unless
+For each seed it trains ``examples/basics/ml100k_mf_bpr.yaml``,
+``examples/adversarial/ml100k_apr_mf.yaml`` and
+``examples/adversarial/ml100k_pgd_mf.yaml`` (same data, same per-user 80/10/10 split for a given seed), unless
 ``OUT/<method>/seed<S>/results.json`` exists, in which case that run is reused after checking that its
 config is the one it would train (``threads`` aside). It then probes every best model with each attack
 (``advrec evaluate RUN --attack fgsm,pgd``: the APR paper's L2 construction, absolute ε, PGD with
@@ -15,7 +16,8 @@ config is the one it would train (``threads`` aside). It then probes every best 
   printed).
 
 Every run folder stays under ``--out`` with its own ``robustness/`` curves. ``--methods`` also offers
-``APR-MF-robust`` (``examples/ml100k_apr_mf_robust.yaml``), ``LightGCN`` and ``APR-LightGCN``; each run's
+``APR-MF-robust`` (``examples/adversarial/ml100k_apr_mf_robust.yaml``), ``LightGCN`` and
+``APR-LightGCN``; each run's
 line gives the median plain and adversarial epoch of that run (the adversary's cost under one load).
 """
 
@@ -41,13 +43,13 @@ from advrec.utils.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
-    "BPR-MF": "examples/ml100k_mf_bpr.yaml",
-    "APR-MF": "examples/ml100k_apr_mf.yaml",
-    "PGD-MF": "examples/ml100k_pgd_mf.yaml",
+    "BPR-MF": "examples/basics/ml100k_mf_bpr.yaml",
+    "APR-MF": "examples/adversarial/ml100k_apr_mf.yaml",
+    "PGD-MF": "examples/adversarial/ml100k_pgd_mf.yaml",
     # not run by default (--methods): the robustness-first APR-MF, and LightGCN with and without APR
-    "APR-MF-robust": "examples/ml100k_apr_mf_robust.yaml",
-    "LightGCN": "examples/ml100k_lightgcn.yaml",
-    "APR-LightGCN": "examples/ml100k_apr_lightgcn.yaml",
+    "APR-MF-robust": "examples/adversarial/ml100k_apr_mf_robust.yaml",
+    "LightGCN": "examples/basics/ml100k_lightgcn.yaml",
+    "APR-LightGCN": "examples/adversarial/ml100k_apr_lightgcn.yaml",
 }
 DEFAULT_METHODS = ("BPR-MF", "APR-MF", "PGD-MF")
 FIELDS = [

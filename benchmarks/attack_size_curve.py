@@ -33,7 +33,7 @@ def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--config", default=str(ROOT / "examples" / "ml100k_mf_bpr.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "examples" / "basics" / "ml100k_mf_bpr.yaml"))
     parser.add_argument("--data-root", default="/work/shared/data")
     parser.add_argument("--seeds", default="2020,2021,2022,2023,2024")
     parser.add_argument("--band", default="mid", help="target band: unpopular, mid or random")

@@ -40,7 +40,7 @@ def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--config", default=str(ROOT / "examples" / "ml100k_mf_bpr.yaml"))
+    parser.add_argument("--config", default=str(ROOT / "examples" / "basics" / "ml100k_mf_bpr.yaml"))
     parser.add_argument("--data-root", default="/work/shared/data")
     parser.add_argument("--seeds", default="2025,2026,2027,2028,2029")
     parser.add_argument("--attack", default="template")

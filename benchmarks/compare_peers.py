@@ -53,10 +53,10 @@ CORNAC_LR, CORNAC_REG = 0.01, 0.001  # the peers README's Cornac setting (per-sa
 
 PEER_RUNS = ("recbole-bpr", "recbole-lightgcn", "cornac-bpr")
 ADVREC_CONFIGS = {
-    "advrec-mf-bpr": "examples/ml100k_recbole_split_mf_bpr.yaml",
-    "advrec-lightgcn": "examples/ml100k_recbole_split_lightgcn.yaml",
+    "advrec-mf-bpr": "examples/basics/ml100k_recbole_split_mf_bpr.yaml",
+    "advrec-lightgcn": "examples/basics/ml100k_recbole_split_lightgcn.yaml",
     # the same MF-BPR config, trained by the whole-epoch numba kernel with lazy (sparse) Adam
-    "advrec-mf-bpr-sparse-adam": "examples/ml100k_recbole_split_mf_bpr.yaml",
+    "advrec-mf-bpr-sparse-adam": "examples/basics/ml100k_recbole_split_mf_bpr.yaml",
 }
 # extra `--set`s of an advrec variant, and its label in the table
 ADVREC_VARIANT_SETS = {"advrec-mf-bpr-sparse-adam": ["train.optimizer.name=sparse_adam"]}

@@ -8,7 +8,8 @@ detectors (supervised by stratified CV, unsupervised flagging the number of fake
 attack's own discriminator (trained once, on the clean data, while generating the ``gan`` profiles).
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 19 .venv/bin/python benchmarks/detection_ml100k.py \\
-        --config examples/ml100k_mf_bpr.yaml --data-root ../shared/data --out runs/bench_detection_ml100k
+        --config examples/basics/ml100k_mf_bpr.yaml --data-root ../shared/data --out
+        runs/bench_detection_ml100k
 
 ``--split-seeds 2020,2021,...`` repeats it on other seeds of the config (split, targets, attack draws) and
 reports precision / recall / F1 / AUC as mean ± std over every (split seed, detector seed).
@@ -125,7 +126,7 @@ def summary_table(per_split: dict[int, dict], attacks: list[str], detectors: lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", default="examples/ml100k_mf_bpr.yaml")
+    parser.add_argument("--config", default="examples/basics/ml100k_mf_bpr.yaml")
     parser.add_argument("--data-root", default="../shared/data")
     parser.add_argument("--attacks", default="average,bandwagon,gan,optimised")
     parser.add_argument("--size", type=float, default=0.03)

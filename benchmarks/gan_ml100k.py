@@ -3,8 +3,9 @@
 Not a test: ``python benchmarks/gan_ml100k.py --data-root ../shared/data --out /tmp/gan-bench``.
 Default protocol for every method (implicit, per-user random 80/10/10 split drawn per seed, full ranking
 with train items masked, train + valid at test, selection on valid NDCG@10). Configs:
-``examples/ml100k_cfgan.yaml`` (also with ``gan.cfgan.use_discriminator=false``: reconstruction only),
-``examples/ml100k_irgan.yaml`` and ``examples/ml100k_mf_bpr.yaml``; every run gets ``eval.ks=[5,10,20]``.
+``examples/gan/ml100k_cfgan.yaml`` (also with ``gan.cfgan.use_discriminator=false``: reconstruction only),
+``examples/gan/ml100k_irgan.yaml`` and ``examples/basics/ml100k_mf_bpr.yaml``; every run gets
+``eval.ks=[5,10,20]``.
 Prints one Markdown table (mean ± sample std over seeds of test P@5, NDCG@5, NDCG@10) and writes it to
 ``OUT/table.md``. Finished runs under ``--out`` are reused; every run folder (with ``gan.png``) stays there.
 """
@@ -22,10 +23,10 @@ from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = {
-    "CFGAN": ("examples/ml100k_cfgan.yaml", []),
-    "CFGAN without D": ("examples/ml100k_cfgan.yaml", ["gan.cfgan.use_discriminator=false"]),
-    "IRGAN": ("examples/ml100k_irgan.yaml", []),
-    "BPR-MF": ("examples/ml100k_mf_bpr.yaml", []),
+    "CFGAN": ("examples/gan/ml100k_cfgan.yaml", []),
+    "CFGAN without D": ("examples/gan/ml100k_cfgan.yaml", ["gan.cfgan.use_discriminator=false"]),
+    "IRGAN": ("examples/gan/ml100k_irgan.yaml", []),
+    "BPR-MF": ("examples/basics/ml100k_mf_bpr.yaml", []),
 }
 METRICS = ["precision@5", "ndcg@5", "ndcg@10"]
 

@@ -8,7 +8,7 @@ folder given (outside the repository: MovieLens may not be redistributed):
 - ``genres.parquet``: the same as a table, an ``item`` column and one column per genre (names from
   ``u.genre``).
 
-Either layout is an advrec ``data.item_features`` (see ``examples/ml100k_amr_genres.yaml``).
+Either layout is an advrec ``data.item_features`` (see ``examples/adversarial/ml100k_amr_genres.yaml``).
 """
 
 from __future__ import annotations

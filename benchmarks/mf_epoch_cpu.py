@@ -8,7 +8,7 @@ process, one after another, for ``--rounds`` rounds, and prints the medians and 
 
 - Cornac (peers venv): BPR(k=64, lr 0.01, reg 0.001, use_bias) warm-started with ``fit(max_iter=1)``
   per epoch on the RecBole split's train.tsv, as ``../shared/peers/run_cornac_bpr.py`` does.
-- advrec (this venv): ``examples/ml100k_recbole_split_mf_bpr.yaml`` through ``train_run`` with one
+- advrec (this venv): ``examples/basics/ml100k_recbole_split_mf_bpr.yaml`` through ``train_run`` with one
   evaluation at the end, once per variant (``--set``s below); a monitor hook reads the CPU clock at
   each epoch's start and end.
 
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "ml100k_recbole_split_mf_bpr.yaml"
+EXAMPLE = REPO / "examples" / "basics" / "ml100k_recbole_split_mf_bpr.yaml"
 VARIANTS = {
     "advrec fused (dense Adam)": [],
     "advrec fused_epoch + sparse_adam": ["train.optimizer.name=sparse_adam"],

@@ -1,7 +1,8 @@
 """SASRec on MovieLens-100K, RecBole's leave-one-out split, full ranking: quality and time to best.
 
 Not a test: ``python benchmarks/sasrec_ml100k.py --data-root ../shared/data --out /tmp/sasrec-bench``
-(``--seeds 2020,2021,2022``, ``--config examples/ml100k_sasrec.yaml``, ``--set key=value`` overrides,
+(``--seeds 2020,2021,2022``, ``--config examples/sequential/ml100k_sasrec.yaml``, ``--set key=value``
+overrides,
 ``--jobs N`` runs seeds in parallel processes). A seed whose ``OUT/seed<S>/results.json`` exists is
 reused. Per seed and as mean ± sample std over seeds it reports test NDCG@10 / Hit@10 with and without
 the history masked, the best epoch, train seconds per epoch (wall, and CPU of the process), and the
@@ -9,7 +10,7 @@ time to best: the wall (and CPU) seconds of training plus validation up to and i
 read from ``metrics.jsonl``. Writes ``OUT/summary.json`` and prints a Markdown table.
 
 Adversarial training and the robustness probe: ``--init-from DIR`` starts seed S from ``DIR/seed<S>``'s
-best model (``train.init_from``; e.g. ``--config examples/ml100k_apr_sasrec.yaml`` after a plain
+best model (``train.init_from``; e.g. ``--config examples/sequential/ml100k_apr_sasrec.yaml`` after a plain
 benchmark in DIR), and ``--probe-eps 0.1,0.25,...`` probes every seed's best model with FGSM
 (``advrec evaluate --attack fgsm --eps-mode relative``, kept in its ``results.json``) and reports the
 relative drop of test NDCG@10 and Hit@10 (both maskings) and of the same-norm random control per ε.
@@ -50,7 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--config", default=str(REPO / "examples" / "ml100k_sasrec.yaml"))
+    parser.add_argument("--config", default=str(REPO / "examples" / "sequential" / "ml100k_sasrec.yaml"))
     parser.add_argument("--seeds", default="2020,2021,2022")
     parser.add_argument("--set", action="append", default=[], help="config override key=value")
     parser.add_argument("--jobs", type=int, default=1)

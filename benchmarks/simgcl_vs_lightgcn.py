@@ -1,8 +1,10 @@
 """LightGCN vs SimGCL vs XSimGCL on MovieLens-100K: test accuracy, epochs to best, cost per epoch.
 
 Not a test: ``python benchmarks/simgcl_vs_lightgcn.py --data-root ../shared/data --out /tmp/simgcl-bench``.
-For each seed it trains ``examples/ml100k_lightgcn.yaml``, ``examples/ml100k_simgcl.yaml`` and
-``examples/ml100k_xsimgcl.yaml`` (same data, model and training settings; the split is drawn per seed)
+For each seed it trains ``examples/basics/ml100k_lightgcn.yaml``,
+``examples/adversarial/ml100k_simgcl.yaml`` and
+``examples/adversarial/ml100k_xsimgcl.yaml`` (same data, model and training settings; the split is drawn
+per seed)
 and prints one Markdown table: test NDCG@10 and Recall@10 (mean ± sample std over seeds), the difference
 in test NDCG@10 from LightGCN's run with the same seed (same split; mean ± std), best epoch per
 seed (0-based; selection on valid NDCG@10), seconds per training epoch, that cost relative to LightGCN's,
@@ -29,9 +31,9 @@ from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
-    "LightGCN": "examples/ml100k_lightgcn.yaml",
-    "SimGCL": "examples/ml100k_simgcl.yaml",
-    "XSimGCL": "examples/ml100k_xsimgcl.yaml",
+    "LightGCN": "examples/basics/ml100k_lightgcn.yaml",
+    "SimGCL": "examples/adversarial/ml100k_simgcl.yaml",
+    "XSimGCL": "examples/adversarial/ml100k_xsimgcl.yaml",
 }
 
 

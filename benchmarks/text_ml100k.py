@@ -6,15 +6,16 @@ Not a test. Run (project venv, ``pip install -e '.[text]'``)::
     python benchmarks/text_ml100k.py --data-root ../shared/data --out /tmp/text-bench --seeds 2020,2021,2022
     python benchmarks/text_ml100k.py --encode-timing --data-root ../shared/data   # encoding time only
 
-Variants (default protocol of ``examples/ml100k_mf_bpr.yaml``: per-user random 80/10/10 per seed, full
+Variants (default protocol of ``examples/basics/ml100k_mf_bpr.yaml``: per-user random 80/10/10 per seed, full
 ranking, selection on valid NDCG@10):
 
-* ``mf``: ``examples/ml100k_mf_bpr.yaml`` (ID embeddings only);
-* ``text``: ``examples/ml100k_text_mf.yaml`` with ``model.id_min_count=0`` (item vector = ID embedding +
+* ``mf``: ``examples/basics/ml100k_mf_bpr.yaml`` (ID embeddings only);
+* ``text``: ``examples/text/ml100k_text_mf.yaml`` with ``model.id_min_count=0`` (item vector = ID embedding +
   projection of the text embedding, for every item);
 * ``text KEY=VALUE ...``: the text config with the overrides of each ``--text-variant`` (e.g.
   ``model.id_min_count=10``, the example's default: no ID embedding for items with < 10 train interactions);
-* ``amr eps=E``: ``examples/ml100k_amr_text.yaml`` with ``adversary.eps=E`` for each E of ``--amr-eps`` (and
+* ``amr eps=E``: ``examples/text/ml100k_amr_text.yaml`` with ``adversary.eps=E`` for each E of
+``--amr-eps`` (and
   the ``--amr-set`` overrides, named in the variant); the AMR row marked "chosen on valid" is the ε with the
   best mean VALID NDCG@10 over the seeds (test is not looked at to choose).
 
@@ -46,9 +47,9 @@ from advrec.utils.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = {
-    "mf": REPO / "examples" / "ml100k_mf_bpr.yaml",
-    "text": REPO / "examples" / "ml100k_text_mf.yaml",
-    "amr": REPO / "examples" / "ml100k_amr_text.yaml",
+    "mf": REPO / "examples" / "basics" / "ml100k_mf_bpr.yaml",
+    "text": REPO / "examples" / "text" / "ml100k_text_mf.yaml",
+    "amr": REPO / "examples" / "text" / "ml100k_amr_text.yaml",
 }
 
 

@@ -140,7 +140,7 @@ def test_example_config_parses():
 
     from advrec.config.loading import load_config
 
-    path = Path(__file__).parents[2] / "examples" / "ml100k_apr_mf.yaml"
+    path = Path(__file__).parents[2] / "examples" / "adversarial" / "ml100k_apr_mf.yaml"
     config = load_config(path)
     assert config.adversary.name == "apr" and config.adversary.start_epoch < config.train.epochs
 

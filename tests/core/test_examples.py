@@ -8,9 +8,9 @@ from advrec.config.loading import load_config
 
 EXAMPLES = sorted(
     p
-    for p in (Path(__file__).resolve().parents[2] / "examples").glob("*.yaml")
+    for p in (Path(__file__).resolve().parents[2] / "examples").rglob("*.yaml")
     if not p.name.startswith("study_")
-)  # study_*.yaml are study files (advrec study), checked in tests/report/test_cli.py
+)  # study_*.yaml are study files (advrec study), checked in tests/report/test_report_cli.py
 
 
 def test_examples_exist():

@@ -11,13 +11,13 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def test_shipped_study_examples_are_valid():
-    files = sorted(EXAMPLES.glob("study_*.yaml"))
+    files = sorted(EXAMPLES.rglob("study_*.yaml"))
     assert files
     for path in files:
         study, cells = load_study(path)
         assert len(cells) == len(study.seeds) * len(next(iter(study.axes.values())))
         assert all(c.config.data.format != "synthetic" for c in cells)
-    study, cells = load_study(EXAMPLES / "study_ml100k_mf_apr.yaml")
+    study, cells = load_study(EXAMPLES / "studies" / "study_ml100k_mf_apr.yaml")
     assert {c.label for c in cells} == {"bpr_mf", "apr_mf"} and study.seeds == [2020, 2021, 2022]
     assert {c.config.adversary.name for c in cells} == {"none", "apr"}
 

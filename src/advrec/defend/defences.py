@@ -3,7 +3,8 @@ the victim's training) pairs, each judged with the same probe as the attack.
 
 * ``none``       -- the poisoned victim itself (the 'after' column);
 * ``apr``        -- adversarial training of the victim (APR, He et al. 2018): the victim's config plus the
-                    ``adversary`` section of ``examples/ml100k_apr_mf.yaml`` (FGSM, ε = 0.5, λ = 1,
+                    ``adversary`` section of ``examples/adversarial/ml100k_apr_mf.yaml`` (FGSM, ε = 0.5,
+                    λ = 1,
                     after a plateau of plain training of min(10, train.patience) evaluations);
 * ``filter``     -- detect, drop the flagged users' training rows, retrain;
 * ``filter+apr`` -- both.

@@ -5,7 +5,8 @@ trains a classifier to tell its own simulated fake profiles from the existing us
 
 The defender knows neither which users are fake nor how they were made; the older unsupervised option:
 a detector from ``advrec.defend`` scores every training profile on its *ratings* (the fake profiles
-carry ratings even when the victim trains on implicit feedback, as ``examples/ml100k_mf_bpr.yaml`` does)
+carry ratings even when the victim trains on implicit feedback, as ``examples/basics/ml100k_mf_bpr.yaml``
+does)
 and flags as many users as the expected attack size. The expected size is the attack's own ``--size``
 (a share of the real users), the usual assumption of PCA-VarSelect (Mehta & Nejdl 2009).
 """
