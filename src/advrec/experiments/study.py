@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from advrec.config.loading import parse_config
 from advrec.config.schema import RunConfig
+from advrec.config.yaml_safe import read_yaml_file
 from advrec.errors import ConfigError
 from advrec.train.hooks import TrainHook
 from advrec.utils.files import atomic_write_json, atomic_write_text, update_json_object
@@ -111,6 +113,17 @@ class StudyConfig(_Strict):
     per_user: bool = True
     report: ReportOptions = Field(default_factory=ReportOptions)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        # the default --out is runs/<name>: a name with a path in it would write outside runs/
+        if value is not None and not _plain_folder_name(value):
+            raise ValueError(
+                "expected a plain folder name (letters, digits, '-', '_', '.'; not starting with '.'), "
+                "since the study's default folder is runs/<name>"
+            )
+        return value
+
     @field_validator("axes")
     @classmethod
     def _axes(cls, value: dict[str, dict[str, AxisValue]]) -> dict[str, dict[str, AxisValue]]:
@@ -130,6 +143,10 @@ class StudyConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("seeds repeat")
         return value
+
+
+def _plain_folder_name(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*", name))
 
 
 @dataclass(frozen=True)
@@ -269,14 +286,15 @@ def cell_steps() -> dict[str, CellStep]:
 
 
 def _explain(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid study file"]
+    """One line (the CLI's error format): every problem, separated by '; '."""
+    problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  unknown key {key!r}")
+            problems.append(f"unknown key {key!r}")
         else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
+            problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return f"{source}: invalid study file: " + "; ".join(problems)
 
 
 def _set_path(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
@@ -306,14 +324,7 @@ def merge(raw: dict[str, Any], overrides: dict[str, Any], where: str = "override
 def load_study(path: str | Path) -> tuple[StudyConfig, list[Cell]]:
     """Read and validate a study file and every cell's run config (all before anything runs)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: study file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping (keys: {', '.join(StudyConfig.model_fields)})")
+    raw = read_yaml_file(path, "study")
     return parse_study(raw, str(path), base_dir=path.parent, default_name=path.stem)
 
 
@@ -330,13 +341,9 @@ def parse_study(
     if study.base_config is not None:
         file = (base_dir or Path(".")) / study.base_config
         try:
-            base = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(
-                f"{source}: base_config {study.base_config!r}: cannot read {file}: {exc}"
-            ) from None
-        if not isinstance(base, dict):
-            raise ConfigError(f"{source}: base_config {file}: expected a mapping of sections")
+            base = read_yaml_file(file, "config")
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: base_config {study.base_config!r}: {exc}") from None
     base = merge(base, study.base, f"{source}: base")
     cells = expand(study, base, source)
     valid_steps = cell_steps()
