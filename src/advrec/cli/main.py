@@ -5,11 +5,14 @@ Input errors print one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-from advrec.errors import AdvrecError, ConfigError
+from advrec.errors import AdvrecError, AdvrecWarning, ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -317,6 +320,23 @@ def _cmd_attack(args: argparse.Namespace) -> None:
     run(args)
 
 
+@contextlib.contextmanager
+def _warnings_on_one_line() -> Iterator[None]:
+    """advrec's own warnings as ``advrec: warning: ...`` lines, each time they happen; others as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AdvrecWarning)
+        default = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, AdvrecWarning):
+                print(f"advrec: warning: {message}", file=sys.stderr, flush=True)
+            else:
+                default(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -330,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         "attack": _cmd_attack,
     }
     try:
-        commands[args.command](args)
+        with _warnings_on_one_line():
+            commands[args.command](args)
     except AdvrecError as exc:
         print(f"advrec: error: {exc}", file=sys.stderr)
         return 2
