@@ -50,8 +50,10 @@ from advrec.config.loading import parse_config
 from advrec.config.schema import RunConfig
 from advrec.config.yaml_safe import read_yaml_file
 from advrec.errors import ConfigError
+from advrec.runs.folder import clear_stray_temps
 from advrec.train.hooks import TrainHook
 from advrec.utils.files import atomic_write_json, atomic_write_text, update_json_object
+from advrec.utils.locking import folder_lock
 
 
 class _Strict(BaseModel):
@@ -428,9 +430,10 @@ class _Clock:
         print(f"{text} · {self.eta()}", file=self.stream or sys.stderr, flush=True)
 
 
-def _cell_state(cell: Cell, run_dir: Path) -> str:
-    """'new', 'resume' (killed mid-training) or 'finished'; a folder of another config is an error."""
-    from advrec.runs.folder import saved_config
+def _cell_state(cell: Cell, run_dir: Path, data_root: str | Path | None) -> str:
+    """'new', 'resume' (killed mid-training) or 'finished'; a folder of another config, or a finished
+    one made from data that changed since, is an error."""
+    from advrec.runs.folder import check_inputs_unchanged, saved_config
 
     previous = saved_config(run_dir)
     if previous is None:
@@ -441,6 +444,7 @@ def _cell_state(cell: Cell, run_dir: Path) -> str:
             "delete that folder or choose another --out"
         )
     if (run_dir / "results.json").exists():
+        check_inputs_unchanged(cell.config, run_dir, data_root)
         return "finished"
     return "resume" if (run_dir / "checkpoints" / "last.pt").exists() else "new"
 
@@ -476,13 +480,30 @@ def run_study(
     (``advrec.report.tracking``); ``mlflow``: an MLflow tracking folder, one MLflow run per cell trained
     now plus one holding the report.
     """
+    out = Path(out)
+    with folder_lock(out):
+        clear_stray_temps(out)
+        return _run_study_locked(
+            study, cells, out, data_root, extra_hooks, report, stream, tensorboard, mlflow
+        )
+
+
+def _run_study_locked(
+    study: StudyConfig,
+    cells: list[Cell],
+    out: Path,
+    data_root: str | Path | None,
+    extra_hooks: Callable[[Cell], list[TrainHook]] | None,
+    report: bool,
+    stream: Any,
+    tensorboard: str | Path | None,
+    mlflow: str | Path | None,
+) -> dict[str, Any]:
     from advrec.runs.train import train_run
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_index(out, study, cells)
     steps = cell_steps()
-    states = [_cell_state(c, out / c.folder) for c in cells]
+    states = [_cell_state(c, out / c.folder, data_root) for c in cells]
     pending = [
         i
         for i, (c, s) in enumerate(zip(cells, states))

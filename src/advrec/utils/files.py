@@ -4,6 +4,7 @@ renamed into place survives a power cut (its bytes and the folder entry are flus
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -75,6 +76,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in chunks (data files can be large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def stray_temps(folder: str | Path) -> list[Path]:
