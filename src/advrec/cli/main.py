@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import sys
 import warnings
 from collections.abc import Iterator
@@ -322,14 +323,15 @@ def _cmd_attack(args: argparse.Namespace) -> None:
 
 @contextlib.contextmanager
 def _warnings_on_one_line() -> Iterator[None]:
-    """advrec's own warnings as ``advrec: warning: ...`` lines, each time they happen; others as usual."""
+    """advrec's own warnings as ``advrec: warning: ...`` log lines (shown on stderr by ``console_log``),
+    each time they happen; other warnings as usual."""
     with warnings.catch_warnings():
         warnings.simplefilter("always", AdvrecWarning)
         default = warnings.showwarning
 
         def show(message, category, filename, lineno, file=None, line=None):
-            if issubclass(category, AdvrecWarning):
-                print(f"advrec: warning: {message}", file=sys.stderr, flush=True)
+            if issubclass(category, AdvrecWarning):  # through the log: stderr, and run.log in a run
+                logging.getLogger("advrec.warnings").warning("advrec: warning: %s", message)
             else:
                 default(message, category, filename, lineno, file, line)
 
@@ -349,8 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         "report": _cmd_report,
         "attack": _cmd_attack,
     }
+    from advrec.utils.log import console_log
+
     try:
-        with _warnings_on_one_line():
+        level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+        with console_log(level), _warnings_on_one_line():
             commands[args.command](args)
     except AdvrecError as exc:
         print(f"advrec: error: {exc}", file=sys.stderr)
