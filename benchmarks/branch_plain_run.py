@@ -26,9 +26,9 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config.loading import dump_config, load_config, parse_config
-from advrec.config.schema import AdversaryConfig, RunConfig
+from advrec.runs.config import RunConfig, dump_config, load_config, parse_config
 from advrec.runs.train import train_run
+from advrec.train.adversaries.registry import ADVERSARIES
 from advrec.train.checkpoint import load_checkpoint, save_checkpoint
 from advrec.utils.files import atomic_write_text
 from advrec.utils.seeding import torch_generator
@@ -37,7 +37,7 @@ from advrec.utils.seeding import torch_generator
 def _as_plain(config: RunConfig, plain: RunConfig) -> RunConfig:
     """``config`` with the plain run's adversary (none), patience, epoch cap and threads."""
     train = config.train.model_copy(update={"patience": plain.train.patience, "epochs": plain.train.epochs})
-    update = {"adversary": AdversaryConfig(), "train": train, "threads": plain.threads}
+    update = {"adversary": ADVERSARIES.default_config(), "train": train, "threads": plain.threads}
     return config.model_copy(update=update)
 
 

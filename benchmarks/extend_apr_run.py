@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config.loading import dump_config, parse_config
+from advrec.runs.config import dump_config, parse_config
 from advrec.runs.train import train_run
 from advrec.train.checkpoint import load_checkpoint, save_checkpoint
 from advrec.utils.files import atomic_write_text

@@ -7,7 +7,7 @@ from advrec.attack.profiles import AttackSpec
 from advrec.attack.registry import get_attack
 from advrec.data.interactions import Interactions
 from advrec.data.split import ratio_split
-from advrec.defend.budget import expected_fakes
+from advrec.defend.base import expected_fakes
 from advrec.defend.defences import build_defence
 from advrec.defend.filters import supervised_filter, unsupervised_filter
 from advrec.errors import ConfigError

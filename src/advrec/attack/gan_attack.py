@@ -23,6 +23,7 @@ trained discriminator is returned with the profiles (:class:`GanAttack`) and can
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,12 +31,16 @@ import torch
 from torch import nn
 
 from advrec.attack.profiles import AttackSpec, FakeProfiles, RatingStats, check_room
+from advrec.attack.registry import ATTACKS, AttackConfig
 from advrec.data.interactions import Interactions
 from advrec.train.gan.losses import get_gan_loss
 
 
-@dataclass(frozen=True)
-class GanAttackSettings:
+class GanAttackSettings(AttackConfig):
+    """AUSH-style: a generator rates a sampled real user's items, trained against a real-vs-fake
+    discriminator plus a shilling loss."""
+
+    name: Literal["gan"] = "gan"
     hidden: int = 128
     steps: int = 300
     batch: int = 64
@@ -209,11 +214,6 @@ def train_gan_attack(
     return GanAttack(fake, nets, history)
 
 
-def gan_attack(spec: AttackSpec, train: Interactions, rng: np.random.Generator) -> FakeProfiles:
-    """The registry's generator: :func:`train_gan_attack` with the default settings, profiles only."""
-    return train_gan_attack(spec, train, rng).profiles
-
-
 def discriminator_scores(nets: AushNets, ratings: sp.spmatrix) -> np.ndarray:
     """Suspicion of each row of a users × items rating matrix (the attack's item order): minus the
     discriminator's 'real' logit."""
@@ -225,3 +225,8 @@ def discriminator_scores(nets: AushNets, ratings: sp.spmatrix) -> np.ndarray:
     rows = torch.from_numpy((sp.csr_matrix(ratings) / nets.high).toarray().astype(np.float32))
     with torch.no_grad():
         return -nets.logits(rows).numpy().astype(np.float64)
+
+
+ATTACKS.register(GanAttackSettings)(
+    lambda cfg, spec, train, rng: train_gan_attack(spec, train, rng, cfg).profiles
+)

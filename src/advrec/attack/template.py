@@ -25,23 +25,33 @@ are kept. The surrogate is trained on the data, not on the victim.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from pydantic import Field
 
 from advrec.attack.optimised import OptimisedSettings, exposure_loss, fit_als, poisoned_scores
 from advrec.attack.profiles import AttackSpec, FakeProfiles, RatingStats, assemble, check_room
+from advrec.attack.registry import ATTACKS, AttackConfig
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class TemplateSettings:
-    quantile: float = 0.25  # templates: users whose profile length is at most this quantile
-    choose: str = "random"  # "random" templates, or the "surrogate"'s best (see the module doc)
-    balance: bool = False  # surrogate: the best templates for each target in turn, not for all at once
+class TemplateSettings(AttackConfig):
+    """Real light users' profiles copied, topped up with the items light users like, plus the targets."""
+
+    name: Literal["template"] = "template"
+    quantile: float = Field(
+        0.25, description="templates: users whose profile length is at most this quantile"
+    )
+    choose: Literal["random", "surrogate"] = Field(
+        "random", description="'random' templates, or the 'surrogate''s best (see the module doc)"
+    )
+    balance: bool = Field(
+        False, description="surrogate: the best templates for each target in turn, not for all at once"
+    )
 
 
 def light_users(train: Interactions, quantile: float) -> np.ndarray:
@@ -73,8 +83,6 @@ def template_attack(
     settings: TemplateSettings | None = None,
 ) -> FakeProfiles:
     s = settings or TemplateSettings()
-    if s.choose not in ("random", "surrogate"):
-        raise ConfigError(f"template choose {s.choose!r}: expected 'random' or 'surrogate'")
     check_room(spec, train.n_items)
     mat = train.csr()  # canonical: sorted indices, one entry per pair
     pool = light_users(train, s.quantile)
@@ -141,3 +149,22 @@ def _surrogate_best(
             if len(chosen) == limit:
                 break
     return np.resize(np.array(chosen), spec.n_fake)
+
+
+class TemplateSurrogateSettings(TemplateSettings):
+    """``template`` with the templates chosen by the ALS surrogate's exposure loss (all targets at once)."""
+
+    name: Literal["template-surrogate"] = "template-surrogate"  # type: ignore[assignment]
+    choose: Literal["random", "surrogate"] = "surrogate"
+
+
+class TemplateBalancedSettings(TemplateSettings):
+    """``template`` with the surrogate's best templates for each target in turn."""
+
+    name: Literal["template-balanced"] = "template-balanced"  # type: ignore[assignment]
+    choose: Literal["random", "surrogate"] = "surrogate"
+    balance: bool = True
+
+
+for _settings in (TemplateSettings, TemplateSurrogateSettings, TemplateBalancedSettings):
+    ATTACKS.register(_settings)(lambda cfg, spec, train, rng: template_attack(spec, train, rng, cfg))

@@ -31,7 +31,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from advrec.data.interactions import Interactions
-from advrec.defend.budget import expected_fakes
+from advrec.defend.base import expected_fakes
 from advrec.errors import ConfigError
 
 DETECTOR_NAME = "co-rating"

@@ -24,8 +24,8 @@ import scipy.sparse as sp
 from advrec.attack.gan_attack import rating_matrix
 from advrec.attack.profiles import AttackSpec, FakeProfiles
 from advrec.data.interactions import Interactions
-from advrec.defend.budget import expected_fakes
-from advrec.defend.defences import Detector as DefenceDetector
+from advrec.defend.base import Detector as DefenceDetector
+from advrec.defend.base import expected_fakes
 from advrec.errors import ConfigError
 
 # simulated: the default, below; simulated+template also simulates the light-user template attack

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.config.schema import RunConfig
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import ConfigError
+from advrec.measure.config import AdversarialValidConfig
 from advrec.measure.protocol import Protocol
 from advrec.models.base import Deltas, Recommender
 from advrec.objectives.pairwise import PairwiseObjective
@@ -137,7 +137,8 @@ def robustness_probe(
 
 
 def validation_under_attack(
-    config: RunConfig,
+    settings: AdversarialValidConfig,
+    seed: int,
     model: Recommender,
     protocol: Protocol,
     objective: PairwiseObjective,
@@ -158,7 +159,6 @@ def validation_under_attack(
     The perturbed figures come from ``protocol.valid_as_test()``, whose ``test_metrics`` takes the
     perturbation. The model is in eval mode (the trainer's), so the gradient sees no dropout, as in the
     probe."""
-    settings = config.eval.adversarial_valid
     if not model.embedding_tables():
         raise ConfigError(
             f"eval.adversarial_valid: {type(model).__name__} has no embedding tables to perturb"
@@ -169,7 +169,7 @@ def validation_under_attack(
         eps=settings.eps,
         eps_mode=settings.eps_mode,
         pgd_steps=settings.pgd_steps,
-        generator=torch_generator(config.seed, "attack"),
+        generator=torch_generator(seed, "attack"),
     )
 
     def validate_under_attack(model: Recommender) -> dict[str, float]:

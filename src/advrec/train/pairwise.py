@@ -23,27 +23,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from advrec.config.schema import RunConfig, TrainConfig
 from advrec.data.sampler import NegativeSampler
-from advrec.data.split import Split
 from advrec.errors import AdvrecError
-from advrec.measure.protocol import Protocol
-from advrec.measure.robustness import training_batches, validation_under_attack
 from advrec.models.base import Deltas, Recommender, Scorer
-from advrec.models.registry import build_model
-from advrec.objectives.pairwise import build_objective
-from advrec.perturb.builder import select_tables
-from advrec.train.adversaries.registry import build_adversary
-from advrec.train.augment import build_augmentation
+from advrec.train.config import TrainConfig
 from advrec.train.distributed import DistContext
 from advrec.train.fused import build_fused_step, single_threaded
 from advrec.train.fused_epoch import build_fused_epoch
 from advrec.train.hooks import TrainHook
-from advrec.train.optim import LRSchedule, build_optimizer
-from advrec.train.procedure import OneOptimizer, TrainingSetup
+from advrec.train.optim import LRSchedule
+from advrec.train.procedure import OneOptimizer
 from advrec.train.step import GuardedStep
 from advrec.utils.progress import progress
-from advrec.utils.seeding import child_seed, torch_generator
 
 Batch = dict[str, torch.Tensor]
 Objective = Callable[..., torch.Tensor]
@@ -164,51 +155,6 @@ class PairwiseProcedure(OneOptimizer):
         if noise:
             return self.objective(self._forward_model, batch, noise)
         return self.objective(self._forward_model, batch)
-
-
-def setup_pairwise(
-    config: RunConfig,
-    split: Split,
-    item_features: torch.Tensor | None,
-    ctx: DistContext,
-    hooks: Sequence[TrainHook] = (),
-    show_progress: bool = False,
-) -> TrainingSetup:
-    """The pairwise run of ``config``: model, objective, adversary and augmentation hooks, sampler."""
-    protocol = Protocol.from_split(split, config.eval, config.device)
-    init = torch_generator(config.seed, "init")
-    model = build_model(config.model, split.train, init, item_features).to(config.device)
-    if config.adversary.name != "none":  # table names only the built model can check
-        select_tables(model.embedding_tables(), config.adversary.targets)
-    torch.manual_seed(child_seed(config.seed, "dropout"))
-    tc = config.train
-    optimizer = build_optimizer(model.parameters(), tc.optimizer)
-    objective = build_objective(tc.objective, tc.l2)
-
-    def full_data() -> list[Batch]:  # the training data as the robustness probe reads it
-        return training_batches(split.train, config.seed, 8192, torch.device(config.device))
-
-    # Augmentation and adversary hooks go first: hook states are checkpointed as a list in this order,
-    # and a caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
-    all_hooks = [*build_augmentation(config), *build_adversary(config, objective, full_data), *hooks]
-    validate = protocol.validate
-    if config.eval.adversarial_valid is not None:
-        batches = training_batches(split.train, config.seed, tc.batch_size, torch.device(config.device))
-        validate = validation_under_attack(config, model, protocol, objective, batches)
-    aug = config.augment
-    procedure = PairwiseProcedure(
-        model,
-        objective,
-        NegativeSampler(split.train, tc.n_negatives, aug.drop_interactions, aug.add_interactions),
-        optimizer,
-        LRSchedule(optimizer, tc.schedule, tc.epochs),
-        tc,
-        hooks=all_hooks,
-        dist_ctx=ctx,
-        device=config.device,
-        show_progress=show_progress,
-    )
-    return TrainingSetup(model, procedure, protocol, validate, all_hooks)
 
 
 class _Scored(nn.Module):

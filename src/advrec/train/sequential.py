@@ -1,4 +1,4 @@
-"""Training a sequential model (SASRec) under the one trainer, as a training procedure.
+"""Training a sequential model (SASRec, ...) under the one trainer, as a training procedure.
 
 Every position of a training window is trained in one forward (causal mask): a user's sequence gives
 ``len - 1`` next-item targets per epoch without materialising one example per prefix (RecBole's way).
@@ -22,31 +22,21 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from advrec.config.schema import RunConfig, TrainConfig
-from advrec.data.sequences import check_leave_one_out
-from advrec.data.split import Split
 from advrec.errors import ConfigError
-from advrec.measure.robustness import validation_under_attack
-from advrec.measure.sequential import SequentialProtocol
-from advrec.models.registry import build_model
-from advrec.models.sasrec import SASRec
+from advrec.models.base import SequentialRecommender
 from advrec.objectives.sequential import (
     SequentialObjective,
-    probe_batches,
     sample_negatives,
-    sequence_windows,
     window_batches,
 )
-from advrec.perturb.builder import select_tables
-from advrec.train.adversaries.registry import build_adversary
 from advrec.train.checkpoint import load_checkpoint
+from advrec.train.config import TrainConfig
 from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
-from advrec.train.optim import LRSchedule, build_optimizer
-from advrec.train.procedure import OneOptimizer, TrainingSetup
+from advrec.train.optim import LRSchedule
+from advrec.train.procedure import OneOptimizer
 from advrec.train.step import GuardedStep
 from advrec.utils.progress import progress
-from advrec.utils.seeding import child_seed, torch_generator
 
 
 class SequentialProcedure(OneOptimizer):
@@ -54,7 +44,7 @@ class SequentialProcedure(OneOptimizer):
 
     def __init__(
         self,
-        model: SASRec,
+        model: SequentialRecommender,
         objective: SequentialObjective,
         optimizer: torch.optim.Optimizer,
         schedule: LRSchedule,
@@ -136,26 +126,6 @@ class SequentialProcedure(OneOptimizer):
         return float(t.item())
 
 
-def check_sequential_config(config: RunConfig, split: Split | None = None) -> None:
-    """What a sequential run cannot combine with, before anything trains."""
-    if config.gan.name != "none":
-        raise ConfigError(f"gan.name: {config.gan.name!r} cannot be combined with model.name sasrec")
-    if config.adversary.name not in ("none", "apr"):
-        raise ConfigError(
-            f"adversary.name: {config.adversary.name!r} is not available for sequential models; use apr"
-        )
-    if config.augment.drop_interactions or config.augment.add_interactions or config.augment.feature_noise:
-        raise ConfigError("augment: interaction and feature augmentation are not available for sasrec")
-    if config.train.l2 > 0:
-        raise ConfigError("train.l2: sasrec has no per-batch L2 term; use train.optimizer.weight_decay")
-    if config.train.optimizer.name == "sparse_adam" or config.train.kernel not in ("auto", "autograd"):
-        raise ConfigError("train.optimizer sparse_adam / train.kernel fused*: MF-BPR only, not sasrec")
-    if split is not None:
-        check_leave_one_out(split)
-        if split.train.n_items < 2:
-            raise ConfigError("data: a sequential model needs at least two items")
-
-
 def init_from_run(model: nn.Module, source: Path, split_folder: Path) -> None:
     """Load a finished run's best model into ``model``, after checking that both runs share the split."""
     where = f"train.init_from: {source}"
@@ -170,47 +140,3 @@ def init_from_run(model: nn.Module, source: Path, split_folder: Path) -> None:
         model.load_state_dict(state)
     except RuntimeError as exc:
         raise ConfigError(f"{where}: its model differs from model.* here ({str(exc)[:300]})") from None
-
-
-def setup_sequential(
-    config: RunConfig,
-    split: Split,
-    run_dir: Path,
-    ctx: DistContext,
-    hooks: Sequence[TrainHook] = (),
-    show_progress: bool = False,
-) -> TrainingSetup:
-    """The sequential run of ``config`` (leave-one-out protocol, windows, the next-item objective);
-    ``train.init_from`` loads another run folder's best model, checked to share ``run_dir``'s split."""
-    check_sequential_config(config, split)
-    protocol = SequentialProtocol.from_split(split, config.eval, config.model.sasrec.max_len, config.device)
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init"))
-    if config.train.init_from is not None:
-        init_from_run(model, Path(config.train.init_from), run_dir / "split")
-    model = model.to(config.device)
-    torch.manual_seed(child_seed(config.seed, "dropout"))
-    tc = config.train
-    objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
-    optimizer = build_optimizer(model.parameters(), tc.optimizer)
-    # the full-data Δ's pass: the probe's windows in batches of 256 (the same mean gradient, fewer steps)
-    adversary = build_adversary(config, objective, lambda: probe_batches(config, split, config.device, 256))
-    if adversary:
-        select_tables(model.embedding_tables(), config.adversary.targets)
-    all_hooks = [*adversary, *hooks]  # the adversary first: hook states are checkpointed in this order
-    procedure = SequentialProcedure(
-        model,
-        objective,
-        optimizer,
-        LRSchedule(optimizer, tc.schedule, tc.epochs),
-        sequence_windows(config, split),
-        tc,
-        hooks=all_hooks,
-        dist_ctx=ctx,
-        device=config.device,
-        show_progress=show_progress,
-    )
-    validate = protocol.validate
-    if config.eval.adversarial_valid is not None:
-        batches = probe_batches(config, split, config.device)
-        validate = validation_under_attack(config, model, protocol, objective, batches)
-    return TrainingSetup(model, procedure, protocol, validate, all_hooks)
