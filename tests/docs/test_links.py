@@ -88,6 +88,23 @@ def test_every_quoted_repository_path_exists(path):
     assert missing == []
 
 
+def test_docs_named_in_code_and_configs_exist():
+    """Docstrings, benchmark scripts and example configs point at docs pages by path; those pages exist."""
+    sources = [
+        *(ROOT / "src").rglob("*.py"),
+        *(ROOT / "benchmarks").glob("*.py"),
+        *(ROOT / "examples").rglob("*.yaml"),
+    ]
+    named = {
+        (m.group(0), path.relative_to(ROOT).as_posix())
+        for path in sources
+        for m in re.finditer(r"docs/[\w./-]+\.md", path.read_text(encoding="utf-8"))
+    }
+    assert (
+        sorted((doc, where) for doc, where in named if not (ROOT / doc).exists() and doc not in PENDING) == []
+    )
+
+
 def test_readme_is_short():
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= README_MAX_LINES
 
