@@ -12,7 +12,7 @@ N (not by its epoch cap), writes OUT as the APR run would look on the epoch it s
 config, ``last.pt`` with the hook's state and a fresh selection state: plain epochs are never candidates),
 and resumes it with ``train_run(..., resume=True)``. It saves the plain phase in every sweep of APR settings
 over the same seeds (for LightGCN: ~250 epochs a run). ``--check-epochs K`` stops after K adversarial epochs
-(a check against a full run's log; see docs/benchmarks.md section 9).
+(a check against a full run's log; see docs/notes/2026-11-robustness-mf.md).
 """
 
 from __future__ import annotations

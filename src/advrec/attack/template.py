@@ -6,7 +6,8 @@ Why light users. In a BPR-MF victim a target's embedding is pulled toward the us
 fakes among them) and pushed away from the users who sample it as a negative, most often the heavy
 users, who draw most of the negatives; a light user's top-k list is the blockbusters it has not seen,
 a bar that a target pulled toward light users' taste can clear. Measured on ML-100K with the MF-BPR
-victim (docs/benchmarks.md §14b, tuning seeds 2025-2029, mid targets): after the ALS-gradient attack
+victim (docs/notes/2026-11-poisoning-attacks.md, tuning seeds 2025-2029, mid targets): after the
+ALS-gradient attack
 most new hits are light users; fakes cloned from the 28 heaviest users *lower* target exposure, cloned
 from light users they raise it more than the gradient attack; filler drawn by popularity among light
 users lifts Hit@50 about 6x, by popularity among all users 2.6x, among heavy users 1.3x.

@@ -299,7 +299,7 @@ def simulated_filter(
 
     The threshold, so that an attack smaller than assumed does not force k genuine users out; the
     cap, because a fully grown forest gives a few unusual genuine users P ≈ 1 (on ML-100K bandwagon,
-    docs/benchmarks.md section 14: 24 genuine users ≥ 0.5 while all 28 fakes were ≥ 0.99)."""
+    docs/notes/2026-11-poisoning-defences.md: 24 genuine users ≥ 0.5 while all 28 fakes were ≥ 0.99)."""
     settings = settings or SimulationSettings()
     expected_fakes(1, size)  # bad sizes and settings fail when the defence is built
     settings.check()

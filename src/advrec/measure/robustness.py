@@ -150,11 +150,12 @@ def validation_under_attack(
     training and then decays while training robustness keeps rising (Rice et al., ICML 2020,
     "Overfitting in adversarially robust deep learning"). On SASRec one epoch's valid FGSM drop ranges
     from 1.5% to 51% across the epochs of one run, and a model kept on the FGSM figures can still lose as
-    much to PGD as a plain one (docs/benchmarks.md, sections 15d and 15e): judge it with a stronger probe.
+    much to PGD as a plain one (docs/notes/2026-11-sasrec-robustness.md): judge it with a stronger probe.
 
     A sequential model's other masking is kept too (``adv_masked_ndcg@10``): unmasked, the FGSM step
     (which raises the training loss) lowers the scores of the training items, which then stop crowding
-    the valid item out of the top k, so unmasked valid figures under attack can even rise (docs §15e).
+    the valid item out of the top k, so unmasked valid figures under attack can even rise
+    (docs/notes/2026-11-sasrec-robustness.md).
 
     The perturbed figures come from ``protocol.valid_as_test()``, whose ``test_metrics`` takes the
     perturbation. The model is in eval mode (the trainer's), so the gradient sees no dropout, as in the
