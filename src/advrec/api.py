@@ -97,14 +97,9 @@ def fit(
         raise ConfigError("resume=True: name the run folder to continue with out=")
     run_dir = Path(tempfile.mkdtemp(prefix="advrec-run-")) if temporary else Path(out)
     try:
+        _check_out(run_dir, resume)
         frames = _input_frames(run_dir, df, valid, test, columns, resume)
         run_config = _fit_config(config, model, adversary, epochs, seed, set, frames)
-        if not resume and (run_dir / "checkpoints" / "last.pt").exists():
-            raise AdvrecError(
-                f"{run_dir} already holds a run; pass resume=True to continue it or choose another out"
-            )
-        if resume and not (run_dir / "config.yaml").exists():
-            raise AdvrecError(f"resume=True: {run_dir / 'config.yaml'} not found; is {run_dir} a run folder?")
         _store_frames(run_dir, frames)
         # data.path is relative to the run folder, so the folder can move and still resume
         train_run(run_config, run_dir, data_root=run_dir, resume=resume, show_progress=progress)
@@ -551,6 +546,23 @@ def _matrix(users: np.ndarray, items: np.ndarray, shape: tuple[int, int]):
 # -- the run's config and its stored input ----------------------------------------------------------
 
 
+def _check_out(run_dir: Path, resume: bool) -> None:
+    """A fresh fit does not start over a run; a resumed one continues a run that fit began."""
+    if not resume:
+        if (run_dir / "checkpoints" / "last.pt").exists():
+            raise AdvrecError(
+                f"{run_dir} already holds a run; pass resume=True to continue it or choose another out"
+            )
+        return
+    if not (run_dir / "config.yaml").exists():
+        raise AdvrecError(f"resume=True: {run_dir / 'config.yaml'} not found; is {run_dir} a run folder?")
+    if not (run_dir / INPUT / INPUT_FILES["df"]).exists():
+        raise AdvrecError(
+            f"resume=True: {run_dir} was not trained by advrec.fit (no {INPUT}/{INPUT_FILES['df']}); "
+            "continue it with advrec train --resume"
+        )
+
+
 def _input_frames(
     run_dir: Path,
     df: pd.DataFrame | None,
@@ -564,8 +576,6 @@ def _input_frames(
         if not resume:
             raise DataError("expected a pandas DataFrame of interactions, got None", path="df")
         stored = {key: run_dir / INPUT / name for key, name in INPUT_FILES.items()}
-        if not stored["df"].exists():
-            raise AdvrecError(f"{stored['df']}: no stored interactions to resume from; pass the DataFrame")
         return {key: pd.read_parquet(path) for key, path in stored.items() if path.exists()}
     if valid is not None and test is None:
         raise ConfigError("valid= without test=: a given split needs its test interactions")

@@ -123,3 +123,13 @@ def test_load_refuses_what_is_not_a_finished_run(tmp_path):
     (tmp_path / "config.yaml").write_text("seed: 1\n")
     with pytest.raises(AdvrecError, match="has no best model yet"):
         advrec.load(tmp_path)
+
+
+def test_resume_continues_only_a_run_that_fit_began(tmp_path):
+    with pytest.raises(AdvrecError, match="config.yaml not found"):
+        advrec.fit(DF, out=tmp_path / "nothing", resume=True, progress=False)
+    (tmp_path / "c.yaml").write_text("data: {synthetic: {n_users: 20, n_items: 20}}\ntrain: {epochs: 1}\n")
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    with pytest.raises(AdvrecError, match="was not trained by advrec.fit .*advrec train --resume"):
+        advrec.fit(DF, out=tmp_path / "cli", resume=True, progress=False)
+    assert not (tmp_path / "cli" / "input").exists()  # the command line's run is left as it was
