@@ -245,7 +245,7 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at):
     b = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key])
-    state_a, state_b = a["optimizer"]["state"], b["optimizer"]["state"]
+    state_a, state_b = a["procedure"]["optimizer"]["state"], b["procedure"]["optimizer"]["state"]
     assert state_a[0]["step"] == state_b[0]["step"] > 5  # several batches per epoch, 5 epochs
     for k in state_a:
         assert torch.equal(state_a[k]["exp_avg_sq"], state_b[k]["exp_avg_sq"])

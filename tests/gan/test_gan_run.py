@@ -126,13 +126,15 @@ class _PoisonGenerator(TrainHook):
 
 
 def test_nan_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import advrec.runs.train as experiment
+    import advrec.train.gan.builder as builder
 
     built = []
-    original = experiment.build_gan_model
-    monkeypatch.setattr(experiment, "build_gan_model", lambda *a: built.append(original(*a)) or built[-1])
-    with pytest.raises(TrainingDiverged, match="epoch 3: the discriminator loss became nan"):
+    original = builder.build_gan_model
+    monkeypatch.setattr(builder, "build_gan_model", lambda *a: built.append(original(*a)) or built[-1])
+    with pytest.raises(TrainingDiverged, match="epoch 3: the discriminator loss became nan") as stopped:
         train_run(_config("cfgan"), tmp_path / "r", hooks=[_PoisonGenerator(built, 3)], show_progress=False)
+    last = tmp_path / "r" / "checkpoints" / "last.pt"
+    assert f"the last good checkpoint is {last} (after epoch 2)" in str(stopped.value)
     ckpt = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
     assert ckpt["trainer"]["epoch"] == 3
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())

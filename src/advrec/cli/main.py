@@ -329,8 +329,13 @@ def main(argv: list[str] | None = None) -> int:
         "report": _cmd_report,
         "attack": _cmd_attack,
     }
+    import logging
+
+    from advrec.utils.log import console_log
+
     try:
-        commands[args.command](args)
+        with console_log(logging.WARNING if getattr(args, "quiet", False) else logging.INFO):
+            commands[args.command](args)
     except AdvrecError as exc:
         print(f"advrec: error: {exc}", file=sys.stderr)
         return 2

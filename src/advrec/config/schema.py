@@ -230,6 +230,12 @@ class TrainConfig(Strict):
     patience: int = Field(10, ge=1, description="early stopping: epochs without valid improvement")
     eval_every: int = Field(1, ge=1)
     grad_clip: float | None = Field(None, gt=0)
+    max_loss_growth: float | None = Field(
+        1e4,
+        gt=1,
+        description="stop as diverged when an epoch's mean loss exceeds this many times (|first epoch's "
+        "loss| + 1): a finite loss that explodes is as lost as a NaN; null: never",
+    )
     init_from: str | None = Field(
         None,
         description="sasrec: a finished run folder (same data, split and model) whose best model starts "

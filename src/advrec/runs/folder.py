@@ -21,9 +21,7 @@ from advrec.data.features import (
 from advrec.data.loading import load_split
 from advrec.data.split import Split, load_saved_split, save_split
 from advrec.errors import AdvrecError, ConfigError
-from advrec.models.base import Recommender
 from advrec.models.registry import FEATURE_MODELS
-from advrec.perturb.builder import select_tables
 from advrec.train.distributed import DistContext
 from advrec.utils.seeding import numpy_rng
 
@@ -100,12 +98,6 @@ def check_feature_config(config: RunConfig) -> None:
             f"augment.feature_noise: model {config.model.name!r} reads no item features; "
             f"use one of {', '.join(FEATURE_MODELS)} with data.item_features"
         )
-
-
-def check_model_inputs(config: RunConfig, model: Recommender) -> None:
-    """Table names in the config that only the built model can check, before any epoch runs."""
-    if config.adversary.name != "none":
-        select_tables(model.embedding_tables(), config.adversary.targets)
 
 
 def saved_config(run_dir: Path) -> RunConfig | None:

@@ -1,16 +1,25 @@
-"""A training procedure: what the trainer runs for one epoch when the pairwise objective is not enough.
+"""A training procedure: what the trainer runs for one epoch of training.
 
 The trainer owns the loop around epochs (evaluation, model selection, early stopping, checkpoints,
-resume, metrics.jsonl); by default it trains each epoch itself with the sampled pairwise objective.
-A procedure replaces only that epoch of training and brings its own optimizers and learning-rate
-schedules (a GAN has one of each per player), which the trainer checkpoints through ``state_dict``.
+resume, metrics.jsonl); a procedure owns one epoch of training and brings its own optimizers and
+learning-rate schedules (a GAN has one of each per player), which the trainer checkpoints through
+``state_dict``. Procedures: pairwise (``advrec.train.pairwise``), sequential (``advrec.train.sequential``)
+and the GAN games (``advrec.train.gan``); each update goes through ``advrec.train.step.GuardedStep``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import torch
+
+from advrec.measure.protocol import Protocol as EvaluationProtocol
+from advrec.models.base import Recommender
+from advrec.train.hooks import TrainHook
+from advrec.train.optim import LRSchedule
 
 
 class TrainingProcedure(Protocol):
@@ -35,3 +44,42 @@ class TrainingProcedure(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class OneOptimizer:
+    """The procedure protocol's bookkeeping for a procedure with one optimizer and one schedule (pairwise,
+    sequential): the schedule sees each validation metric, every epoch may be selected, and both are
+    checkpointed."""
+
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+
+    def end_epoch(self, metric: float | None) -> None:
+        self.schedule.end_epoch(metric)
+
+    def counts_for_selection(self, epoch: int) -> bool:
+        return True
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+
+
+Validate = Callable[[Recommender], dict[str, float]]
+
+
+@dataclass
+class TrainingSetup:
+    """What a run trains and how: the model, the procedure that trains it, the protocol it is validated
+    and tested by, the validation function (the protocol's, or one under attack), the hooks in checkpoint
+    order, and what to do once training has ended (also after a divergence: e.g. plot the GAN's curves)."""
+
+    model: Recommender
+    procedure: TrainingProcedure
+    protocol: EvaluationProtocol
+    validate: Validate
+    hooks: list[TrainHook] = field(default_factory=list)
+    after_fit: Callable[[], None] | None = None

@@ -26,6 +26,9 @@ from advrec.config.schema import RunConfig, TrainConfig
 from advrec.data.sequences import check_leave_one_out
 from advrec.data.split import Split
 from advrec.errors import ConfigError
+from advrec.measure.robustness import validation_under_attack
+from advrec.measure.sequential import SequentialProtocol
+from advrec.models.registry import build_model
 from advrec.models.sasrec import SASRec
 from advrec.objectives.sequential import (
     SequentialObjective,
@@ -34,13 +37,19 @@ from advrec.objectives.sequential import (
     sequence_windows,
     window_batches,
 )
+from advrec.perturb.builder import select_tables
+from advrec.train.adversaries.registry import build_adversary
+from advrec.train.checkpoint import load_checkpoint
 from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
-from advrec.train.optim import LRSchedule
+from advrec.train.optim import LRSchedule, build_optimizer
+from advrec.train.procedure import OneOptimizer, TrainingSetup
+from advrec.train.step import GuardedStep
 from advrec.utils.progress import progress
+from advrec.utils.seeding import child_seed, torch_generator
 
 
-class SequentialProcedure:
+class SequentialProcedure(OneOptimizer):
     """One epoch: the windows shuffled (seeded), batches of ``batch_size`` windows, hooks' ``on_loss``."""
 
     def __init__(
@@ -69,10 +78,16 @@ class SequentialProcedure:
         self.dist = dist_ctx or DistContext()
         self.device = torch.device(device)
         self.show_progress = show_progress
+        average = self._average_gradients if self.dist.enabled else None
+        self.step = GuardedStep(
+            optimizer,
+            list(model.parameters()),
+            grad_clip=config.grad_clip,
+            average=average,
+            max_growth=config.max_loss_growth,
+        )
 
     def run_epoch(self, epoch: int, rngs: dict[str, np.random.Generator]) -> dict[str, Any]:
-        from advrec.errors import TrainingDiverged  # the trainer imports this module's users
-
         self.schedule.start_epoch(epoch)
         cpu_start = time.process_time()  # next to the trainer's wall time: on a shared machine they differ
         rng = rngs["sampler"]
@@ -92,18 +107,7 @@ class SequentialProcedure:
             loss = self.objective(self.model, local)
             for hook in self.hooks:
                 loss = hook.on_loss(self.model, local, loss)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"epoch {epoch}: training loss became {loss.item()}; stopped, last good checkpoint kept"
-                )
-            self.optimizer.zero_grad(set_to_none=True)
-            scale = self.dist.world_size * (hi - lo) / n_global
-            (loss * scale).backward()
-            if self.dist.enabled:
-                self._average_gradients()
-            if self.cfg.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-            self.optimizer.step()
+            self.step(loss, epoch, scale=self.dist.world_size * (hi - lo) / n_global)
             total += self._global_sum(float(loss.detach()) * (hi - lo))
         return {
             "loss": total / len(self.inputs),
@@ -111,8 +115,7 @@ class SequentialProcedure:
             "train_cpu_s": time.process_time() - cpu_start,
         }
 
-    def _average_gradients(self) -> None:
-        params = list(self.model.parameters())
+    def _average_gradients(self, params: Sequence[nn.Parameter]) -> None:
         for p in params:
             if p.grad is None:  # a rank whose slice did not use a parameter still joins the all-reduce
                 p.grad = torch.zeros_like(p)
@@ -131,19 +134,6 @@ class SequentialProcedure:
         t = torch.tensor([value], dtype=torch.float64)
         dist.all_reduce(t)
         return float(t.item())
-
-    def end_epoch(self, metric: float | None) -> None:
-        self.schedule.end_epoch(metric)
-
-    def counts_for_selection(self, epoch: int) -> bool:
-        return True
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
 
 
 def check_sequential_config(config: RunConfig, split: Split | None = None) -> None:
@@ -168,8 +158,6 @@ def check_sequential_config(config: RunConfig, split: Split | None = None) -> No
 
 def init_from_run(model: nn.Module, source: Path, split_folder: Path) -> None:
     """Load a finished run's best model into ``model``, after checking that both runs share the split."""
-    from advrec.train.checkpoint import load_checkpoint
-
     where = f"train.init_from: {source}"
     for name in ("train.tsv", "valid.tsv", "test.tsv"):
         mine, theirs = split_folder / name, source / "split" / name
@@ -184,23 +172,16 @@ def init_from_run(model: nn.Module, source: Path, split_folder: Path) -> None:
         raise ConfigError(f"{where}: its model differs from model.* here ({str(exc)[:300]})") from None
 
 
-def train_sequential(
+def setup_sequential(
     config: RunConfig,
-    run_dir: Path,
     split: Split,
+    run_dir: Path,
     ctx: DistContext,
-    resume: bool,
-    hooks: list[TrainHook],
-    show_progress: bool,
-):
-    """A sequential run under the one trainer; returns (protocol, model, fit) for testing and recording."""
-    from advrec.measure.sequential import SequentialProtocol
-    from advrec.models.registry import build_model
-    from advrec.train.adversaries.registry import build_adversary
-    from advrec.train.optim import build_optimizer
-    from advrec.train.trainer import Trainer
-    from advrec.utils.seeding import child_seed, numpy_rng, torch_generator
-
+    hooks: Sequence[TrainHook] = (),
+    show_progress: bool = False,
+) -> TrainingSetup:
+    """The sequential run of ``config`` (leave-one-out protocol, windows, the next-item objective);
+    ``train.init_from`` loads another run folder's best model, checked to share ``run_dir``'s split."""
     check_sequential_config(config, split)
     protocol = SequentialProtocol.from_split(split, config.eval, config.model.sasrec.max_len, config.device)
     model = build_model(config.model, split.train, torch_generator(config.seed, "init"))
@@ -214,10 +195,8 @@ def train_sequential(
     # the full-data Δ's pass: the probe's windows in batches of 256 (the same mean gradient, fewer steps)
     adversary = build_adversary(config, objective, lambda: probe_batches(config, split, config.device, 256))
     if adversary:
-        from advrec.perturb.builder import select_tables
-
         select_tables(model.embedding_tables(), config.adversary.targets)
-    hooks = [*adversary, *hooks]  # the adversary first: hook states are checkpointed in this order
+    all_hooks = [*adversary, *hooks]  # the adversary first: hook states are checkpointed in this order
     procedure = SequentialProcedure(
         model,
         objective,
@@ -225,32 +204,13 @@ def train_sequential(
         LRSchedule(optimizer, tc.schedule, tc.epochs),
         sequence_windows(config, split),
         tc,
-        hooks=hooks,
+        hooks=all_hooks,
         dist_ctx=ctx,
         device=config.device,
         show_progress=show_progress,
     )
     validate = protocol.validate
     if config.eval.adversarial_valid is not None:
-        from advrec.measure.robustness import validation_under_attack
-
         batches = probe_batches(config, split, config.device)
         validate = validation_under_attack(config, model, protocol, objective, batches)
-    trainer = Trainer(
-        model,
-        None,
-        None,
-        None,
-        None,
-        validate,
-        tc,
-        select_metric=config.eval.select_metric,
-        rngs={"sampler": numpy_rng(config.seed, "sampler")},
-        run_dir=run_dir,
-        hooks=hooks,
-        dist_ctx=ctx,
-        device=config.device,
-        show_progress=show_progress,
-        procedure=procedure,
-    )
-    return protocol, model, trainer.fit(resume=resume)
+    return TrainingSetup(model, procedure, protocol, validate, all_hooks)

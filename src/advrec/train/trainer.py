@@ -1,36 +1,34 @@
-"""The one training loop. Objectives score batches; hooks add adversaries; nothing subclasses this."""
+"""The one training loop: epochs, validation, model selection, early stopping, checkpoints and exact
+resume. What an epoch of training is belongs to a procedure (``advrec.train.procedure``): pairwise,
+sequential, or a GAN game; hooks (adversaries, monitors, trackers) plug into both without subclassing.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from advrec.config.schema import TrainConfig
-from advrec.data.sampler import NegativeSampler
-from advrec.errors import AdvrecError, NothingSelected, TrainingDiverged
-from advrec.models.base import Deltas, Recommender, Scorer
+from advrec.errors import AdvrecError, DataError, NothingSelected, TrainingDiverged
+from advrec.models.base import Recommender
 from advrec.train.averaging import WeightAverage
 from advrec.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from advrec.train.distributed import DistContext
-from advrec.train.fused import build_fused_step, single_threaded
-from advrec.train.fused_epoch import build_fused_epoch
 from advrec.train.hooks import TrainHook
-from advrec.train.optim import LRSchedule
-from advrec.train.procedure import TrainingProcedure
+from advrec.train.procedure import TrainingProcedure, Validate
 from advrec.utils.files import atomic_write_text
-from advrec.utils.progress import progress
 
-Validate = Callable[[Recommender], dict[str, float]]
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,25 +48,16 @@ def time_to_best(history: list[dict[str, Any]], best_epoch: int) -> float:
     return float(sum(h["train_s"] + h.get("eval_s", 0.0) for h in history if h["epoch"] <= best_epoch))
 
 
-class _Scored(nn.Module):
-    """Lets DDP see ``score`` as ``forward`` (DDP syncs gradients of what its forward computed)."""
-
-    def __init__(self, model: Recommender):
-        super().__init__()
-        self.model = model
-
-    def forward(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        return self.model.score(users, items, deltas)
-
-
 class Trainer:
+    """Runs ``procedure`` epoch by epoch until ``train.epochs`` or early stopping; validates every
+    ``eval_every`` epochs, keeps the best model by ``select_metric`` (restored at the end), and writes
+    ``metrics.jsonl``, ``checkpoints/last.pt`` (everything to resume exactly) and ``best.pt`` into
+    ``run_dir`` (nothing without one)."""
+
     def __init__(
         self,
         model: Recommender,
-        objective: Callable[[Recommender, dict[str, torch.Tensor]], torch.Tensor] | None,
-        sampler: NegativeSampler | None,
-        optimizer: torch.optim.Optimizer | None,
-        schedule: LRSchedule | None,
+        procedure: TrainingProcedure,
         validate: Validate,
         config: TrainConfig,
         *,
@@ -77,19 +66,9 @@ class Trainer:
         run_dir: str | Path | None = None,
         hooks: Sequence[TrainHook] = (),
         dist_ctx: DistContext | None = None,
-        device: str = "cpu",
-        show_progress: bool = True,
-        procedure: TrainingProcedure | None = None,
     ) -> None:
-        # Either the pairwise objective with its sampler/optimizer/schedule, or a procedure owning its own.
-        if (procedure is None) == (optimizer is None):
-            raise ValueError("give a training procedure or an objective, sampler, optimizer and schedule")
-        self.procedure = procedure
         self.model = model
-        self.objective = objective
-        self.sampler = sampler
-        self.optimizer = optimizer
-        self.schedule = schedule
+        self.procedure = procedure
         self.validate = validate
         self.cfg = config
         self.select_metric = select_metric
@@ -97,70 +76,35 @@ class Trainer:
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.hooks = list(hooks)
         self.dist = dist_ctx or DistContext()
-        self.device = torch.device(device)
-        self.show_progress = show_progress
-        self._forward_model = self._wrap(model)
-        self._fused_step = (
-            build_fused_step(config.kernel, model, objective, self.hooks, self.dist.enabled, self.device)
-            if procedure is None
-            else None
-        )
-        # the whole-epoch kernel (train.kernel fused_epoch, or sparse_adam): replaces the batch loop
-        self._fused_epoch = (
-            build_fused_epoch(
-                config, model, objective, optimizer, sampler, self.hooks, self.dist.enabled, self.device
-            )
-            if procedure is None
-            else None
-        )
-        if self._fused_epoch is not None:
-            self._fused_step = None  # never used: the whole-epoch kernel replaces the batch loop
         self.average = None if config.average_from is None else WeightAverage(model, config.average_from)
+        self._best_in_memory: dict[str, torch.Tensor] | None = None
 
-    def _wrap(self, model: Recommender) -> Recommender:
-        if not self.dist.enabled or self.procedure is not None:  # a procedure syncs its own gradients
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-
-        ddp = DistributedDataParallel(_Scored(model), device_ids=None)
-        return _DDPScoringView(model, ddp)
-
-    # -- paths -----------------------------------------------------------------
     def _path(self, name: str) -> Path | None:
         return None if self.run_dir is None else self.run_dir / name
 
     # -- the loop --------------------------------------------------------------
     def fit(self, resume: bool = False) -> TrainResult:
-        state = {"epoch": 0, "best": -math.inf, "best_epoch": -1, "bad_epochs": 0, "best_valid": {}}
+        state: dict[str, Any] = {
+            "epoch": 0,
+            "best": -math.inf,
+            "best_epoch": -1,
+            "bad_epochs": 0,
+            "best_valid": {},
+        }
         history: list[dict[str, Any]] = []
         if resume:
             state, history = self._resume()
-        train_times = [h["train_s"] for h in history]
-        eval_times = [h["eval_s"] for h in history if "eval_s" in h]
         epoch = state["epoch"]
         while epoch < self.cfg.epochs and state["bad_epochs"] < self.cfg.patience:
-            log = self._run_epoch(epoch) if self.procedure is None else self._run_procedure_epoch(epoch)
-            train_times.append(log["train_s"])
+            try:
+                log = self._run_epoch(epoch)
+            except TrainingDiverged as exc:
+                raise TrainingDiverged(f"{exc}; training stopped: {self._last_good(state)}") from None
             if self.average is not None:
                 self.average.update(epoch)
                 log["averaged_epochs"] = self.average.count
             if (epoch + 1) % self.cfg.eval_every == 0 or epoch + 1 == self.cfg.epochs:
-                # with train.average_from, the model judged and kept is the average (training goes on raw)
-                with self.average.swapped_in() if self.average is not None else contextlib.nullcontext():
-                    start = time.perf_counter()
-                    valid = self._evaluate()
-                    log["eval_s"] = time.perf_counter() - start
-                    eval_times.append(log["eval_s"])
-                    log["valid"] = valid
-                    current = self._selection_value(valid)
-                    (self.schedule or self.procedure).end_epoch(current)
-                    if not self._counts_for_selection(epoch):
-                        pass  # e.g. an adversary still pre-training: neither a candidate nor a bad epoch
-                    elif current > state["best"]:
-                        state.update(best=current, best_epoch=epoch, bad_epochs=0, best_valid=valid)
-                        self._save_best()
-                    else:
-                        state["bad_epochs"] += 1
+                self._validate_epoch(epoch, log, state)
             for hook in self.hooks:
                 hook.on_epoch_end(epoch, log)
             epoch += 1
@@ -168,6 +112,8 @@ class Trainer:
             history.append(log)
             self._append_log(log)
             self._save_last(state)
+            if self.dist.is_main:
+                log_epoch(log, self.cfg.epochs, self.select_metric, state)
         if state["best_epoch"] < 0:  # else the last, unselected model would be tested as if selected
             if epoch and self._counts_for_selection(epoch - 1):
                 raise NothingSelected(
@@ -181,6 +127,8 @@ class Trainer:
                 "train.epochs or start them earlier"
             )
         self._restore_best()
+        train_times = [h["train_s"] for h in history]
+        eval_times = [h["eval_s"] for h in history if "eval_s" in h]
         return TrainResult(
             best_epoch=state["best_epoch"],
             best_valid=state["best_valid"],
@@ -191,14 +139,8 @@ class Trainer:
             time_to_best_s=time_to_best(history, state["best_epoch"]),
         )
 
-    def _counts_for_selection(self, epoch: int) -> bool:
-        gates = [*self.hooks, *([self.procedure] if self.procedure is not None else [])]
-        if self.average is not None and epoch < self.average.start_epoch:
-            return False  # with train.average_from, only averaged models are candidates
-        return all(gate.counts_for_selection(epoch) for gate in gates)
-
-    def _run_procedure_epoch(self, epoch: int) -> dict[str, Any]:
-        """One epoch trained by the procedure; hooks see its start and end as in a pairwise epoch."""
+    def _run_epoch(self, epoch: int) -> dict[str, Any]:
+        """One epoch of the procedure; hooks see its start (and, in ``fit``, its end)."""
         for hook in self.hooks:
             hook.on_epoch_start(epoch)
         start = time.perf_counter()
@@ -207,101 +149,38 @@ class Trainer:
         log["train_s"] = time.perf_counter() - start
         return log
 
-    def _run_epoch(self, epoch: int) -> dict[str, Any]:
-        self.schedule.start_epoch(epoch)
-        for hook in self.hooks:
-            hook.on_epoch_start(epoch)
-        start = time.perf_counter()
-        if self._fused_epoch is not None:
-            return self._fused_epoch_log(epoch, start)
-        triples = self.sampler.epoch(self.rngs["sampler"])
-        self.model.train()
-        total, count = 0.0, 0
-        n_batches = -(-len(triples) // self.cfg.batch_size)
-        bar = progress(
-            range(n_batches), desc=f"epoch {epoch}", enabled=self.show_progress and self.dist.is_main
-        )
-        with single_threaded() if self._fused_step is not None else contextlib.nullcontext():
-            for lo in bar:
-                lo *= self.cfg.batch_size
-                hi = min(lo + self.cfg.batch_size, len(triples))
-                start_r, stop_r = self.dist.shard(hi - lo)
-                batch = {
-                    "users": triples.users[lo + start_r : lo + stop_r].to(self.device),
-                    "pos": triples.pos[lo + start_r : lo + stop_r].to(self.device),
-                    "neg": triples.neg[lo + start_r : lo + stop_r].to(self.device),
-                }
-                loss = self._step(batch, scale=self.dist.world_size * (stop_r - start_r) / (hi - lo))
-                total += loss * (hi - lo)
-                count += hi - lo
-        return self._epoch_log(epoch, total / max(count, 1), start)
+    def _last_good(self, state: dict[str, Any]) -> str:
+        """What a diverged run leaves behind, naming only files that exist."""
+        last = self._path("checkpoints/last.pt")
+        if last is None:
+            return "nothing was saved (no run folder)"
+        if not last.exists() or not state["epoch"]:
+            return "no checkpoint had been written yet"
+        best = self._path("checkpoints/best.pt")
+        kept = f"the last good checkpoint is {last} (after epoch {state['epoch'] - 1})"
+        return kept + (f", the best so far {best}" if best is not None and best.exists() else "")
 
-    def _fused_epoch_log(self, epoch: int, start: float) -> dict[str, Any]:
-        """The epoch's sampling, batches and updates in two numba calls; its log as the batch loop's."""
-        return self._epoch_log(epoch, self._fused_epoch.run(self.rngs["sampler"]), start)
+    def _validate_epoch(self, epoch: int, log: dict[str, Any], state: dict[str, Any]) -> None:
+        # with train.average_from, the model judged and kept is the average (training goes on raw)
+        with self.average.swapped_in() if self.average is not None else contextlib.nullcontext():
+            start = time.perf_counter()
+            valid = self._evaluate()
+            log["eval_s"] = time.perf_counter() - start
+            log["valid"] = valid
+            current = self._selection_value(valid)
+            self.procedure.end_epoch(current)
+            if not self._counts_for_selection(epoch):
+                return  # e.g. an adversary still pre-training: neither a candidate nor a bad epoch
+            if current > state["best"]:
+                state.update(best=current, best_epoch=epoch, bad_epochs=0, best_valid=valid)
+                self._save_best()
+            else:
+                state["bad_epochs"] += 1
 
-    def _epoch_log(self, epoch: int, mean_loss: float, start: float) -> dict[str, Any]:
-        if not math.isfinite(mean_loss):
-            raise TrainingDiverged(
-                f"epoch {epoch}: training loss is {mean_loss}; stopped, last good checkpoint kept"
-                + (f" in {self.run_dir}" if self.run_dir else "")
-            )
-        return {
-            "epoch": epoch,
-            "loss": mean_loss,
-            "lr": self.optimizer.param_groups[0]["lr"],
-            "train_s": time.perf_counter() - start,
-        }
-
-    def _step(self, batch: dict[str, torch.Tensor], scale: float) -> float:
-        self.optimizer.zero_grad(set_to_none=True)
-        if self._fused_step is not None:
-            return self._fused_update(batch)
-        loss = self._batch_loss(batch)
-        for hook in self.hooks:
-            loss = hook.on_loss(self._forward_model, batch, loss)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"training loss became {loss.item()}; stopped, last good checkpoint kept")
-        (loss * scale if scale != 1.0 else loss).backward()
-        if self.cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
-        return float(loss.detach())
-
-    def _fused_update(self, batch: dict[str, torch.Tensor]) -> float:
-        """The same update as the autograd path, with gradients from the fused kernel."""
-        loss = self._fused_step(batch)
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"training loss became {loss}; stopped, last good checkpoint kept")
-        if self.cfg.grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.optimizer.step()
-        return loss
-
-    def _batch_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The objective's loss, or the one loss a hook provides instead (``TrainHook.batch_loss``)."""
-        own = [hook.batch_loss(self._forward_model, batch) for hook in self.hooks]
-        own = [loss for loss in own if loss is not None]
-        if not own:
-            return self._objective_loss(batch)
-        if len(own) > 1:
-            raise AdvrecError(f"{len(own)} hooks replace the objective's loss; at most one may")
-        if self.dist.enabled:
-            raise AdvrecError(
-                "a hook replaced the objective's loss, which bypasses DDP's forward: gradients would not be "
-                "averaged across ranks; run this method in a single process"
-            )
-        return own[0]
-
-    def _objective_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """The objective at the inputs plus the hooks' input noise (``TrainHook.input_deltas``), if any."""
-        noise: Deltas = {}
-        for hook in self.hooks:
-            for name, delta in (hook.input_deltas(self._forward_model, batch) or {}).items():
-                noise[name] = noise[name] + delta if name in noise else delta
-        if noise:
-            return self.objective(self._forward_model, batch, noise)
-        return self.objective(self._forward_model, batch)
+    def _counts_for_selection(self, epoch: int) -> bool:
+        if self.average is not None and epoch < self.average.start_epoch:
+            return False  # with train.average_from, only averaged models are candidates
+        return all(gate.counts_for_selection(epoch) for gate in [*self.hooks, self.procedure])
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()
@@ -337,7 +216,7 @@ class Trainer:
             path,
             {
                 "model": self.model.state_dict(),
-                **self._optimization_state(),
+                "procedure": self.procedure.state_dict(),
                 "hooks": [hook.state_dict() for hook in self.hooks],
                 "rng": rng_state(self.rngs),
                 "trainer": state,
@@ -345,14 +224,8 @@ class Trainer:
             },
         )
 
-    def _optimization_state(self) -> dict[str, Any]:
-        """The trainer's optimizer and schedule, or the procedure's (e.g. both GAN players')."""
-        if self.procedure is not None:
-            return {"procedure": self.procedure.state_dict()}
-        return {"optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict()}
-
     def _restore_best(self) -> None:
-        best = getattr(self, "_best_in_memory", None)
+        best = self._best_in_memory
         if best is None:
             path = self._path("checkpoints/best.pt")
             if path is not None and path.exists():
@@ -366,11 +239,9 @@ class Trainer:
             raise AdvrecError(f"--resume: no checkpoint at {path}; start the run without --resume")
         ckpt = load_checkpoint(path)
         self.model.load_state_dict(ckpt["model"])
-        if self.procedure is not None:
-            self.procedure.load_state_dict(ckpt["procedure"])
-        else:
-            self.optimizer.load_state_dict(ckpt["optimizer"])
-            self.schedule.load_state_dict(ckpt["schedule"])
+        # checkpoints of pairwise runs written before procedures held their state at the top level
+        procedure = ckpt.get("procedure") or {"optimizer": ckpt["optimizer"], "schedule": ckpt["schedule"]}
+        self.procedure.load_state_dict(procedure)
         for hook, hook_state in zip(self.hooks, ckpt["hooks"]):
             hook.load_state_dict(hook_state)
         restore_rng_state(ckpt["rng"], self.rngs)
@@ -381,40 +252,40 @@ class Trainer:
                 )
             self.average.load_state_dict(ckpt["average"])
         state = ckpt["trainer"]
-        history = self._read_log(upto=state["epoch"])
-        return state, history
+        return state, self._read_log(upto=state["epoch"])
 
     def _read_log(self, upto: int) -> list[dict[str, Any]]:
-        """Epoch lines already on disk, dropping any written after the checkpoint (a kill between)."""
+        """Epoch lines already on disk, dropping any written after the checkpoint (a kill between the
+        two writes) and a last line cut short by a kill while it was written."""
         path = self._path("metrics.jsonl")
         if path is None or not path.exists():
             return []
-        lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in lines if line["epoch"] < upto]
+        lines = path.read_text(encoding="utf-8").splitlines()
+        entries = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    break  # the line a kill cut short; its epoch is rerun
+                raise DataError("not a JSON object (a damaged metrics log)", path=path, line=number) from None
+        kept = [e for e in entries if isinstance(e, dict) and e.get("epoch", upto) < upto]
         if self.dist.is_main:
-            atomic_write_text(path, "".join(json.dumps(line) + "\n" for line in kept))
+            atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
         return kept
 
 
-class _DDPScoringView(Recommender):
-    """Routes ``score`` through DDP (so gradients are averaged) and the rest to the bare model."""
-
-    def __init__(self, model: Recommender, ddp: nn.Module):
-        super().__init__(model.n_users, model.n_items)
-        self.inner = model
-        self.ddp = ddp
-
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
-        return self.inner.embedding_tables()
-
-    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        return self.ddp(users, items, deltas)
-
-    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        return self.inner.full_scores(users, deltas)
-
-    def scorer(self, deltas: Deltas | None = None) -> Scorer:
-        return self.inner.scorer(deltas)
-
-    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.inner.reg_loss(users, items)
+def log_epoch(entry: dict[str, Any], epochs: int, select_metric: str, state: dict[str, Any]) -> None:
+    """One line per epoch on the ``advrec.train.trainer`` logger (a terminal, a log file, ``run.log``)."""
+    parts = [f"epoch {entry['epoch'] + 1}/{epochs}"]
+    if isinstance(entry.get("loss"), float):
+        parts.append(f"loss {entry['loss']:.4f}")
+    valid = entry.get("valid") or {}
+    if select_metric in valid:
+        parts.append(f"valid {select_metric} {valid[select_metric]:.4f}")
+    if state["best_epoch"] >= 0:
+        parts.append(f"best {state['best']:.4f} at epoch {state['best_epoch'] + 1}")
+    parts.append(f"{entry['train_s'] + entry.get('eval_s', 0.0):.2f} s")
+    logger.info(" · ".join(parts))

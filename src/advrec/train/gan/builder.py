@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-from advrec.config.schema import GanPlayerConfig, RunConfig
+from collections.abc import Sequence
+from pathlib import Path
+
+from advrec.config.schema import GanPlayerConfig, RunConfig, TrainConfig
 from advrec.data.interactions import Interactions
+from advrec.data.split import Split
 from advrec.errors import ConfigError
+from advrec.measure.protocol import Protocol
 from advrec.models.base import Recommender
+from advrec.train.distributed import DistContext
 from advrec.train.gan.cfgan import CFGAN, CFGANGame
 from advrec.train.gan.game import Game
 from advrec.train.gan.irgan import IRGAN, IRGANGame
 from advrec.train.gan.losses import get_gan_loss
 from advrec.train.gan.players import Player
+from advrec.train.gan.plot import plot_gan_history, read_history
+from advrec.train.hooks import TrainHook
 from advrec.train.optim import LRSchedule, build_optimizer
+from advrec.train.procedure import TrainingSetup
 from advrec.utils.seeding import child_seed, torch_generator
 
 
@@ -58,9 +67,10 @@ def build_gan_model(config: RunConfig, train: Interactions) -> Recommender:
     raise ConfigError(f"gan.name: unknown GAN {gan.name!r}; valid: cfgan, irgan")
 
 
-def _player(name: str, module, cfg: GanPlayerConfig, epochs: int) -> Player:
+def _player(name: str, module, cfg: GanPlayerConfig, train: TrainConfig) -> Player:
     optimizer = build_optimizer(module.parameters(), cfg.optimizer)
-    return Player(name, module, optimizer, LRSchedule(optimizer, cfg.schedule, epochs), cfg.grad_clip)
+    schedule = LRSchedule(optimizer, cfg.schedule, train.epochs)
+    return Player(name, module, optimizer, schedule, cfg.grad_clip, train.max_loss_growth)
 
 
 def build_game(config: RunConfig, model: Recommender, train: Interactions) -> Game:
@@ -76,7 +86,6 @@ def build_game(config: RunConfig, model: Recommender, train: Interactions) -> Ga
         monitor_k=gan.monitor_k,
         seed=child_seed(config.seed, "adversary"),
     )
-    epochs = config.train.epochs
     loss = get_gan_loss(gan.loss)
     if isinstance(model, CFGAN):
         c = gan.cfgan
@@ -86,8 +95,8 @@ def build_game(config: RunConfig, model: Recommender, train: Interactions) -> Ga
             game_kw["d_steps"] = 0  # the ablation: the discriminator never trains and is never consulted
         return CFGANGame(
             model,
-            _player("generator", model.generator_net, g_cfg, epochs),
-            _player("discriminator", model.discriminator_net, d_cfg, epochs),
+            _player("generator", model.generator_net, g_cfg, config.train),
+            _player("discriminator", model.discriminator_net, d_cfg, config.train),
             loss,
             scheme=c.scheme,
             zr_ratio=c.zr_ratio,
@@ -103,8 +112,8 @@ def build_game(config: RunConfig, model: Recommender, train: Interactions) -> Ga
     return IRGANGame(
         model,
         train,
-        _player("generator", model.generator_mf, g_cfg, epochs),
-        _player("discriminator", model.discriminator_mf, d_cfg, epochs),
+        _player("generator", model.generator_mf, g_cfg, config.train),
+        _player("discriminator", model.discriminator_mf, d_cfg, config.train),
         loss,
         temperature=i.temperature,
         sample_lambda=i.sample_lambda,
@@ -117,3 +126,26 @@ def build_game(config: RunConfig, model: Recommender, train: Interactions) -> Ga
         pretrain_batch=i.pretrain_batch_size,
         **game_kw,
     )
+
+
+def setup_gan(
+    config: RunConfig, split: Split, run_dir: Path | None, ctx: DistContext, hooks: Sequence[TrainHook] = ()
+) -> TrainingSetup:
+    """The GAN run of ``config``: both players in one model, the game as the procedure; ``gan.png`` is
+    drawn from ``metrics.jsonl`` once training ends (also after a divergence: the curves explain it)."""
+    check_gan_config(config)
+    if config.eval.adversarial_valid is not None:
+        raise ConfigError("eval.adversarial_valid: GAN runs have no single objective to attack; unset it")
+    if ctx.enabled:
+        raise ConfigError("gan.name: GAN training runs in a single process (no torchrun)")
+    protocol = Protocol.from_split(split, config.eval, config.device)
+    model = build_gan_model(config, split.train).to(config.device)
+    game = build_game(config, model, split.train)
+
+    def plot() -> None:
+        metrics = None if run_dir is None else run_dir / "metrics.jsonl"
+        if metrics is not None and metrics.exists() and metrics.stat().st_size:
+            title = f"{config.gan.name}, seed {config.seed}"
+            plot_gan_history(read_history(metrics), run_dir / "gan.png", title=title)
+
+    return TrainingSetup(model, game, protocol, protocol.validate, list(hooks), after_fit=plot)

@@ -7,8 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from advrec.errors import TrainingDiverged
 from advrec.train.optim import LRSchedule
+from advrec.train.step import GuardedStep
 
 
 class Player:
@@ -22,6 +22,7 @@ class Player:
         optimizer: torch.optim.Optimizer,
         schedule: LRSchedule,
         grad_clip: float | None = None,
+        max_growth: float | None = None,
     ) -> None:
         self.name = name
         self.module = module
@@ -29,28 +30,21 @@ class Player:
         self.schedule = schedule
         self.grad_clip = grad_clip
         self.params = [p for p in module.parameters() if p.requires_grad]
+        # Gradients of this player's parameters only: the other player's stay untouched, even when the
+        # loss flows through it (the generator's loss goes through the discriminator).
+        self.step = GuardedStep(
+            optimizer,
+            self.params,
+            grad_clip=grad_clip,
+            what=name,
+            own_gradients=True,
+            measure_norm=True,
+            max_growth=max_growth,
+        )
 
     def update(self, loss: torch.Tensor, epoch: int) -> float:
-        """One optimizer step on ``loss``; the norm of the gradient before clipping."""
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(
-                f"epoch {epoch}: the {self.name} loss became {loss.item()}; "
-                "stopped, last good checkpoint kept"
-            )
-        # Gradients of this player's parameters only: the other player's stay untouched (None), even
-        # when the loss flows through it (the generator's loss goes through the discriminator).
-        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-        for param, grad in zip(self.params, grads):
-            param.grad = grad
-        # clip_grad_norm_ with an infinite bound measures without clipping.
-        norm = nn.utils.clip_grad_norm_(self.params, self.grad_clip or float("inf"))
-        if not torch.isfinite(norm):
-            raise TrainingDiverged(
-                f"epoch {epoch}: the {self.name} gradient norm became {norm.item()}; stopped, "
-                "last good checkpoint kept"
-            )
-        self.optimizer.step()
-        return float(norm)
+        """One guarded optimizer step on ``loss``; the norm of the gradient before clipping."""
+        return self.step(loss, epoch)
 
     @property
     def lr(self) -> float:
