@@ -20,11 +20,13 @@ Bad input raises the errors the command line prints (:class:`advrec.errors.Advre
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, get_args
@@ -49,6 +51,7 @@ from advrec.runs.load import evaluate_run, load_run
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run
 from advrec.utils.files import atomic_write, read_json_object
+from advrec.utils.log import ROOT, console_log
 
 INPUT = "input"
 """The run folder's copy of the DataFrames ``fit`` was given (one Parquet file each)."""
@@ -91,6 +94,10 @@ def fit(
     ``out``: the run folder (default: a temporary folder, deleted when the run is closed or garbage
     collected unless it was saved). ``resume=True`` continues a killed run in ``out``; ``df`` may then
     be None (the run's stored copy is used), and a different ``df`` is refused.
+
+    ``progress``: show training as ``advrec train`` does: a line per epoch on stderr (and progress bars
+    on a terminal). Without it, advrec's log lines reach only the handlers the caller configured (and
+    the run folder's ``run.log``).
     """
     temporary = out is None
     if temporary and resume:
@@ -102,7 +109,8 @@ def fit(
         run_config = _fit_config(config, model, adversary, epochs, seed, set, frames)
         _store_frames(run_dir, frames)
         # data.path is relative to the run folder, so the folder can move and still resume
-        train_run(run_config, run_dir, data_root=run_dir, resume=resume, show_progress=progress)
+        with _shown(progress):
+            train_run(run_config, run_dir, data_root=run_dir, resume=resume, show_progress=progress)
     except BaseException:
         if temporary:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -306,6 +314,7 @@ class Run:
         defence: str = "none",
         detector: str = "simulated",
         out: str | Path | None = None,
+        progress: bool = True,
     ) -> pd.DataFrame:
         """The poisoning experiment of ``advrec attack`` with this run as the clean victim: fake users
         (``size``: a share of the real users) push ``targets`` (``mid:5``, ``unpopular:5``, ``random:5``
@@ -315,7 +324,8 @@ class Run:
         Returns one row per metric (``target_hit@10``, ``target_mean_rank``, ... and the test metrics)
         and a column per victim (``before``, ``after``[, ``defended``]); ``.attrs`` holds the attack's
         description (fake users, filler, target ids, shifts) and the experiment folder, by default
-        ``poisoning/<attack>-<size>-<targets>/`` inside the run folder (rerunning reuses it).
+        ``poisoning/<attack>-<size>-<targets>/`` inside the run folder (rerunning reuses it). ``progress``:
+        as in :func:`fit`.
         """
         from advrec.defend.filters import FILTER_DETECTORS
         from advrec.experiments.poisoning import AttackSettings, attack_run, default_detector
@@ -331,13 +341,15 @@ class Run:
             raise ConfigError(f"detector {detector!r}: expected one of {', '.join(FILTER_DETECTORS)}")
         config = self.config
         folder = Path(out) if out is not None else self.run_dir / "poisoning" / _slug(attack, size, targets)
-        results = attack_run(
-            config,
-            folder,
-            settings,
-            detector=default_detector(settings, seed=config.seed, name=detector),
-            clean_dir=self.run_dir,
-        )
+        with _shown(progress):
+            results = attack_run(
+                config,
+                folder,
+                settings,
+                detector=default_detector(settings, seed=config.seed, name=detector),
+                show_progress=progress,
+                clean_dir=self.run_dir,
+            )
         p = results["poisoning"]
         table = pd.DataFrame({c: p[c] for c in ("before", "after", "defended") if c in p})
         table.index.name = "metric"
@@ -394,6 +406,18 @@ class Run:
             config, split, model = load_run(self.run_dir)
             self._state = (config, split, model, build_protocol(config, split))
         return self._state
+
+
+@contextmanager
+def _shown(progress: bool) -> Iterator[None]:
+    """advrec's INFO lines on stderr while the block runs, as the command line shows them; not when the
+    caller's own logging already shows them (a second handler would print every line twice)."""
+    logger = logging.getLogger(ROOT)
+    if not progress or (logger.isEnabledFor(logging.INFO) and logger.hasHandlers()):
+        yield
+        return
+    with console_log(logging.INFO):
+        yield
 
 
 # -- DataFrames in, ids out -------------------------------------------------------------------------

@@ -218,3 +218,18 @@ def test_advrec_import_is_cheap_and_exports_the_api():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+def test_progress_shows_a_line_per_epoch_as_the_cli_does(df, capsys):
+    with advrec.fit(df, epochs=3, set={"model.dim": 4}) as run:
+        err = capsys.readouterr().err.splitlines()
+        assert [line.split(" · ")[0] for line in err if line.startswith("epoch")] == [
+            "epoch 1/3",
+            "epoch 2/3",
+            "epoch 3/3",
+        ]
+        run.poison(size=0.05, targets="mid:2")
+        assert "epoch 3/3" in capsys.readouterr().err  # the poisoned victim's training
+    with advrec.fit(df, epochs=3, set={"model.dim": 4}, progress=False) as run:
+        run.poison(size=0.05, targets="mid:2", progress=False)
+        assert "epoch" not in capsys.readouterr().err
