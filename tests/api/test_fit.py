@@ -233,3 +233,10 @@ def test_progress_shows_a_line_per_epoch_as_the_cli_does(df, capsys):
     with advrec.fit(df, epochs=3, set={"model.dim": 4}, progress=False) as run:
         run.poison(size=0.05, targets="mid:2", progress=False)
         assert "epoch" not in capsys.readouterr().err
+
+
+def test_the_cli_report_reads_a_fitted_run(df, tmp_path, capsys):
+    _fit(df, out=tmp_path / "run", epochs=2)
+    assert main(["report", str(tmp_path / "run"), "--no-per-user"]) == 0
+    assert "leaderboard" in capsys.readouterr().out
+    assert (tmp_path / "run" / "report.html").stat().st_size > 0
