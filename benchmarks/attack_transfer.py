@@ -32,6 +32,7 @@ from advrec.config.loading import load_config
 from advrec.data.split import load_saved_split
 from advrec.experiments.poisoning import attack_rng, filler_count, probe, train_or_reuse
 from advrec.measure.poisoning import exposure_metrics
+from advrec.runs.fingerprint import split_complete
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,7 +82,7 @@ def _seed_rows(args: argparse.Namespace, seed: int, out: Path) -> list[dict]:
         for j in range(args.victim_seeds):
             victim_seed = seed if j == 0 else seed + 499 + j
             folder = out / f"seed{seed}" / f"draw{draw}" / f"victim{victim_seed}"
-            if not (folder / "split" / "test.tsv").exists():
+            if not split_complete(folder / "split"):
                 write_poisoned_split(folder / "split", poisoned, fake_ids)
             train_or_reuse(load_config(args.config, [f"seed={victim_seed}", "threads=1"]), folder)
             rows.append(

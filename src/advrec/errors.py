@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 
 class AdvrecError(Exception):
@@ -31,3 +33,27 @@ class TrainingDiverged(AdvrecError):
 
 class NothingSelected(AdvrecError):
     """The run ended without an epoch that may be selected as best (its checkpoints are kept)."""
+
+
+class StorageError(AdvrecError):
+    """A file could not be written (a full disk, no permission, a folder where a file should go)."""
+
+
+class FolderBusy(AdvrecError):
+    """Another running process holds the folder (a run, study or attack folder) this one would write."""
+
+
+class AdvrecWarning(UserWarning):
+    """Something the user should know that does not stop the work; the CLI prints it on one line
+    (``advrec: warning: ...``)."""
+
+
+def warn(message: str) -> None:
+    """Say ``message`` as an :class:`AdvrecWarning` (shown once per message and place by default)."""
+    warnings.warn(message, AdvrecWarning, stacklevel=2)
+
+
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, so messages show ``13``, not ``np.int64(13)``."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) and getattr(value, "shape", None) == () else value

@@ -15,6 +15,7 @@ import numpy as np
 from advrec.attack.profiles import FakeProfiles
 from advrec.data.interactions import Interactions, RawInteractions
 from advrec.data.split import Split, load_saved_split, save_split
+from advrec.runs.fingerprint import write_fingerprint
 from advrec.utils.files import atomic_write_text
 
 FAKE_USERS_FILE = "fake_users.txt"
@@ -62,7 +63,9 @@ def write_poisoned_split(folder: str | Path, split: Split, fake_ids: np.ndarray)
     original id a line): a run folder whose ``split/`` this is retrains on exactly this data."""
     folder = Path(folder)
     atomic_write_text(folder / FAKE_USERS_FILE, "".join(f"{u}\n" for u in fake_ids.tolist()))
-    save_split(split, folder)  # test.tsv written last: its presence marks a complete folder
+    save_split(split, folder)
+    # written last, the fingerprint marks a complete folder, which a run then trains on as given
+    write_fingerprint(folder, given={"poisoned": f"{len(fake_ids)} fake users"})
 
 
 def read_fake_users(folder: str | Path) -> list[str]:

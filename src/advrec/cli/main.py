@@ -5,11 +5,15 @@ Input errors print one line, exit code 2."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
-from advrec.errors import AdvrecError, ConfigError
+from advrec.errors import AdvrecError, AdvrecWarning, ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -317,6 +321,24 @@ def _cmd_attack(args: argparse.Namespace) -> None:
     run(args)
 
 
+@contextlib.contextmanager
+def _warnings_on_one_line() -> Iterator[None]:
+    """advrec's own warnings as ``advrec: warning: ...`` log lines (shown on stderr by ``console_log``),
+    each time they happen; other warnings as usual."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AdvrecWarning)
+        default = warnings.showwarning
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, AdvrecWarning):  # through the log: stderr, and run.log in a run
+                logging.getLogger("advrec.warnings").warning("advrec: warning: %s", message)
+            else:
+                default(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -329,12 +351,11 @@ def main(argv: list[str] | None = None) -> int:
         "report": _cmd_report,
         "attack": _cmd_attack,
     }
-    import logging
-
     from advrec.utils.log import console_log
 
     try:
-        with console_log(logging.WARNING if getattr(args, "quiet", False) else logging.INFO):
+        level = logging.WARNING if getattr(args, "quiet", False) else logging.INFO
+        with console_log(level), _warnings_on_one_line():
             commands[args.command](args)
     except AdvrecError as exc:
         print(f"advrec: error: {exc}", file=sys.stderr)

@@ -32,6 +32,7 @@ from types import MappingProxyType
 from typing import BinaryIO
 
 from advrec.errors import DataError
+from advrec.utils.files import sha256_of
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60
@@ -96,7 +97,7 @@ def fetch(name: str, cache_dir: str | Path, *, url: str | None = None, sha256: s
     if marker.is_file() and marker.read_text().strip() == expected:
         return target  # extracted earlier from an archive with this very checksum
     archive = cache / _archive_name(url, name)
-    if not (archive.is_file() and _sha256_of(archive) == expected):
+    if not (archive.is_file() and sha256_of(archive) == expected):
         _download(url, archive, expected)
     _extract_atomically(archive, target, expected)
     return target
@@ -139,14 +140,6 @@ def _resolve(name: str, url: str | None, sha256: str | None) -> tuple[str, str]:
 def _archive_name(url: str, name: str) -> str:
     base = PurePosixPath(urllib.parse.urlsplit(url).path).name
     return base if base.endswith(".zip") else f"{name}.zip"
-
-
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _download(url: str, archive: Path, expected: str) -> None:

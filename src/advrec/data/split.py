@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from advrec.data.interactions import Interactions, RawInteractions
-from advrec.errors import DataError
+from advrec.errors import DataError, plain, warn
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,52 @@ def given_split(
     return Split(carved.train, carved.valid, test)
 
 
+def check_split(split: Split, sources: dict[str, str] | None = None, repeats_allowed: bool = False) -> None:
+    """Refuse a split whose test (or valid) pairs are also training pairs, and say aloud when test users
+    have no training interactions.
+
+    The protocol never ranks a user's training items (nor, at test, their valid items), so a test pair
+    that is also a training pair can never be hit: a silent zero. With ``repeats_allowed`` (duplicates:
+    keep_all, repeat consumption) such pairs are expected, and only said. ``sources`` names the file
+    each part came from (a given split), for the message.
+    """
+    sources = sources or {}
+    n_items = split.train.n_items
+    train = _pair_keys(split.train, n_items)
+    for name, part, seen in (
+        ("test", split.test, np.union1d(train, _pair_keys(split.valid, n_items))),
+        ("valid", split.valid, train),
+    ):
+        keys = _pair_keys(part, n_items)
+        shared = np.isin(keys, seen)
+        if not shared.any():
+            continue
+        row = int(np.flatnonzero(shared)[0])
+        user, item = plain(part.user_map.raw[part.users[row]]), plain(part.item_map.raw[part.items[row]])
+        where = "train" if name == "valid" else "train or valid"
+        message = (
+            f"{int(shared.sum())} of {len(part)} {sources.get(name, name)} interactions are also in "
+            f"{where} (e.g. user {user}, item {item}); the protocol never ranks a user's {where} items, "
+            "so they could never be hit"
+        )
+        if not repeats_allowed:
+            raise DataError(f"{message}; remove them from one of the files")
+        warn(message + " (data.duplicates keep_all: repeats expected)")
+    in_train = np.zeros(split.train.n_users, dtype=bool)
+    in_train[split.train.users] = True
+    cold = np.unique(split.test.users[~in_train[split.test.users]])
+    if len(cold):
+        first = plain(split.test.user_map.raw[cold[0]])
+        warn(
+            f"{len(cold)} of {len(np.unique(split.test.users))} test users (e.g. user {first}) have no "
+            "training interactions: they are scored from embeddings training never updated"
+        )
+
+
+def _pair_keys(part: Interactions, n_items: int) -> np.ndarray:
+    return part.users.astype(np.int64) * n_items + part.items.astype(np.int64)
+
+
 COLUMNS = ("user", "item", "rating", "timestamp")
 
 
@@ -133,7 +179,14 @@ def load_saved_split(folder: str | Path) -> Split:
     parts: list[RawInteractions] = []
     for name in ("train", "valid", "test"):
         path = folder / f"{name}.tsv"
-        with open(path, encoding="utf-8") as fh:
-            header = fh.readline().rstrip("\n").split("\t")
+        try:
+            with open(path, encoding="utf-8") as fh:
+                header = fh.readline().rstrip("\n").split("\t")
+        except FileNotFoundError:
+            raise DataError(
+                "missing from the split folder (an interrupted or damaged run)", path=path
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"cannot read the saved split: {exc}", path=path) from None
         parts.append(read_table(path, columns={c: c for c in header}, sep="\t", header=True))
     return Split(*Interactions.encode_together(parts))

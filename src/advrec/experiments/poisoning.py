@@ -36,7 +36,10 @@ from advrec.data.split import load_saved_split, save_split
 from advrec.defend.defences import Defence, Detector, build_defence
 from advrec.errors import AdvrecError, ConfigError
 from advrec.measure.poisoning import exposure_metrics, mean_shift, score_targets
-from advrec.utils.files import atomic_write_json
+from advrec.runs.fingerprint import split_complete, write_fingerprint
+from advrec.runs.folder import clear_stray_temps
+from advrec.utils.files import atomic_write_json, read_json_object
+from advrec.utils.locking import folder_lock
 from advrec.utils.seeding import child_seed
 
 SETTINGS_FILE = "attack.json"
@@ -137,7 +140,7 @@ def train_or_reuse(
 ) -> dict[str, Any]:
     """``folder``'s results: reused if finished, resumed if killed, else trained; a folder holding a run of
     another config is refused."""
-    from advrec.runs.folder import saved_config
+    from advrec.runs.folder import check_inputs_unchanged, saved_config
     from advrec.runs.train import train_run
 
     # an attack folder reuses its finished (or resumes its killed) runs: only if they ran this config
@@ -149,7 +152,8 @@ def train_or_reuse(
         )
     results = folder / "results.json"
     if results.exists():
-        return json.loads(results.read_text(encoding="utf-8"))
+        check_inputs_unchanged(config, folder, data_root)
+        return read_json_object(results)
     resume = (folder / "checkpoints" / "last.pt").exists()
     return train_run(config, folder, data_root=data_root, resume=resume, show_progress=show_progress)
 
@@ -235,7 +239,20 @@ def attack_run(
     if settings.defence != "none":
         defence = build_defence(settings.defence, detector)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out):
+        clear_stray_temps(out)
+        return _attack_locked(config, out, settings, defence, data_root, show_progress, clean_dir)
+
+
+def _attack_locked(
+    config: RunConfig,
+    out: Path,
+    settings: AttackSettings,
+    defence: Defence | None,
+    data_root: str | Path | None,
+    show_progress: bool,
+    clean_dir: str | Path | None,
+) -> dict[str, Any]:
     # the defence is left out: a folder can be rerun with a defence added, reusing clean and poisoned
     record = {k: v for k, v in asdict(settings).items() if k != "defence"}
     _check_settings(out, {**record, "seed": config.seed})
@@ -246,7 +263,7 @@ def attack_run(
     train = clean.train
     targets = select_targets(settings.targets, train, attack_rng(config.seed, 0))
     poisoned_dir = out / "poisoned"
-    if not (poisoned_dir / "split" / "test.tsv").exists():
+    if not split_complete(poisoned_dir / "split"):
         n_real = train.n_users
         spec = AttackSpec(
             n_fake=max(1, int(round(settings.size * n_real))),
@@ -278,12 +295,13 @@ def attack_run(
     if defence is not None:
         folder = defended_folder(out, defence)
         _check_detector(folder, defence)
-        if not (folder / "split" / "test.tsv").exists():
+        if not split_complete(folder / "split"):
             split, report = defence.train_split(load_saved_split(poisoned_dir / "split"))
             if defence.detector is not None:
                 report["detector"] = getattr(defence.detector, "name", "custom")
             save_split(split, folder / "split")
             atomic_write_json(folder / "defence.json", {"defence": defence.name, **report})
+            write_fingerprint(folder / "split", given={"defence": defence.name, "of": "poisoned/split"})
         defended_results = _train_defended(defence, config, folder, show_progress)
         defended_p = probe(folder, real_ids, train, targets)
         poisoning["defence"] = defence.name

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -47,9 +48,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from advrec.config.loading import parse_config
 from advrec.config.schema import RunConfig
+from advrec.config.yaml_safe import read_yaml_file
 from advrec.errors import ConfigError
+from advrec.runs.folder import clear_stray_temps
 from advrec.train.hooks import TrainHook
 from advrec.utils.files import atomic_write_json, atomic_write_text, update_json_object
+from advrec.utils.locking import folder_lock
 
 
 class _Strict(BaseModel):
@@ -111,6 +115,17 @@ class StudyConfig(_Strict):
     per_user: bool = True
     report: ReportOptions = Field(default_factory=ReportOptions)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        # the default --out is runs/<name>: a name with a path in it would write outside runs/
+        if value is not None and not _plain_folder_name(value):
+            raise ValueError(
+                "expected a plain folder name (letters, digits, '-', '_', '.'; not starting with '.'), "
+                "since the study's default folder is runs/<name>"
+            )
+        return value
+
     @field_validator("axes")
     @classmethod
     def _axes(cls, value: dict[str, dict[str, AxisValue]]) -> dict[str, dict[str, AxisValue]]:
@@ -130,6 +145,10 @@ class StudyConfig(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("seeds repeat")
         return value
+
+
+def _plain_folder_name(name: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9_\-][A-Za-z0-9_.\-]*", name))
 
 
 @dataclass(frozen=True)
@@ -269,14 +288,15 @@ def cell_steps() -> dict[str, CellStep]:
 
 
 def _explain(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid study file"]
+    """One line (the CLI's error format): every problem, separated by '; '."""
+    problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  unknown key {key!r}")
+            problems.append(f"unknown key {key!r}")
         else:
-            lines.append(f"  {key}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
+            problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
+    return f"{source}: invalid study file: " + "; ".join(problems)
 
 
 def _set_path(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
@@ -306,14 +326,7 @@ def merge(raw: dict[str, Any], overrides: dict[str, Any], where: str = "override
 def load_study(path: str | Path) -> tuple[StudyConfig, list[Cell]]:
     """Read and validate a study file and every cell's run config (all before anything runs)."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: study file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping (keys: {', '.join(StudyConfig.model_fields)})")
+    raw = read_yaml_file(path, "study")
     return parse_study(raw, str(path), base_dir=path.parent, default_name=path.stem)
 
 
@@ -330,13 +343,9 @@ def parse_study(
     if study.base_config is not None:
         file = (base_dir or Path(".")) / study.base_config
         try:
-            base = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ConfigError(
-                f"{source}: base_config {study.base_config!r}: cannot read {file}: {exc}"
-            ) from None
-        if not isinstance(base, dict):
-            raise ConfigError(f"{source}: base_config {file}: expected a mapping of sections")
+            base = read_yaml_file(file, "config")
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: base_config {study.base_config!r}: {exc}") from None
     base = merge(base, study.base, f"{source}: base")
     cells = expand(study, base, source)
     valid_steps = cell_steps()
@@ -421,9 +430,10 @@ class _Clock:
         print(f"{text} · {self.eta()}", file=self.stream or sys.stderr, flush=True)
 
 
-def _cell_state(cell: Cell, run_dir: Path) -> str:
-    """'new', 'resume' (killed mid-training) or 'finished'; a folder of another config is an error."""
-    from advrec.runs.folder import saved_config
+def _cell_state(cell: Cell, run_dir: Path, data_root: str | Path | None) -> str:
+    """'new', 'resume' (killed mid-training) or 'finished'; a folder of another config, or a finished
+    one made from data that changed since, is an error."""
+    from advrec.runs.folder import check_inputs_unchanged, saved_config
 
     previous = saved_config(run_dir)
     if previous is None:
@@ -434,6 +444,7 @@ def _cell_state(cell: Cell, run_dir: Path) -> str:
             "delete that folder or choose another --out"
         )
     if (run_dir / "results.json").exists():
+        check_inputs_unchanged(cell.config, run_dir, data_root)
         return "finished"
     return "resume" if (run_dir / "checkpoints" / "last.pt").exists() else "new"
 
@@ -469,13 +480,30 @@ def run_study(
     (``advrec.report.tracking``); ``mlflow``: an MLflow tracking folder, one MLflow run per cell trained
     now plus one holding the report.
     """
+    out = Path(out)
+    with folder_lock(out):
+        clear_stray_temps(out)
+        return _run_study_locked(
+            study, cells, out, data_root, extra_hooks, report, stream, tensorboard, mlflow
+        )
+
+
+def _run_study_locked(
+    study: StudyConfig,
+    cells: list[Cell],
+    out: Path,
+    data_root: str | Path | None,
+    extra_hooks: Callable[[Cell], list[TrainHook]] | None,
+    report: bool,
+    stream: Any,
+    tensorboard: str | Path | None,
+    mlflow: str | Path | None,
+) -> dict[str, Any]:
     from advrec.runs.train import train_run
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_index(out, study, cells)
     steps = cell_steps()
-    states = [_cell_state(c, out / c.folder) for c in cells]
+    states = [_cell_state(c, out / c.folder, data_root) for c in cells]
     pending = [
         i
         for i, (c, s) in enumerate(zip(cells, states))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -13,11 +12,12 @@ from advrec.errors import AdvrecError, ConfigError
 from advrec.measure.sequential import build_protocol
 from advrec.models.base import Recommender
 from advrec.models.registry import build_model
-from advrec.runs.folder import saved_config, saved_item_features
-from advrec.train.checkpoint import load_checkpoint
+from advrec.runs.folder import check_saved_split, saved_config, saved_item_features
+from advrec.train.checkpoint import load_model_state
 from advrec.train.gan.builder import build_gan_model
 from advrec.utils.devices import check_device, check_device_name
-from advrec.utils.files import atomic_write_json, atomic_write_text
+from advrec.utils.files import atomic_write_json, atomic_write_text, read_json_object
+from advrec.utils.locking import folder_lock
 from advrec.utils.seeding import torch_generator
 
 
@@ -38,6 +38,7 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig,
         check_device(
             config.device, f"{run_dir / 'config.yaml'}: device", "pass --device cpu to load the run here"
         )
+    check_saved_split(run_dir)
     split = load_saved_split(run_dir / "split")
     if config.gan.name != "none":
         model = build_gan_model(config, split.train)
@@ -46,7 +47,7 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig,
         if config.data.item_features is not None or config.data.item_text is not None:
             features = saved_item_features(run_dir / "split", split)
         model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
-    model.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "best.pt")["model"])
+    model.load_state_dict(load_model_state(run_dir / "checkpoints" / "best.pt", model))
     return config, split, model.to(config.device).eval()
 
 
@@ -73,8 +74,9 @@ def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, fl
     with torch.inference_mode():
         test = build_protocol(config, split).test_metrics(model)
     results_path = Path(run_dir) / "results.json"
-    if results_path.exists():
-        results = json.loads(results_path.read_text())
-        if results.get("test", {}) is None:
-            atomic_write_json(results_path, {**results, "test": test})
+    if results_path.exists() and read_json_object(results_path).get("test", {}) is None:
+        with folder_lock(run_dir):  # read again under the lock: another writer may have come first
+            results = read_json_object(results_path)
+            if results.get("test", {}) is None:
+                atomic_write_json(results_path, {**results, "test": test})
     return test

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ from advrec.models.base import Recommender
 from advrec.runs.folder import (
     _check_run_dir,
     check_feature_config,
+    clear_stray_temps,
     prepare_item_features,
     prepare_split,
 )
@@ -27,6 +29,7 @@ from advrec.train.trainer import Trainer, TrainResult
 from advrec.utils.devices import check_device
 from advrec.utils.environment import run_environment
 from advrec.utils.files import atomic_write_json, atomic_write_text
+from advrec.utils.locking import folder_lock
 from advrec.utils.log import run_log
 from advrec.utils.seeding import numpy_rng
 
@@ -52,6 +55,23 @@ def train_run(
         torch.set_num_threads(config.threads)
     check_device(config.device)
     ctx = init_distributed(config.device)
+    # one writer per run folder; the other ranks of a torchrun job write nothing but through rank 0
+    with folder_lock(run_dir) if ctx.is_main else contextlib.nullcontext():
+        if ctx.is_main:
+            clear_stray_temps(run_dir)
+        return _train_locked(config, run_dir, data_root, resume, hooks, show_progress, read_test, ctx)
+
+
+def _train_locked(
+    config: RunConfig,
+    run_dir: Path,
+    data_root: str | Path | None,
+    resume: bool,
+    hooks: list[TrainHook] | None,
+    show_progress: bool,
+    read_test: bool,
+    ctx: DistContext,
+) -> dict[str, Any]:
     _check_run_dir(config, run_dir, resume)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -61,7 +81,7 @@ def train_run(
     ctx.barrier()
     with run_log(run_dir, enabled=ctx.is_main):
         logger.info("%s %s in %s", "resuming" if resume else "training", _describe(config), run_dir)
-        split = prepare_split(config, run_dir, data_root, ctx)
+        split = prepare_split(config, run_dir, data_root, ctx, resume)
         item_features = prepare_item_features(config, run_dir, data_root, split, ctx)
         setup = build_setup(
             config,

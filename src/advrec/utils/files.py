@@ -1,33 +1,73 @@
-"""Atomic writes: a reader (or a resumed run) never sees a half-written file."""
+"""Atomic, durable writes: a reader (or a resumed run) never sees a half-written file, and a file
+renamed into place survives a power cut (its bytes and the folder entry are flushed first)."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from advrec.errors import DataError
+from advrec.errors import DataError, StorageError
+
+TEMP_SUFFIX = ".tmp"
+# what atomic_write's mkstemp names look like: .<target name>.<8 random characters>.tmp
+_STRAY_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path`` (same folder, so the rename is atomic)."""
+    """Call ``write(tmp_path)`` then rename over ``path`` (same folder, so the rename is atomic).
+
+    The temporary file is fsynced before the rename and the folder after it. An OSError on the way
+    (a full disk, no permission, ``path`` a folder) is a :class:`StorageError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    if path.is_dir():
+        raise StorageError(f"{path}: is a folder; expected a file name to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as exc:
+        raise _storage_error(path, exc) from None
     os.close(fd)
     # mkstemp creates 0600; give the file the mode a plain open() would have (0666 minus the umask).
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
     try:
+        os.chmod(tmp, 0o666 & ~umask)
         write(Path(tmp))
+        _fsync(tmp, os.O_RDONLY)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _storage_error(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(path.parent)
+
+
+def _fsync(name: str | Path, flags: int) -> None:
+    fd = os.open(name, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Flush the folder entry of a rename; some filesystems cannot fsync a folder, which is no error."""
+    with contextlib.suppress(OSError):
+        _fsync(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _storage_error(path: Path, exc: OSError) -> StorageError:
+    return StorageError(f"{path}: cannot write: {exc.strerror or exc}")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -36,6 +76,32 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def sha256_of(path: str | Path, chunk: int = 1 << 20) -> str:
+    """The sha256 hex digest of a file, read in chunks (data files can be large)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def stray_temps(folder: str | Path) -> list[Path]:
+    """Temporary files of ``atomic_write`` left in ``folder`` and below by a killed process."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob(f"*{TEMP_SUFFIX}") if p.is_file() and _STRAY_TEMP.match(p.name))
+
+
+def remove_stray_temps(folder: str | Path, keep: Callable[[Path], bool] = lambda p: False) -> list[Path]:
+    """Remove :func:`stray_temps` (not those ``keep`` names); only safe where no other process writes,
+    i.e. under the folder's lock. Returns what was removed."""
+    removed = [p for p in stray_temps(folder) if not keep(p)]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
 
 
 def read_json_object(path: str | Path) -> dict[str, Any]:
