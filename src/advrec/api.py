@@ -346,6 +346,7 @@ class Run:
                 config,
                 folder,
                 settings,
+                data_root=self.run_dir,  # the victim's data.path is relative to its folder
                 detector=default_detector(settings, seed=config.seed, name=detector),
                 show_progress=progress,
                 clean_dir=self.run_dir,
