@@ -99,10 +99,11 @@ def fit(
     on a terminal). Without it, advrec's log lines reach only the handlers the caller configured (and
     the run folder's ``run.log``).
     """
-    temporary = out is None
-    if temporary and resume:
+    if out is None and resume:
         raise ConfigError("resume=True: name the run folder to continue with out=")
-    run_dir = Path(tempfile.mkdtemp(prefix="advrec-run-")) if temporary else Path(out)
+    # a temporary run lives in a folder of its own inside a private one, made with the usual permissions
+    temporary = Path(tempfile.mkdtemp(prefix="advrec-run-")) if out is None else None
+    run_dir = temporary / "run" if temporary is not None else Path(out)
     try:
         _check_out(run_dir, resume)
         frames = _input_frames(run_dir, df, valid, test, columns, resume)
@@ -112,8 +113,8 @@ def fit(
         with _shown(progress):
             train_run(run_config, run_dir, data_root=run_dir, resume=resume, show_progress=progress)
     except BaseException:
-        if temporary:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
         raise
     return Run(run_dir, _temporary=temporary)
 
@@ -139,10 +140,13 @@ class Run:
     ``advrec evaluate --attack`` and ``advrec attack`` record them.
     """
 
-    def __init__(self, run_dir: str | Path, *, _temporary: bool = False):
+    def __init__(self, run_dir: str | Path, *, _temporary: Path | None = None):
         self._run_dir = Path(run_dir)
         self._state: tuple[RunConfig, Split, Recommender, Any] | None = None
-        self._cleanup = weakref.finalize(self, shutil.rmtree, self._run_dir, True) if _temporary else None
+        # _temporary: the folder fit made for this run, deleted with it (unless it is saved first)
+        self._cleanup = None
+        if _temporary is not None:
+            self._cleanup = weakref.finalize(self, shutil.rmtree, _temporary, True)
 
     # -- what the folder holds ------------------------------------------------------------------
 

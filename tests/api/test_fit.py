@@ -1,6 +1,7 @@
 """advrec.fit: a DataFrame in, a run folder out, through the same config system and trainer as the CLI."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,6 +27,12 @@ def _fit(df, **kw):
     kw.setdefault("set", FAST)
     epochs = kw.pop("epochs", 3)
     return advrec.fit(df, model={"name": "mf", "dim": 8}, epochs=epochs, seed=5, progress=False, **kw)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _same_weights(a: Path, b: Path) -> bool:
@@ -97,7 +104,8 @@ def test_a_temporary_run_is_deleted_when_closed(df):
     with _fit(df, epochs=1) as run:
         folder = run.run_dir
         assert (folder / "results.json").exists()
-    assert not folder.exists()
+        assert folder.stat().st_mode & 0o777 == 0o777 & ~_umask()  # saved copies keep usual permissions
+    assert not folder.exists() and not folder.parent.exists()
     with pytest.raises(AdvrecError, match="closed"):
         run.recommend([0])
     assert "closed" in repr(run)
@@ -114,7 +122,7 @@ def test_a_temporary_run_is_deleted_when_collected(df):
     done = subprocess.run(
         [sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True, check=True
     )
-    folder = Path(done.stdout.strip())
+    folder = Path(done.stdout.strip()).parent
     assert folder.name.startswith("advrec-run-") and not folder.exists()
 
 
