@@ -34,8 +34,7 @@ from typing import Any, get_args
 import numpy as np
 import pandas as pd
 
-from advrec.config.loading import apply_overrides, load_config, parse_config
-from advrec.config.schema import RunConfig
+from advrec.config.loading import parse_overrides
 from advrec.data.filtering import apply_rating_threshold
 from advrec.data.interactions import IdMap, RawInteractions
 from advrec.data.io import TABLE_KEYS
@@ -43,12 +42,14 @@ from advrec.data.split import Split
 from advrec.errors import AdvrecError, ConfigError, DataError
 from advrec.measure.ranking import topk_scored
 from advrec.measure.robustness import curve_rows, parse_attacks
-from advrec.measure.sequential import SequentialProtocol, build_protocol
+from advrec.measure.sequential import SequentialProtocol
 from advrec.models.base import Recommender
 from advrec.perturb.perturbation import EpsMode
+from advrec.runs.config import RunConfig, apply_overrides, load_config, parse_config
 from advrec.runs.folder import saved_config
 from advrec.runs.load import evaluate_run, load_run
 from advrec.runs.probe import robustness_run
+from advrec.runs.setup import build_protocol
 from advrec.runs.train import train_run
 from advrec.utils.files import atomic_write, read_json_object
 from advrec.utils.log import ROOT, console_log
@@ -310,13 +311,13 @@ class Run:
 
     def poison(
         self,
-        attack: str = "bandwagon",
+        attack: str | dict[str, Any] = "bandwagon",
         size: float = 0.03,
         targets: str = "mid:5",
         *,
         filler: float | None = None,
-        defence: str = "none",
-        detector: str = "simulated",
+        defence: str | dict[str, Any] = "none",
+        detector: str | None = None,
         out: str | Path | None = None,
         progress: bool = True,
     ) -> pd.DataFrame:
@@ -331,27 +332,22 @@ class Run:
         ``poisoning/<attack>-<size>-<targets>/`` inside the run folder (rerunning reuses it). ``progress``:
         as in :func:`fit`.
         """
-        from advrec.defend.filters import FILTER_DETECTORS
-        from advrec.experiments.poisoning import AttackSettings, attack_run, default_detector
+        from advrec.experiments.poisoning import attack_run, poison_config
 
-        for name, value in (("size", size), ("filler", filler)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise ConfigError(f"{name} {value!r}: expected a number")
-        settings = AttackSettings(
-            attack=attack, size=size, targets=str(targets), filler=filler, defence=defence
-        )
-        settings.check()
-        if detector not in FILTER_DETECTORS:
-            raise ConfigError(f"detector {detector!r}: expected one of {', '.join(FILTER_DETECTORS)}")
+        chosen: dict[str, Any] = {"name": defence} if isinstance(defence, str) else dict(defence)
+        if detector is not None:
+            chosen["detector"] = detector
+        raw = {"attack": attack, "size": size, "targets": str(targets), "filler": filler, "defence": chosen}
+        settings = poison_config(raw, "poison")
         config = self.config
-        folder = Path(out) if out is not None else self.run_dir / "poisoning" / _slug(attack, size, targets)
+        slug = _slug(settings.attack.name, settings.size, targets)
+        folder = Path(out) if out is not None else self.run_dir / "poisoning" / slug
         with _shown(progress):
             results = attack_run(
                 config,
                 folder,
                 settings,
                 data_root=self.run_dir,  # the victim's data.path is relative to its folder
-                detector=default_detector(settings, seed=config.seed, name=detector),
                 show_progress=progress,
                 clean_dir=self.run_dir,
             )
@@ -665,7 +661,7 @@ def _fit_config(
     }
     if "test" in frames:
         raw.setdefault("split", {})["method"] = "given"
-    return parse_config(apply_overrides(raw, _override_list(overrides)), source="advrec.fit")
+    return parse_config(apply_overrides(raw, parse_overrides(_override_list(overrides)), "set"), "advrec.fit")
 
 
 def _set_component(raw: dict[str, Any], section: str, value: str | Mapping[str, Any] | None) -> None:

@@ -17,8 +17,8 @@ from api_data import FAST, interactions
 
 import advrec
 from advrec.cli.main import main
-from advrec.config.loading import load_config
 from advrec.errors import AdvrecError
+from advrec.runs.config import load_config
 from advrec.runs.train import train_run
 from advrec.train.checkpoint import load_checkpoint
 

@@ -104,12 +104,12 @@ def test_poison_is_the_attack_experiment_with_this_run_as_victim(apr_run, tmp_pa
 @pytest.mark.parametrize(
     "kwargs, fragment",
     [
-        ({"attack": "shilling"}, "unknown attack; valid: random, average, bandwagon"),
-        ({"size": 2.0}, "expected a share of real users in (0, 1]"),
-        ({"size": float("nan")}, "expected a share of real users in (0, 1]"),
-        ({"size": "0.03"}, "size '0.03': expected a number"),
-        ({"defence": "wall"}, "unknown defence; valid: none"),
-        ({"defence": "filter", "detector": "oracle"}, "detector 'oracle': expected one of simulated"),
+        ({"attack": "shilling"}, "attack: unknown attack 'shilling'; valid: average, bandwagon"),
+        ({"size": 2.0}, "size: Input should be less than or equal to 1"),
+        ({"size": float("nan")}, "size: Input should be a finite number"),
+        ({"size": "0.03"}, "size: Input should be a valid number"),
+        ({"defence": "wall"}, "defence: unknown defence 'wall'; valid: apr, filter, filter+apr, none"),
+        ({"defence": "filter", "detector": "oracle"}, "defence.detector: Input should be 'simulated'"),
     ],
 )
 def test_bad_poison_arguments_fail_before_any_training(apr_run, kwargs, fragment):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from advrec.errors import ConfigError, DataError
-from advrec.measure.sequential import build_protocol
 from advrec.runs.load import export_topk, load_run
+from advrec.runs.setup import build_protocol
 
 
 def _pairs(run, *parts):
