@@ -15,6 +15,7 @@ The same machinery serves run configs (``advrec.runs.config``), study files and 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,8 +30,15 @@ M = TypeVar("M", bound=BaseModel)
 EXTENDS = "extends"
 
 
-def read_config_file(path: str | Path, what: str = "config", _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The mapping a YAML file holds, with its ``extends:`` chain merged in (the base first)."""
+Fold = Callable[[dict[str, Any], dict[str, Any], str], dict[str, Any]]
+
+
+def read_config_file(
+    path: str | Path, what: str = "config", fold: Fold | None = None, _seen: tuple[Path, ...] = ()
+) -> dict[str, Any]:
+    """The mapping a YAML file holds, with its ``extends:`` chain folded in, the base first: each file's
+    keys merged over its base's by ``fold(base, keys, where)`` (``merge`` unless given: a run config
+    folds with its own rule for switched components)."""
     path = Path(path)
     if path.resolve() in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, path.resolve()))
@@ -41,8 +49,8 @@ def read_config_file(path: str | Path, what: str = "config", _seen: tuple[Path, 
         return raw
     if not isinstance(base_name, str) or not base_name:
         raise ConfigError(f"{path}: {EXTENDS}: expected the path of another {what} file, got {base_name!r}")
-    base = read_config_file(path.parent / base_name, what, (*_seen, path.resolve()))
-    return merge(base, raw, f"{path}")
+    base = read_config_file(path.parent / base_name, what, fold, (*_seen, path.resolve()))
+    return (fold or merge)(base, raw, str(path))
 
 
 def copy_plain(raw: Any) -> Any:

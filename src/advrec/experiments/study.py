@@ -47,10 +47,10 @@ import yaml
 from pydantic import Field, field_validator, model_validator
 
 from advrec.config.base import Strict
-from advrec.config.loading import merge, read_config_file, validate
+from advrec.config.loading import merge, validate
 from advrec.config.yaml_safe import read_yaml_file
 from advrec.errors import ConfigError
-from advrec.runs.config import RunConfig, apply_overrides, parse_config
+from advrec.runs.config import RunConfig, apply_overrides, parse_config, read_run_config
 from advrec.runs.folder import clear_stray_temps
 from advrec.train.hooks import TrainHook
 from advrec.utils.files import atomic_write_json, atomic_write_text, update_json_object
@@ -296,7 +296,7 @@ def parse_study(
     if study.base_config is not None:
         file = (base_dir or Path(".")) / study.base_config
         try:
-            base = read_config_file(file)
+            base = read_run_config(file)
         except ConfigError as exc:
             raise ConfigError(f"{source}: base_config {study.base_config!r}: {exc}") from None
     base = merge(base, study.base, f"{source}: base")

@@ -140,12 +140,18 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     source = "<config>"
     if path is not None:
         source = str(path)
-        raw = read_config_file(path)
+        raw = read_run_config(path)
         if not raw:
             raise ConfigError(f"{path}: the config file is empty; an empty run config is not a run")
     return parse_config(
         apply_overrides(upgrade_layout(raw, source), parse_overrides(overrides or [])), source
     )
+
+
+def read_run_config(path: str | Path) -> dict[str, Any]:
+    """A run config file's mapping with its ``extends:`` chain folded in: each file over its base, a
+    component it switches keeping only the base's settings the new component has (as ``--set`` does)."""
+    return read_config_file(path, "config", lambda base, keys, where: apply_overrides(base, keys, where))
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], where: str = "--set") -> dict[str, Any]:
