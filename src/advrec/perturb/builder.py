@@ -57,9 +57,9 @@ class PerturbationBuilder:
     random_start: bool = False
 
     def __post_init__(self) -> None:
-        if self.method not in PERTURBATIONS and self.method != "fgsm_sign":
+        if self.method not in PERTURBATIONS:
             raise ValueError(PERTURBATIONS.unknown(self.method))
-        info = PERTURBATIONS[self.method].info if self.method in PERTURBATIONS else {}
+        info = PERTURBATIONS[self.method].info
         if self.random_start and not info.get("random_start"):
             raise ValueError(f"random_start does not apply to method {self.method!r}")
         if self.eps < 0 or self.pgd_steps < 1 or (self.pgd_alpha is not None and self.pgd_alpha <= 0):
@@ -84,11 +84,7 @@ class PerturbationBuilder:
         radius = {name: row_radius(t, eps, self.eps_mode) for name, t in tables.items()}
         zeros = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
         start = self._random_start(zeros, radius) if self.random_start else zeros
-        if self.method == "fgsm_sign":
-            grads = gradient_fn(zeros)
-            deltas = {name: radius[name] * torch.sign(g) for name, g in grads.items()}
-        else:
-            deltas = PERTURBATIONS[self.method].build(self, start, radius, gradient_fn)
+        deltas = PERTURBATIONS[self.method].build(self, start, radius, gradient_fn)
         return {name: d.detach() for name, d in deltas.items()}
 
     def universal_step(

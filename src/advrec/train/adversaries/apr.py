@@ -142,16 +142,14 @@ class APRConfig(AdversaryConfig):
     @field_validator("method")
     @classmethod
     def _registered_method(cls, v: str) -> str:
-        if v not in PERTURBATIONS and v != "fgsm_sign":
-            raise ValueError(
-                f"unknown method {v!r}; valid: {', '.join(sorted({*PERTURBATIONS.names(), 'fgsm_sign'}))}"
-            )
+        if v not in PERTURBATIONS:
+            raise ValueError(f"unknown method {v!r}; valid: {', '.join(PERTURBATIONS.names())}")
         return v
 
     @model_validator(mode="after")
     def _combinations(self) -> APRConfig:
         """What the Δ options combine with (one component's own settings; the run is checked at build)."""
-        info = PERTURBATIONS[self.method].info if self.method in PERTURBATIONS else {}
+        info = PERTURBATIONS[self.method].info
         if self.random_start and not info.get("random_start"):
             raise ValueError(f"random_start: applies to method fgsm or pgd; got method {self.method!r}")
         if self.random_start and self.universal_step is not None:
@@ -375,9 +373,7 @@ def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
             f"adversary.min_adv_epochs: start_epoch ({cfg.start_epoch}) + min_adv_epochs "
             f"({cfg.min_adv_epochs}) >= train.epochs ({epochs}); no epoch could be selected"
         )
-    closed_form = (
-        bool(PERTURBATIONS[cfg.method].info.get("closed_form")) if cfg.method in PERTURBATIONS else False
-    )
+    closed_form = bool(PERTURBATIONS[cfg.method].info.get("closed_form"))
     if (closed_form or cfg.shared_forward) and not isinstance(ctx.model, SequentialRecommender):
         what = f"adversary.method: {cfg.method}" if closed_form else "adversary.shared_forward"
         raise ConfigError(f"{what} needs a sequential model (e.g. sasrec); got {type(ctx.model).__name__}")
