@@ -9,7 +9,8 @@ import yaml
 
 from advrec.cli.main import main
 from advrec.errors import ConfigError
-from advrec.measure.robustness import ATTACKS, curve_rows
+from advrec.measure.robustness import curve_rows
+from advrec.perturb.methods.registry import probe_attacks
 from advrec.runs.probe import robustness_run
 
 
@@ -55,7 +56,7 @@ def test_probe_with_two_attacks_relative_eps(apr_run):
         ({"eps": [-0.1]}, "finite, non-negative"),
         ({"eps": []}, "finite, non-negative"),
         ({"eps": ["0.5"]}, "finite, non-negative"),
-        ({"attack": "deepfool"}, "unknown attack deepfool; valid: " + ", ".join(ATTACKS)),
+        ({"attack": "deepfool"}, "unknown attack deepfool; valid: " + ", ".join(probe_attacks())),
         ({"eps_mode": "percent"}, "eps_mode 'percent': expected one of absolute, relative"),
         ({"pgd_steps": 0}, "pgd_steps 0"),
     ],

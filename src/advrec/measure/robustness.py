@@ -26,10 +26,9 @@ from advrec.models.base import Deltas, Recommender
 from advrec.objectives.pairwise import PairwiseObjective
 from advrec.perturb.builder import PerturbationBuilder, select_tables
 from advrec.perturb.gradients import full_data_gradient_fn
+from advrec.perturb.methods.registry import probe_attacks
 from advrec.perturb.perturbation import EpsMode, row_norms
 from advrec.utils.seeding import numpy_rng, torch_generator
-
-ATTACKS = ("fgsm", "pgd")
 
 
 def training_batches(
@@ -209,15 +208,16 @@ def parse_attacks(attack: str | Sequence[str]) -> list[str]:
     """``"fgsm"``, ``"fgsm,pgd"`` or ``["fgsm", "pgd"]`` -> a list without repeats, in the given order."""
     parts = attack.split(",") if isinstance(attack, str) else list(attack)
     names = list(dict.fromkeys(p.strip() for p in parts if p.strip()))
-    bad = [n for n in names if n not in ATTACKS]
+    offered = probe_attacks()
+    bad = [n for n in names if n not in offered]
     if bad or not names:
-        raise ValueError(f"unknown attack {', '.join(bad) or repr(attack)}; valid: {', '.join(ATTACKS)}")
+        raise ValueError(f"unknown attack {', '.join(bad) or repr(attack)}; valid: {', '.join(offered)}")
     return names
 
 
 def probed_attacks(robustness: dict[str, Any]) -> list[str]:
-    """The attacks a ``robustness`` entry holds, in ``ATTACKS`` order."""
-    return [a for a in ATTACKS if a in robustness]
+    """The attacks a ``robustness`` entry holds, in the registry's order."""
+    return [a for a in probe_attacks() if a in robustness]
 
 
 def upgrade_layout(robustness: dict[str, Any]) -> dict[str, Any]:
@@ -241,14 +241,15 @@ def merge_robustness(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[st
     merged = upgrade_layout(old) if old else {}
     random_, settings = dict(merged.get("random", {})), dict(merged.get("settings", {}))
     out: dict[str, Any] = {"clean": new["clean"]}
-    for name in ATTACKS:
+    attacks = probe_attacks()
+    for name in attacks:
         if name in new:
             out[name] = new[name]
             random_[name], settings[name] = new["random"][name], new["settings"][name]
         elif name in merged:
             out[name] = merged[name]
-    out["random"] = {a: random_[a] for a in ATTACKS if a in out}
-    out["settings"] = {a: settings[a] for a in ATTACKS if a in out}
+    out["random"] = {a: random_[a] for a in attacks if a in out}
+    out["settings"] = {a: settings[a] for a in attacks if a in out}
     return out
 
 
