@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
+from pydantic import Field
 from torch import nn
 
 from advrec.attack.profiles import AttackSpec, FakeProfiles, RatingStats, check_room
@@ -41,13 +42,15 @@ class GanAttackSettings(AttackConfig):
     discriminator plus a shilling loss."""
 
     name: Literal["gan"] = "gan"
-    hidden: int = 128
-    steps: int = 300
-    batch: int = 64
-    lr: float = 1e-3
-    loss: str = "non_saturating"
-    recon_weight: float = 1.0
-    shill_weight: float = 1.0
+    hidden: int = Field(128, description="width of the generator's and discriminator's hidden layers")
+    steps: int = Field(300, description="training steps of the attack GAN")
+    batch: int = Field(64, description="rows per step")
+    lr: float = Field(1e-3, description="Adam learning rate of both nets")
+    loss: str = Field("non_saturating", description="GAN loss of the attack's game (advrec.train.gan.losses)")
+    recon_weight: float = Field(1.0, description="weight of reconstructing the sampled real user's ratings")
+    shill_weight: float = Field(
+        1.0, description="weight of the shilling loss (targets rated at the top of the scale)"
+    )
 
 
 def rating_matrix(train: Interactions) -> sp.csr_matrix:

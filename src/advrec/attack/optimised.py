@@ -37,10 +37,10 @@ class OptimisedSettings(AttackConfig):
     ALS refit of a surrogate MF."""
 
     name: Literal["optimised"] = "optimised"
-    dim: int = 64
+    dim: int = Field(64, description="the ALS surrogate's factors")
     reg: float = Field(10.0, description="λ of the ridge solves")
-    als_iters: int = 15
-    rounds: int = 8
+    als_iters: int = Field(15, description="ALS iterations fitting the surrogate")
+    rounds: int = Field(8, description="rounds of choosing each fake user's items by the gradient")
     k: int = Field(50, description="the exposure the loss aims at: top-k of each real user")
     explore: float = Field(
         0.0, description="share of each profile's filler drawn from the next-best items (diversity)"

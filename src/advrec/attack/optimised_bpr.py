@@ -37,10 +37,10 @@ class BprAttackSettings(AttackConfig):
     """The gradient attack with a BPR-MF surrogate and unrolled BPR steps of the poisoned retraining."""
 
     name: Literal["optimised-bpr"] = "optimised-bpr"
-    dim: int = 64
+    dim: int = Field(64, description="the BPR-MF surrogate's factors")
     epochs: int = Field(40, description="surrogate training (sampled BPR, Adam)")
-    lr: float = 0.01
-    batch: int = 4096
+    lr: float = Field(0.01, description="Adam learning rate of the surrogate")
+    batch: int = Field(4096, description="pairs per surrogate batch")
     l2: float = Field(
         1e-4, description="per-pair L2 of the surrogate's factors (keeps the warm start's norms sane)"
     )
@@ -50,10 +50,12 @@ class BprAttackSettings(AttackConfig):
     )
     negatives: int = Field(16, description="per fake user and step")
     real_pairs: int = Field(20000, description="real (user, positive, negative) triples per step")
-    rounds: int = 6
-    k: int = 50
-    temperature: float = 0.2
-    explore: float = 0.0
+    rounds: int = Field(6, description="rounds of choosing the fake users' items by the gradient")
+    k: int = Field(50, description="the exposure the loss aims at: top-k of each real user")
+    temperature: float = Field(0.2, description="margin scale in units of the score spread")
+    explore: float = Field(
+        0.0, description="share of each profile's filler drawn from the next-best items (diversity)"
+    )
 
 
 def train_surrogate(

@@ -156,15 +156,19 @@ class TemplateSurrogateSettings(TemplateSettings):
     """``template`` with the templates chosen by the ALS surrogate's exposure loss (all targets at once)."""
 
     name: Literal["template-surrogate"] = "template-surrogate"  # type: ignore[assignment]
-    choose: Literal["random", "surrogate"] = "surrogate"
+    choose: Literal["random", "surrogate"] = Field(
+        "surrogate", description="the templates: chosen by the ALS surrogate's exposure loss"
+    )
 
 
 class TemplateBalancedSettings(TemplateSettings):
     """``template`` with the surrogate's best templates for each target in turn."""
 
     name: Literal["template-balanced"] = "template-balanced"  # type: ignore[assignment]
-    choose: Literal["random", "surrogate"] = "surrogate"
-    balance: bool = True
+    choose: Literal["random", "surrogate"] = Field(
+        "surrogate", description="the templates: chosen by the ALS surrogate's exposure loss"
+    )
+    balance: bool = Field(True, description="the best templates for each target in turn")
 
 
 for _settings in (TemplateSettings, TemplateSurrogateSettings, TemplateBalancedSettings):

@@ -12,13 +12,13 @@ from advrec.config.base import Strict
 class SyntheticConfig(Strict):
     """Latent-factor users/items with power-law item popularity (the embedded default)."""
 
-    n_users: int = Field(600, ge=2)
-    n_items: int = Field(900, ge=2)
+    n_users: int = Field(600, ge=2, description="users")
+    n_items: int = Field(900, ge=2, description="items")
     interactions_per_user: float = Field(40.0, gt=0, description="mean profile length")
     dim: int = Field(8, ge=1, description="dimension of the true latent factors")
     popularity_exponent: float = Field(1.0, ge=0, description="Zipf exponent of item popularity")
     temperature: float = Field(0.5, gt=0, description="lower = profiles follow the factors more closely")
-    seed: int = 0
+    seed: int = Field(0, description="the generator's seed (the run's own seed does not change the data)")
 
 
 class ItemFeaturesConfig(Strict):
@@ -56,7 +56,14 @@ class ItemTextConfig(Strict):
 
 
 class DataConfig(Strict):
-    format: Literal["synthetic", "movielens-100k", "movielens-dat", "lightgcn", "table"] = "synthetic"
+    """The interactions a run reads: their file and format, filters, and optional item features or texts."""
+
+    format: Literal["synthetic", "movielens-100k", "movielens-dat", "lightgcn", "table"] = Field(
+        "synthetic",
+        description="synthetic (the embedded default), movielens-100k (u.data), movielens-dat (ML-1M/10M "
+        "ratings.dat), lightgcn (train.txt/test.txt, 'user item item ...' lines), table (CSV/TSV/Parquet "
+        "with columns)",
+    )
     path: str | None = Field(None, description="main file; relative paths resolve against --data-root")
     valid_path: str | None = Field(None, description="given validation file (split.method: given)")
     test_path: str | None = Field(None, description="given test file (split.method: given)")
@@ -68,8 +75,14 @@ class DataConfig(Strict):
     header: bool | None = Field(None, description="table format: first line is a header")
     rating_threshold: float | None = Field(None, description="keep ratings >= this (implicit feedback)")
     k_core: int = Field(0, ge=0, description="drop users and items with fewer interactions, iteratively")
-    duplicates: Literal["keep_last", "keep_first", "keep_all", "error"] = "keep_last"
-    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    duplicates: Literal["keep_last", "keep_first", "keep_all", "error"] = Field(
+        "keep_last",
+        description="a (user, item) pair given twice: keep_last (the latest by timestamp, else the last "
+        "line), keep_first, keep_all, or error",
+    )
+    synthetic: SyntheticConfig = Field(
+        default_factory=SyntheticConfig, description="the synthetic dataset's settings (format synthetic)"
+    )
     item_features: ItemFeaturesConfig | None = Field(None, description="item features (model mf_features)")
     item_text: ItemTextConfig | None = Field(
         None, description="item texts embedded into item features (model mf_features); not with item_features"
@@ -77,6 +90,8 @@ class DataConfig(Strict):
 
 
 class SplitConfig(Strict):
+    """How the interactions are split into train, valid and test (each split method seeded by the run)."""
+
     method: Literal["ratio", "loo", "temporal", "given", "loo_files"] = Field(
         "ratio",
         description="loo: last item per user (by time) tests, second-last validates; loo_files: a "

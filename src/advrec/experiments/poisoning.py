@@ -61,7 +61,10 @@ class PoisonConfig(Strict):
         description="filler items per profile: a share of the catalogue (< 1) or a whole number of items "
         "(default: the mean real training profile length)",
     )
-    defence: SerializeAsAny[DefenceConfig] = Field(default_factory=DEFENCES.default_config)
+    defence: SerializeAsAny[DefenceConfig] = Field(
+        default_factory=DEFENCES.default_config,
+        description="the defence and its settings (none: the poisoned victim only)",
+    )
     n_selected: int = Field(10, ge=1, description="selected items per profile (bandwagon, segment, gan)")
 
     @field_validator("attack", mode="before")

@@ -61,9 +61,13 @@ class ProbeOptions(Strict):
     """The robustness probe run on each cell (as ``advrec evaluate RUN --attack ... --eps ...``)."""
 
     attack: str = Field("fgsm", description="fgsm, pgd or fgsm,pgd")
-    eps: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0], min_length=1)
-    eps_mode: Literal["absolute", "relative"] = "absolute"
-    pgd_steps: int = Field(10, ge=1)
+    eps: list[float] = Field(
+        default_factory=lambda: [0.1, 0.25, 0.5, 1.0], min_length=1, description="per-row budgets"
+    )
+    eps_mode: Literal["absolute", "relative"] = Field(
+        "absolute", description="absolute, or relative to each row's norm"
+    )
+    pgd_steps: int = Field(10, ge=1, description="PGD steps")
 
     @field_validator("attack")
     @classmethod
@@ -97,20 +101,40 @@ class AxisValue(Strict):
 
 
 class ReportOptions(Strict):
+    """The report written at the end of the study."""
+
     baseline: str | None = Field(None, description="system the others are tested against")
-    paired_by: Literal["auto", "seeds", "users"] = "auto"
+    paired_by: Literal["auto", "seeds", "users"] = Field(
+        "auto",
+        description="significance paired over seeds, over users, or auto (users where every run has "
+        "per-user metrics)",
+    )
     eps: str | None = Field(None, description="ε of the trade-off plot (default: the middle one probed)")
 
 
 class StudyConfig(Strict):
-    name: str | None = None
+    """A study: a grid of runs (axes x seeds) from one file, each cell a run folder, then the report."""
+
+    name: str | None = Field(
+        None, description="the study's name (its default folder is runs/<name>): a plain folder name"
+    )
     base_config: str | None = Field(None, description="run config YAML, relative to the study file")
     base: dict[str, Any] = Field(default_factory=dict, description="run config, merged over base_config")
-    axes: dict[str, dict[str, AxisValue]] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [2020], min_length=1)
-    probe: ProbeOptions | None = None
-    per_user: bool = True
-    report: ReportOptions = Field(default_factory=ReportOptions)
+    axes: dict[str, dict[str, AxisValue]] = Field(
+        min_length=1,
+        description="axis -> value name -> run-config overrides (and steps); every combination of one "
+        "value per axis is a cell",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [2020],
+        min_length=1,
+        description="each cell runs once per seed (the run config's seed)",
+    )
+    probe: ProbeOptions | None = Field(
+        None, description="the robustness probe run on each cell (as advrec evaluate --attack)"
+    )
+    per_user: bool = Field(True, description="write per_user_test.csv (significance paired by user)")
+    report: ReportOptions = Field(default_factory=ReportOptions, description="the report's settings")
 
     @field_validator("name")
     @classmethod

@@ -21,16 +21,21 @@ class AdversarialValidConfig(Strict):
         "fgsm",
         description="pgd: pgd_steps projected steps (harder to fool by selection, pgd_steps x the cost)",
     )
-    pgd_steps: int = Field(5, ge=1)
+    pgd_steps: int = Field(5, ge=1, description="attack pgd: projected steps")
 
 
 class EvalConfig(Strict):
-    ks: list[int] = Field(default_factory=lambda: [10, 20])
+    """Evaluation: the metrics at each cut-off, model selection on valid, and validation under attack."""
+
+    ks: list[int] = Field(default_factory=lambda: [10, 20], description="cut-offs K of the top-K metrics")
     metrics: list[str] = Field(
-        default_factory=lambda: ["precision", "recall", "f1", "ndcg", "hit", "mrr", "map", "auc"]
+        default_factory=lambda: ["precision", "recall", "f1", "ndcg", "hit", "mrr", "map", "auc"],
+        description="precision, recall, f1, ndcg, hit, mrr, map (each @K) and auc",
     )
     select_metric: str = Field("ndcg@10", description="validation metric for model selection")
-    memory_budget_mb: float = Field(256.0, gt=0)
+    memory_budget_mb: float = Field(
+        256.0, gt=0, description="full ranking runs in chunks of users whose score matrix fits this budget"
+    )
     sequential_mask_seen: bool = Field(
         False,
         description="sequential models: exclude the history from the ranking (RecBole does not); the "

@@ -18,8 +18,12 @@ GanLossName = Literal["minimax", "non_saturating", "wgan_gp", "hinge", "least_sq
 class GanPlayerConfig(Strict):
     """One player of a GAN (generator or discriminator): its own optimizer, schedule and pace."""
 
-    optimizer: OptimizerConfig = Field(default_factory=lambda: OptimizerConfig(lr=1e-4))
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    optimizer: OptimizerConfig = Field(
+        default_factory=lambda: OptimizerConfig(lr=1e-4), description="this player's optimizer"
+    )
+    schedule: ScheduleConfig = Field(
+        default_factory=ScheduleConfig, description="this player's learning-rate schedule"
+    )
     steps: int = Field(1, ge=1, description="passes per epoch (D:G ratio = discriminator : generator steps)")
     batch_size: int = Field(64, ge=1, description="rows (CFGAN) or users/pairs (IRGAN) per update")
     pretrain_epochs: int = Field(
@@ -41,8 +45,10 @@ class GanModelConfig(ModelConfig):
 
     loss: GanLossName = Field("minimax", description="the GAN loss of both players")
     gp_weight: float = Field(10.0, ge=0, description="wgan_gp: weight of the gradient penalty")
-    generator: GanPlayerConfig = Field(default_factory=GanPlayerConfig)
-    discriminator: GanPlayerConfig = Field(default_factory=GanPlayerConfig)
+    generator: GanPlayerConfig = Field(default_factory=GanPlayerConfig, description="the generator player")
+    discriminator: GanPlayerConfig = Field(
+        default_factory=GanPlayerConfig, description="the discriminator player"
+    )
     select_during_pretraining: bool = Field(
         False, description="whether pre-training epochs may be selected as best (and count for patience)"
     )

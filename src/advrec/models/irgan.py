@@ -34,8 +34,8 @@ class IRGANConfig(GanModelConfig):
         "generator", description="the player whose scores rank the items"
     )
 
-    dim: int = Field(64, ge=1)
-    init_std: float = Field(0.01, gt=0)
+    dim: int = Field(64, ge=1, description="embedding size of both players' biased MF")
+    init_std: float = Field(0.01, gt=0, description="std of the normal initialisation of both players")
     temperature: float = Field(0.2, gt=0, description="generator softmax temperature")
     sample_lambda: float = Field(
         0.2, ge=0, le=1, description="importance sampling: mass moved onto the user's positives"

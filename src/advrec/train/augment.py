@@ -29,7 +29,9 @@ from advrec.utils.seeding import child_seed
 class FeatureNoiseConfig(Strict):
     """Random noise on the item feature inputs of each training batch (std ``level`` per coordinate)."""
 
-    kind: Literal["gaussian", "uniform"] = "gaussian"
+    kind: Literal["gaussian", "uniform"] = Field(
+        "gaussian", description="gaussian: N(0, level^2); uniform: U(-a, a) with a = sqrt(3) * level"
+    )
     level: float = Field(
         gt=0, description="std per coordinate: N(0, level^2), or U(-a, a) with a = sqrt(3) * level"
     )

@@ -12,16 +12,27 @@ from advrec.config.optim import OptimizerConfig, ScheduleConfig
 
 
 class TrainConfig(Strict):
-    objective: Literal["bpr", "bce"] = "bpr"
-    epochs: int = Field(300, ge=1)
-    batch_size: int = Field(2048, ge=1)
+    """How a model is trained: objective, epochs, batches, optimizer and schedule, early stopping, kernels."""
+
+    objective: Literal["bpr", "bce"] = Field(
+        "bpr",
+        description="pairwise models: bpr (pairwise ranking) or bce (pointwise log loss on sampled "
+        "negatives)",
+    )
+    epochs: int = Field(300, ge=1, description="at most this many epochs (early stopping may end sooner)")
+    batch_size: int = Field(
+        2048, ge=1, description="training examples per batch (pairs; windows for sequential models)"
+    )
     n_negatives: int = Field(1, ge=1, description="sampled negatives per positive")
     l2: float = Field(0.0, ge=0, description="L2 on the batch's embeddings, scaled by 1/batch")
-    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    optimizer: OptimizerConfig = Field(
+        default_factory=OptimizerConfig,
+        description="the optimizer (GAN recommenders have one per player instead)",
+    )
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig, description="the learning-rate schedule")
     patience: int = Field(10, ge=1, description="early stopping: epochs without valid improvement")
-    eval_every: int = Field(1, ge=1)
-    grad_clip: float | None = Field(None, gt=0)
+    eval_every: int = Field(1, ge=1, description="validate every this many epochs (and at the last)")
+    grad_clip: float | None = Field(None, gt=0, description="clip the gradient norm of each step to this")
     max_loss_growth: float | None = Field(
         1e4,
         gt=1,

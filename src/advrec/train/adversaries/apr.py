@@ -83,7 +83,7 @@ class APRConfig(AdversaryConfig):
         "absolute", description="relative: eps times each embedding row's norm"
     )
     reg_adv: float = Field(1.0, ge=0, description="lambda, the weight of the adversarial loss")
-    pgd_steps: int = Field(3, ge=1)
+    pgd_steps: int = Field(3, ge=1, description="method pgd: projected steps")
     pgd_alpha: float | None = Field(
         None, gt=0, description="PGD step as a fraction of eps (default 2.5/steps)"
     )
