@@ -5,12 +5,12 @@ One epoch: the sampler draws every training pair once with its negatives (seeded
 augmentation hooks add their terms, and each batch makes one guarded step. Three ways to the same
 update, chosen by ``train.kernel`` (``advrec.train.fused``, ``advrec.train.fused_epoch``):
 
-- autograd: the objective's loss, hooks' terms, ``backward`` (DDP-wrapped under ``torchrun``);
+- autograd: the objective's loss, hooks' terms, ``backward``;
 - fused step: BPR-MF's loss and gradients from one numba pass per batch, then the same optimizer step;
 - fused epoch: sampling, gradients and a touched-rows update of the whole epoch in numba.
 
-DDP: every rank draws the same epoch, trains on its slice of each batch with its loss scaled by
-``world_size * n_local / n_global``, and DDP's gradient average gives the single-process gradient.
+Under ``torchrun`` every rank draws the same epoch and trains on its slice of each batch
+(``advrec.train.distributed``).
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import AdvrecError
-from advrec.models.base import Deltas, Recommender, Scorer
+from advrec.models.base import Deltas, Recommender
 from advrec.train.config import TrainConfig
-from advrec.train.distributed import DistContext
+from advrec.train.distributed import DistContext, average_gradients
 from advrec.train.fused import build_fused_step, single_threaded
 from advrec.train.fused_epoch import build_fused_epoch
 from advrec.train.hooks import TrainHook
@@ -65,10 +64,14 @@ class PairwiseProcedure(OneOptimizer):
         self.dist = dist_ctx or DistContext()
         self.device = torch.device(device)
         self.show_progress = show_progress
+        world = self.dist.world_size
         self.step = GuardedStep(
-            optimizer, list(model.parameters()), grad_clip=config.grad_clip, max_growth=config.max_loss_growth
+            optimizer,
+            list(model.parameters()),
+            grad_clip=config.grad_clip,
+            average=(lambda params: average_gradients(params, world)) if self.dist.enabled else None,
+            max_growth=config.max_loss_growth,
         )
-        self._forward_model = self._wrap(model)
         # the whole-epoch kernel (train.kernel fused_epoch, or sparse_adam) replaces the batch loop
         self._fused_epoch = build_fused_epoch(
             config, model, objective, optimizer, sampler, self.hooks, self.dist.enabled, self.device
@@ -78,13 +81,6 @@ class PairwiseProcedure(OneOptimizer):
             self._fused_step = build_fused_step(
                 config.kernel, model, objective, self.hooks, self.dist.enabled, self.device
             )
-
-    def _wrap(self, model: Recommender) -> Recommender:
-        if not self.dist.enabled:
-            return model
-        from torch.nn.parallel import DistributedDataParallel
-
-        return _DDPScoringView(model, DistributedDataParallel(_Scored(model), device_ids=None))
 
     # -- one epoch --------------------------------------------------------------------------
     def run_epoch(self, epoch: int, rngs: dict[str, np.random.Generator]) -> dict[str, Any]:
@@ -127,66 +123,26 @@ class PairwiseProcedure(OneOptimizer):
             return loss
         loss = self._batch_loss(batch)
         for hook in self.hooks:
-            loss = hook.on_loss(self._forward_model, batch, loss)
+            loss = hook.on_loss(self.model, batch, loss)
         self.step(loss, epoch, scale=scale)
         return float(loss.detach())
 
     def _batch_loss(self, batch: Batch) -> torch.Tensor:
         """The objective's loss, or the one loss a hook provides instead (``TrainHook.batch_loss``)."""
-        own = [hook.batch_loss(self._forward_model, batch) for hook in self.hooks]
+        own = [hook.batch_loss(self.model, batch) for hook in self.hooks]
         own = [loss for loss in own if loss is not None]
         if not own:
             return self._objective_loss(batch)
         if len(own) > 1:
             raise AdvrecError(f"{len(own)} hooks replace the objective's loss; at most one may")
-        if self.dist.enabled:
-            raise AdvrecError(
-                "a hook replaced the objective's loss, which bypasses DDP's forward: gradients would not be "
-                "averaged across ranks; run this method in a single process"
-            )
         return own[0]
 
     def _objective_loss(self, batch: Batch) -> torch.Tensor:
         """The objective at the inputs plus the hooks' input noise (``TrainHook.input_deltas``), if any."""
         noise: Deltas = {}
         for hook in self.hooks:
-            for name, delta in (hook.input_deltas(self._forward_model, batch) or {}).items():
+            for name, delta in (hook.input_deltas(self.model, batch) or {}).items():
                 noise[name] = noise[name] + delta if name in noise else delta
         if noise:
-            return self.objective(self._forward_model, batch, noise)
-        return self.objective(self._forward_model, batch)
-
-
-class _Scored(nn.Module):
-    """Lets DDP see ``score`` as ``forward`` (DDP syncs gradients of what its forward computed)."""
-
-    def __init__(self, model: Recommender):
-        super().__init__()
-        self.model = model
-
-    def forward(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        return self.model.score(users, items, deltas)
-
-
-class _DDPScoringView(Recommender):
-    """Routes ``score`` through DDP (so gradients are averaged) and the rest to the bare model."""
-
-    def __init__(self, model: Recommender, ddp: nn.Module):
-        super().__init__(model.n_users, model.n_items)
-        self.inner = model
-        self.ddp = ddp
-
-    def embedding_tables(self) -> dict[str, torch.Tensor]:
-        return self.inner.embedding_tables()
-
-    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        return self.ddp(users, items, deltas)
-
-    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        return self.inner.full_scores(users, deltas)
-
-    def scorer(self, deltas: Deltas | None = None) -> Scorer:
-        return self.inner.scorer(deltas)
-
-    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.inner.reg_loss(users, items)
+            return self.objective(self.model, batch, noise)
+        return self.objective(self.model, batch)

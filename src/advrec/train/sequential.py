@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
 
 from advrec.errors import ConfigError
@@ -31,7 +30,7 @@ from advrec.objectives.sequential import (
 )
 from advrec.train.checkpoint import load_checkpoint
 from advrec.train.config import TrainConfig
-from advrec.train.distributed import DistContext
+from advrec.train.distributed import DistContext, average_gradients, global_sum
 from advrec.train.hooks import TrainHook
 from advrec.train.optim import LRSchedule
 from advrec.train.procedure import OneOptimizer
@@ -68,7 +67,8 @@ class SequentialProcedure(OneOptimizer):
         self.dist = dist_ctx or DistContext()
         self.device = torch.device(device)
         self.show_progress = show_progress
-        average = self._average_gradients if self.dist.enabled else None
+        world = self.dist.world_size
+        average = (lambda params: average_gradients(params, world)) if self.dist.enabled else None
         self.step = GuardedStep(
             optimizer,
             list(model.parameters()),
@@ -98,32 +98,12 @@ class SequentialProcedure(OneOptimizer):
             for hook in self.hooks:
                 loss = hook.on_loss(self.model, local, loss)
             self.step(loss, epoch, scale=self.dist.world_size * (hi - lo) / n_global)
-            total += self._global_sum(float(loss.detach()) * (hi - lo))
+            total += global_sum(float(loss.detach()) * (hi - lo), self.dist)
         return {
             "loss": total / len(self.inputs),
             "lr": self.optimizer.param_groups[0]["lr"],
             "train_cpu_s": time.process_time() - cpu_start,
         }
-
-    def _average_gradients(self, params: Sequence[nn.Parameter]) -> None:
-        for p in params:
-            if p.grad is None:  # a rank whose slice did not use a parameter still joins the all-reduce
-                p.grad = torch.zeros_like(p)
-        # one all-reduce of all gradients in one buffer: one per parameter costs more than the step itself
-        flat = torch.cat([p.grad.reshape(-1) for p in params])
-        dist.all_reduce(flat)
-        flat /= self.dist.world_size
-        offset = 0
-        for p in params:
-            p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
-            offset += p.numel()
-
-    def _global_sum(self, value: float) -> float:
-        if not self.dist.enabled:
-            return value
-        t = torch.tensor([value], dtype=torch.float64)
-        dist.all_reduce(t)
-        return float(t.item())
 
 
 def init_from_run(model: nn.Module, source: Path, split_folder: Path) -> None:
