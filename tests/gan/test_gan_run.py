@@ -129,7 +129,7 @@ class _PoisonGenerator(TrainHook):
 
 
 def test_nan_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import advrec.runs.setup as setup
+    import advrec.runs.procedures.gan as setup
 
     built = []
     original = setup.build_model
