@@ -13,7 +13,7 @@ import torch
 
 from advrec.config.base import Registry
 from advrec.data.split import Split
-from advrec.measure.protocol import Protocol
+from advrec.measure.protocol import EvaluationProtocol
 from advrec.models.registry import procedure_of
 from advrec.runs.config import RunConfig
 from advrec.train.adversaries.registry import AdversaryContext, FullData
@@ -29,7 +29,7 @@ PROCEDURES: Registry[Setup] = Registry("training procedure", "procedure", "advre
 FULL_DATA_BATCH = {"pairwise": 8192, "sequential": 256}
 
 
-def build_protocol(config: RunConfig, split: Split) -> Protocol:
+def build_protocol(config: RunConfig, split: Split) -> EvaluationProtocol:
     """The run's evaluation protocol, as its model's training procedure defines it."""
     return PROCEDURES[procedure_of(config.model.name)].info["protocol"](config, split)
 

@@ -13,6 +13,8 @@ from advrec.config.base import Component
 from advrec.data.split import Split
 from advrec.errors import ConfigError
 from advrec.measure.protocol import Protocol
+from advrec.models.base import Recommender
+from advrec.models.gan import GanModelConfig
 from advrec.models.registry import build_model
 from advrec.runs.config import RunConfig
 from advrec.runs.setup import PROCEDURES
@@ -49,12 +51,17 @@ def setup_gan(
     if ctx.enabled:
         raise ConfigError(f"model.name: {config.model.name} (a GAN) trains in a single process (no torchrun)")
     protocol = gan_protocol(config, split)
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init")).to(config.device)
-    game = build_game(config.model, model, split.train, config.train, config.seed)
+    settings = config.model
+    if not isinstance(settings, GanModelConfig):
+        raise TypeError(f"model {settings.name!r} registered the gan procedure without GAN settings")
+    model = build_model(settings, split.train, torch_generator(config.seed, "init"), kind=Recommender)
+    game = build_game(settings, model.to(config.device), split.train, config.train, config.seed)
 
     def plot() -> None:
-        metrics = None if run_dir is None else run_dir / "metrics.jsonl"
-        if metrics is not None and metrics.exists() and metrics.stat().st_size:
+        if run_dir is None:
+            return
+        metrics = run_dir / "metrics.jsonl"
+        if metrics.exists() and metrics.stat().st_size:
             title = f"{config.model.name}, seed {config.seed}"
             plot_gan_history(read_history(metrics), run_dir / "gan.png", title=title)
 

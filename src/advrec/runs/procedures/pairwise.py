@@ -14,6 +14,7 @@ from advrec.data.sampler import NegativeSampler
 from advrec.data.split import Split
 from advrec.measure.protocol import Protocol
 from advrec.measure.robustness import training_batches, validation_under_attack
+from advrec.models.base import Recommender
 from advrec.models.registry import build_model
 from advrec.objectives.pairwise import build_objective
 from advrec.runs.config import RunConfig
@@ -24,7 +25,7 @@ from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
 from advrec.train.optim import LRSchedule, build_optimizer
 from advrec.train.pairwise import PairwiseProcedure
-from advrec.train.procedure import TrainingSetup
+from advrec.train.procedure import TrainingSetup, Validate
 from advrec.utils.seeding import child_seed, torch_generator
 
 
@@ -50,7 +51,9 @@ def setup_pairwise(
 ) -> TrainingSetup:
     """A model of user ids trained on sampled pairs, with its adversary and augmentation hooks."""
     protocol = pairwise_protocol(config, split)
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init"), item_features)
+    model = build_model(
+        config.model, split.train, torch_generator(config.seed, "init"), item_features, kind=Recommender
+    )
     model = model.to(config.device)
     torch.manual_seed(child_seed(config.seed, "dropout"))
     tc = config.train
@@ -66,7 +69,7 @@ def setup_pairwise(
     # Augmentation and adversary hooks go first: hook states are checkpointed as a list in this order,
     # and a caller's extra hooks (monitors, a simulated crash) may differ between a run and its resume.
     all_hooks = [*build_augmentation(config.augment, config.seed), *adversary, *hooks]
-    validate = protocol.validate
+    validate: Validate = protocol.validate
     if config.eval.adversarial_valid is not None:
         batches = training_batches(split.train, config.seed, tc.batch_size, torch.device(config.device))
         validate = validation_under_attack(

@@ -15,15 +15,16 @@ from advrec.data.split import Split
 from advrec.errors import ConfigError
 from advrec.measure.robustness import validation_under_attack
 from advrec.measure.sequential import SequentialProtocol
+from advrec.models.base import SequentialRecommender
 from advrec.models.registry import build_model
-from advrec.objectives.sequential import SequentialObjective, probe_batches, sequence_windows
+from advrec.objectives.sequential import SequentialObjective, probe_batches, sequence_windows, window_settings
 from advrec.runs.config import RunConfig
 from advrec.runs.setup import FULL_DATA_BATCH, PROCEDURES, adversary_context
 from advrec.train.adversaries.registry import build_adversary
 from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
 from advrec.train.optim import LRSchedule, build_optimizer
-from advrec.train.procedure import TrainingSetup
+from advrec.train.procedure import TrainingSetup, Validate
 from advrec.train.sequential import SequentialProcedure, init_from_run
 from advrec.utils.seeding import child_seed, torch_generator
 
@@ -35,7 +36,9 @@ class Sequential(Component):
 
 
 def sequential_protocol(config: RunConfig, split: Split) -> SequentialProtocol:
-    return SequentialProtocol.from_split(split, config.eval, config.model.max_len, config.device)
+    return SequentialProtocol.from_split(
+        split, config.eval, window_settings(config.model).max_len, config.device
+    )
 
 
 @PROCEDURES.register(Sequential, protocol=sequential_protocol)
@@ -53,9 +56,11 @@ def setup_sequential(
     check_leave_one_out(split)
     if split.train.n_items < 2:
         raise ConfigError("data: a sequential model needs at least two items")
-    cfg = config.model
+    cfg = window_settings(config.model)
     protocol = sequential_protocol(config, split)
-    model = build_model(cfg, split.train, torch_generator(config.seed, "init"))
+    model = build_model(
+        config.model, split.train, torch_generator(config.seed, "init"), kind=SequentialRecommender
+    )
     if config.train.init_from is not None:
         if run_dir is None:
             raise ConfigError("train.init_from: needs a run folder to check the split against")
@@ -83,7 +88,7 @@ def setup_sequential(
         device=config.device,
         show_progress=show_progress,
     )
-    validate = protocol.validate
+    validate: Validate = protocol.validate
     if config.eval.adversarial_valid is not None:
         batches = probe_batches(cfg, split, config.seed, config.device, tc.batch_size)
         validate = validation_under_attack(
