@@ -3,9 +3,9 @@ exact resume, evaluation of the saved run, and its errors."""
 
 import json
 
-import numpy as np
 import pytest
 import torch
+from genre_data import GENRES, genre_config, genre_data
 
 from advrec.cli.main import main
 from advrec.errors import ConfigError
@@ -15,67 +15,18 @@ from advrec.runs.load import evaluate_run, load_run
 from advrec.runs.train import train_run
 from advrec.train.checkpoint import load_checkpoint
 
-GENRES = ["comedy", "drama", "action", "horror", "romance"]
-NUMBERS = ["one", "two", "three", "four"]  # "four": the item of each genre no one trains on
-
-
-def _genre_data(folder, n_users: int = 60, length: int = 8, seed: int = 0):
-    """Each user stays in one genre: ``length`` items drawn from its first three items, then its fourth
-    (the test item, in no one's training history). Item texts: the genre three times, then the number."""
-    rng = np.random.default_rng(seed)
-    rows = ["user\titem\ttimestamp"]
-    for user in range(n_users):
-        genre = GENRES[user % len(GENRES)]
-        seen = [f"{genre}-{n}" for n in NUMBERS[:3]]
-        history = [*rng.choice(seen, size=length), f"{genre}-four"]
-        rows += [f"u{user}\t{item}\t{100 + t}" for t, item in enumerate(history)]
-    (folder / "views.tsv").write_text("\n".join(rows) + "\n")
-    texts = [f"{g}-{n}\t{g} {g} {g} {n}" for g in GENRES for n in NUMBERS]
-    (folder / "texts.tsv").write_text("\n".join(texts) + "\n")
-
-
-def _config(folder, encoder, model=None, **over):
-    raw = {
-        "seed": 3,
-        "threads": 1,
-        "data": {
-            "format": "table",
-            "path": str(folder / "views.tsv"),
-            "columns": {"user": "user", "item": "item", "timestamp": "timestamp"},
-            "item_text": {
-                "source": "file",
-                "path": str(folder / "texts.tsv"),
-                "model": str(encoder),
-                "cache_dir": str(folder / "cache"),
-            },
-        },
-        "split": {"method": "loo"},
-        "model": {
-            "name": "unisrec",
-            "dim": 16,
-            "dropout": 0.1,
-            "init_std": 0.05,
-            "max_len": 6,
-            **(model or {}),
-        },
-        "train": {"epochs": 20, "batch_size": 8, "patience": 50, "optimizer": {"lr": 0.01}},
-        "eval": {"ks": [4, 10], "metrics": ["ndcg", "hit"]},
-    }
-    raw.update(over)
-    return parse_config(json.loads(json.dumps(raw)))
-
 
 def test_text_only_model_ranks_items_never_trained_on_by_their_text(tmp_path, tiny_model):
     """Every test item is one no training sequence holds; the text-only model puts it among its genre's
     four items for most users, where an ID model (SASRec) has only an untrained embedding for it."""
-    _genre_data(tmp_path)
+    genre_data(tmp_path)
     text_only = train_run(
-        _config(tmp_path, tiny_model, {"items": "text"}), tmp_path / "text", show_progress=False
+        genre_config(tmp_path, tiny_model, {"items": "text"}), tmp_path / "text", show_progress=False
     )
     _, split, _ = load_run(tmp_path / "text")
     held_out = {split.train.item_map.index(f"{g}-four") for g in GENRES}
     assert held_out.isdisjoint(split.train.items.tolist())
-    raw = _config(tmp_path, tiny_model).model_dump(mode="json")
+    raw = genre_config(tmp_path, tiny_model).model_dump(mode="json")
     raw["data"]["item_text"] = None
     raw["model"] = {"name": "sasrec", "dim": 16, "dropout": 0.1, "init_std": 0.05, "max_len": 6}
     ids_only = train_run(parse_config(raw), tmp_path / "ids", show_progress=False)
@@ -85,8 +36,8 @@ def test_text_only_model_ranks_items_never_trained_on_by_their_text(tmp_path, ti
 
 @pytest.mark.parametrize("items", ["id_text", "text"])
 def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, tiny_model, crash_at, items):
-    _genre_data(tmp_path)
-    cfg = _config(
+    genre_data(tmp_path)
+    cfg = genre_config(
         tmp_path, tiny_model, {"items": items}, train={"epochs": 5, "batch_size": 8, "patience": 50}
     )
     full = train_run(cfg, tmp_path / "full", show_progress=False)
@@ -105,8 +56,8 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, tiny_model, cras
 
 
 def test_a_text_model_without_texts_is_a_config_error(tmp_path, tiny_model, capsys):
-    _genre_data(tmp_path)
-    raw = _config(tmp_path, tiny_model).model_dump(mode="json")
+    genre_data(tmp_path)
+    raw = genre_config(tmp_path, tiny_model).model_dump(mode="json")
     raw["data"]["item_text"] = None
     with pytest.raises(ConfigError, match="reads item features: set data.item_features or data.item_text"):
         parse_config(raw)
