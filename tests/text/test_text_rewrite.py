@@ -9,6 +9,7 @@ from genre_data import genre_config, genre_data
 
 from advrec.attack.rewrite_probe import rewrite_probe_run
 from advrec.attack.text_rewrite import RewriteBudget, rewrite_text, single_edits, vocabulary, word_edits
+from advrec.cli.main import main
 from advrec.data.text_encoder import TextEncoder
 from advrec.errors import AdvrecError
 from advrec.runs.config import parse_config
@@ -125,3 +126,16 @@ def test_rewrite_probe_refuses_a_model_it_cannot_score(tmp_path, tiny_model):
     train_run(parse_config(raw), tmp_path / "mf", show_progress=False)
     with pytest.raises(AdvrecError, match="model.name unisrec"):
         rewrite_probe_run(tmp_path / "mf", "random:2", encoder=TextEncoder(str(tiny_model)))
+
+
+def test_cli_runs_the_rewrite_and_names_a_bad_budget(genre_run, capsys):
+    args = ["evaluate", str(genre_run), "--text-attack", "rewrite", "--text-targets", "war-one"]
+    assert main([*args, "--rewrite-edits", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "text rewrite on war-one" in out and "rewrite" in out and "popular" in out
+    saved = json.loads((genre_run / "results.json").read_text())["text_rewrite"]["war-one"]
+    assert saved["budget"]["max_edits"] == 1 and max(saved["methods"]["rewrite"]["word_edits"]) <= 1
+    for flag, value in (("--rewrite-edits", "0"), ("--rewrite-similarity", "1.5")):
+        assert main([*args, flag, value]) == 2
+        err = capsys.readouterr().err
+        assert f"advrec: error: {flag}" in err and "Traceback" not in err
