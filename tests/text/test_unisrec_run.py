@@ -66,3 +66,30 @@ def test_a_text_model_without_texts_is_a_config_error(tmp_path, tiny_model, caps
     assert main(["train", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "data.item_text" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty", "no_encoder"])
+def test_bad_texts_or_encoder_are_one_line_naming_the_item_or_path(tmp_path, tiny_model, capsys, problem):
+    genre_data(tmp_path)
+    texts = tmp_path / "texts.tsv"
+    lines = texts.read_text().splitlines()
+    encoder = tiny_model
+    if problem == "missing":
+        texts.write_text("\n".join(line for line in lines if not line.startswith("drama-two\t")) + "\n")
+    elif problem == "empty":
+        texts.write_text(
+            "\n".join("drama-two\t " if x.startswith("drama-two\t") else x for x in lines) + "\n"
+        )
+    else:
+        encoder = tmp_path / "no-such-encoder"
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(genre_config(tmp_path, encoder).model_dump(mode="json")))
+    assert main(["train", str(path), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("advrec: error:") and "\n" not in err and "Traceback" not in err
+    expected = {
+        "missing": "drama-two",
+        "empty": "'drama-two' has an empty text",
+        "no_encoder": "no-such-encoder",
+    }
+    assert expected[problem] in err
