@@ -67,3 +67,18 @@ def test_one_step_moves_every_parameter_and_lowers_the_loss(items):
     torch.manual_seed(0)
     assert objective(model, batch).item() < loss.item()
     assert torch.equal(model.item_text, frozen)
+
+
+def test_a_training_step_shares_one_computation_of_the_item_vectors_until_the_weights_change():
+    text = torch.randn(7, 4, generator=torch.Generator().manual_seed(4))
+    model = _model("id_text", text, adaptor_dropout=0.0).train()
+    first = model.input_items()
+    assert model.input_items() is first  # the sequence and the scored items read one computation
+    first.sum().backward()  # the step's backward: its weights are about to change
+    again = model.input_items()
+    assert again is not first and torch.equal(again, first)
+    other = _model("id_text", text, seed=5, adaptor_dropout=0.0)
+    model.load_state_dict(other.state_dict())  # new weights without a backward in between
+    assert torch.allclose(model.input_items(), other.train().input_items())
+    with torch.no_grad():  # evaluation computes them afresh, never from a training step's graph
+        assert model.input_items() is not model.input_items()
