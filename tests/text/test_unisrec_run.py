@@ -93,3 +93,20 @@ def test_bad_texts_or_encoder_are_one_line_naming_the_item_or_path(tmp_path, tin
         "no_encoder": "no-such-encoder",
     }
     assert expected[problem] in err
+
+
+def test_apr_on_the_text_embeddings_trains_the_text_model(tmp_path, tiny_model):
+    """Adversarial training on the text side: APR's FGSM perturbation of every item's text embedding
+    (table item_text, a fixed input) adds a positive adversarial term each epoch; the text rows stay."""
+    genre_data(tmp_path)
+    adversary = {"name": "apr", "method": "fgsm", "eps": 0.6, "targets": ["item_text"]}
+    cfg = genre_config(tmp_path, tiny_model, {"items": "text"}, adversary=adversary, train={"epochs": 3})
+    train_run(cfg, tmp_path / "apr", show_progress=False)
+    log = [json.loads(line) for line in (tmp_path / "apr" / "metrics.jsonl").read_text().splitlines()]
+    assert len(log) == 3 and all(line["adv_loss"] > 0 for line in log)
+    _, split, model = load_run(tmp_path / "apr")
+    plain_cfg = genre_config(tmp_path, tiny_model, {"items": "text"}, train={"epochs": 3})
+    train_run(plain_cfg, tmp_path / "plain", show_progress=False)
+    _, _, plain = load_run(tmp_path / "plain")
+    assert torch.equal(model.item_text, plain.item_text)  # the same fixed text rows
+    assert not torch.equal(model.adaptor.weight, plain.adaptor.weight)  # the adversary changed training
