@@ -11,7 +11,9 @@ The split is RecBole's leave-one-out split of MovieLens-100K (``ml-100k-loo-spli
 untouched; a user's test history still holds a held-out item if it is the user's valid item). The derived
 split is written under ``--out``. Each model (``--models``: sasrec, the 20-epoch plain recipe of
 ``examples/sequential/ml100k_worst_case_sasrec_20ep.yaml``; unisrec_text and unisrec_idtext,
-``examples/text_sequential/ml100k_unisrec.yaml`` with ``model.items`` text / id_text) is trained on it
+``examples/text_sequential/ml100k_unisrec.yaml`` with ``model.items`` text / id_text; unisrec_text_trained,
+text only with ``model.train_softmax: trained``, which leaves the held-out items out of the training
+softmax instead of training against them) is trained on it
 and its test NDCG@10 / Hit@10 reported for the users whose test item is held out ("held-out") and for
 the others ("seen"), with the full ranking of the run's protocol. Finished runs under ``--out`` are reused.
 """
@@ -73,7 +75,12 @@ def run(name: str, split_dir: Path, out: Path, seed: int, data_root: str) -> Pat
     if not (folder / "results.json").exists() or "test" not in json.loads(
         (folder / "results.json").read_text()
     ):
-        train_run(parse_config(raw), folder, data_root=data_root, resume=(folder / "checkpoints" / "last.pt").exists())
+        train_run(
+            parse_config(raw),
+            folder,
+            data_root=data_root,
+            resume=(folder / "checkpoints" / "last.pt").exists(),
+        )
     return folder
 
 

@@ -1,6 +1,7 @@
 """The UniSRec-style text model: its adaptor, its two kinds of items and one training step (runs on real
 texts: tests/text/test_unisrec_run.py)."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,7 +12,8 @@ from advrec.objectives.sequential import SequentialObjective
 
 def _model(items: str, text: torch.Tensor, seed: int = 0, **over) -> UniSRec:
     settings = {"name": "unisrec", "items": items, "dim": 8, "max_len": 5, "init_std": 0.1, **over}
-    train = type("Train", (), {"n_users": 3, "n_items": text.shape[0]})
+    n = text.shape[0]
+    train = type("Train", (), {"n_users": 3, "n_items": n, "items": np.arange(n - 1)})  # the last: no rows
     return build_model(MODELS.validate(settings), train, torch.Generator().manual_seed(seed), text)
 
 
@@ -82,3 +84,12 @@ def test_a_training_step_shares_one_computation_of_the_item_vectors_until_the_we
     assert torch.allclose(model.input_items(), other.train().input_items())
     with torch.no_grad():  # evaluation computes them afresh, never from a training step's graph
         assert model.input_items() is not model.input_items()
+
+
+def test_a_trained_only_softmax_leaves_items_without_training_rows_out_while_training():
+    text = torch.randn(6, 4, generator=torch.Generator().manual_seed(6))
+    model = _model("text", text, train_softmax="trained").train()
+    rows = model.output_items()
+    assert torch.equal(rows[6], torch.zeros(8)) and rows[1:6].norm(dim=1).gt(0).all()  # item 5: no rows
+    assert model.eval().output_items()[6].norm() > 0  # scored from its text once trained
+    assert _model("text", text).train().output_items()[6].norm() > 0  # all: a negative like any other

@@ -24,6 +24,11 @@ from torch's generator, whatever ``dropout_rng`` says of the transformer's. The 
 once per training step (the sequence and the scored items read the same ones, under one dropout mask) and
 once per evaluation batch, not per use: the adaptor over every item dominates a step's cost.
 
+``train_softmax: trained`` leaves the items without training interactions out of the training softmax
+(their scores are 0 while training, constant, so nothing pushes them down): with ``all`` a text-only model
+still learns that those texts are never the next item, which is right for a fixed catalogue and wrong
+for items that are only new to it.
+
 Perturbable tables (``deltas``): ``item_text`` (the fixed text embeddings, an input buffer: a delta moves
 the adaptor's input, as a rewritten text would) and, for ``id_text``, ``item_id`` (the ID embeddings).
 Each moves the item vector wherever the item is read, in the sequence and among the scored items.
@@ -57,6 +62,12 @@ class UniSRecConfig(SASRecConfig):
     n_experts: int = Field(8, ge=1, description="whitening experts of the mixture-of-experts adaptor")
     adaptor_dropout: float = Field(
         0.2, ge=0, lt=1, description="dropout of the text embedding at the adaptor's input (training only)"
+    )
+    train_softmax: Literal["all", "trained"] = Field(
+        "all",
+        description="the items a training step's softmax ranks: all (an item without training interactions "
+        "is trained against as a negative) or trained (only items with training interactions; the others "
+        "score 0 while training, as items new to the catalogue would be absent)",
     )
     temperature: float | None = Field(
         0.07,
@@ -100,6 +111,7 @@ class UniSRec(SASRec):
         n_experts: int = 8,
         adaptor_dropout: float = 0.2,
         temperature: float | None = 0.07,
+        trained_items: torch.Tensor | None = None,
         dim: int = 64,
         init_std: float = 0.02,
         generator: torch.Generator | None = None,
@@ -120,6 +132,12 @@ class UniSRec(SASRec):
         padded = torch.cat([torch.zeros(1, text.shape[1]), text.detach().float()])
         # Not saved with the model: a run keeps the aligned matrix in its split folder and rebuilds from it.
         self.register_buffer("item_text", padded, persistent=False)
+        # 1 for the items a training softmax ranks (row 0, padding, 0); None: every item. Rebuilt from the
+        # train split like the texts, so not saved either.
+        mask = None
+        if trained_items is not None:
+            mask = torch.cat([torch.zeros(1), trained_items.detach().float()]).unsqueeze(1)
+        self.register_buffer("trained_items", mask, persistent=False)
         self._step_vectors: torch.Tensor | None = None  # this training step's item vectors
 
     def embedding_tables(self) -> dict[str, torch.Tensor]:
@@ -171,7 +189,10 @@ class UniSRec(SASRec):
         return torch.cat([vectors.new_zeros(1, vectors.shape[1]), vectors])  # row 0: padding
 
     def output_items(self, deltas: Deltas | None = None) -> torch.Tensor:
-        return self.scored_vectors(self.input_items(deltas))
+        vectors = self.scored_vectors(self.input_items(deltas))
+        if self.training and self.trained_items is not None:
+            vectors = vectors * self.trained_items  # items without training interactions: score 0
+        return vectors
 
     def hidden(self, seqs: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         states = super().hidden(seqs, deltas)
@@ -188,6 +209,7 @@ class UniSRec(SASRec):
 def build_unisrec(
     cfg: UniSRecConfig, train: Interactions, generator: torch.Generator, item_features: torch.Tensor
 ) -> UniSRec:
+    trained = torch.bincount(torch.as_tensor(train.items, dtype=torch.long), minlength=train.n_items) > 0
     return UniSRec(
         train.n_users,
         train.n_items,
@@ -196,6 +218,7 @@ def build_unisrec(
         n_experts=cfg.n_experts,
         adaptor_dropout=cfg.adaptor_dropout,
         temperature=cfg.temperature,
+        trained_items=trained if cfg.train_softmax == "trained" else None,
         dim=cfg.dim,
         init_std=cfg.init_std,
         generator=generator,
