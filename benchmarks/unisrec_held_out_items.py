@@ -37,6 +37,10 @@ MODELS = {
         ROOT / "examples/text_sequential/ml100k_unisrec.yaml",
         {"model": {"items": "id_text"}},
     ),
+    "unisrec_text_trained": (
+        ROOT / "examples/text_sequential/ml100k_unisrec.yaml",
+        {"model": {"items": "text", "train_softmax": "trained"}},
+    ),
 }
 
 
@@ -107,7 +111,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=2020)
     parser.add_argument("--share", type=float, default=0.1)
-    parser.add_argument("--models", default="sasrec,unisrec_text,unisrec_idtext")
+    parser.add_argument("--models", default="sasrec,unisrec_text,unisrec_text_trained")
     args = parser.parse_args()
     out = Path(args.out)
     split_dir = out / f"split_{args.seed}"

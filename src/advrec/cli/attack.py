@@ -36,7 +36,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="filler items per profile: a share of the catalogue (< 1) or a count (default: the mean "
         "real training profile length)",
     )
-    attack.add_argument("--defence", default="none", help="none, apr, filter or filter+apr (default: none)")
+    attack.add_argument(
+        "--defence",
+        default="none",
+        help="none, apr, filter, filter+apr or text-filter (its item texts: --defence-set "
+        "item_text.source=... --defence-set item_text.path=...; default: none)",
+    )
     attack.add_argument(
         "--defence-set",
         dest="defence_overrides",
