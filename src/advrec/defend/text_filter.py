@@ -27,7 +27,7 @@ from pydantic import Field
 from advrec.data.config import ItemTextConfig
 from advrec.data.interactions import Interactions
 from advrec.data.sequences import user_sequences
-from advrec.defend.base import expected_fakes
+from advrec.defend.base import Detector, expected_fakes
 from advrec.defend.defences import DEFENCES, Defence, DefenceConfig
 from advrec.errors import ConfigError
 
@@ -100,7 +100,7 @@ class TextFilterDefence(DefenceConfig):
     )
 
 
-def _build(cfg: TextFilterDefence, size: float, seed: int, detector) -> Defence:
+def _build(cfg: TextFilterDefence, size: float, seed: int, detector: Detector | None) -> Defence:
     if detector is not None:
         return Defence("text-filter", detector=detector)
     if cfg.item_text is None:
