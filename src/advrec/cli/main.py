@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import sys
 import warnings
 from collections.abc import Iterator
@@ -251,8 +252,8 @@ def _parse_eps(text: str) -> list[float]:
         values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"--eps {text!r}: expected comma-separated numbers, e.g. 0.1,0.5") from None
-    if not values or any(v < 0 for v in values):
-        raise ConfigError(f"--eps {text!r}: expected one or more non-negative numbers")
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ConfigError(f"--eps {text!r}: expected one or more finite, non-negative numbers")
     return values
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from advrec.errors import NonFiniteScores
 from advrec.measure.metrics import AucStats, compute_metrics, validate_ks, validate_metric_names
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
@@ -94,11 +95,25 @@ def _masked_scores(
     scores = scorer(torch.from_numpy(users).to(device))
     if scores.shape != (len(users), n_items):
         raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected {(len(users), n_items)}")
+    check_finite_scores(scores)
     if exclude is None:
         return scores, None
     rows, cols = _to_device(*_row_entries(exclude, users), device=scores.device)
     scores.index_put_((rows, cols), torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device))
     return scores, (rows, cols)
+
+
+def check_finite_scores(scores: torch.Tensor) -> None:
+    """Refuse scores that are NaN or infinite: ranks of such scores are no ranking (NaN sorts last or
+    first by implementation, and an AUC above 1 came out of them), so no metric may be computed."""
+    bad = ~torch.isfinite(scores)
+    if bool(bad.any()):
+        rows = int(bad.any(dim=1).sum())
+        raise NonFiniteScores(
+            f"the model's scores hold NaN or infinite values ({rows} of {scores.shape[0]} users' rows in a "
+            "chunk); no metric is computed from them: the model (its checkpoint) is damaged, its training "
+            "diverged, or a perturbation overflowed"
+        )
 
 
 def _n_candidates(exclude: sp.csr_matrix | None, users: np.ndarray, n_items: int) -> np.ndarray:

@@ -9,6 +9,7 @@ seed, labelled from the model and adversary names.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,33 @@ def _read_json(path: Path) -> Any:
         raise DataError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
 
 
+def _check_finite(entry: Any, where: str, path: Path) -> None:
+    """The numbers a report shows (test metrics, robustness curves and their ε keys) are finite; a NaN
+    or infinity there is refused by name rather than drawn as a number."""
+    if isinstance(entry, dict):
+        for key, value in entry.items():
+            if _is_non_finite_number_text(key):
+                raise DataError(
+                    f"{where}: ε {key!r} is not a finite number; probe again with finite ε", path=path
+                )
+            _check_finite(value, f"{where}.{key}", path)
+    elif isinstance(entry, list):
+        for i, value in enumerate(entry):
+            _check_finite(value, f"{where}[{i}]", path)
+    elif isinstance(entry, float) and not math.isfinite(entry):
+        raise DataError(
+            f"{where} is {entry}; a report shows no such number (re-evaluate the run: advrec evaluate)",
+            path=path,
+        )
+
+
+def _is_non_finite_number_text(key: str) -> bool:
+    try:
+        return not math.isfinite(float(key))
+    except ValueError:
+        return False
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
     """``metrics.jsonl``: one JSON object per line; a torn last line (a killed run) is ignored."""
     if not path.exists():
@@ -59,6 +87,9 @@ def read_run(path: Path) -> RunRecord:
     results = _read_json(path / "results.json")
     if not isinstance(results, dict):
         raise DataError("expected a JSON object", path=path / "results.json")
+    for key, entry in results.items():
+        if key == "test" or key.startswith("robustness"):
+            _check_finite(entry, key, path / "results.json")
     config: dict[str, Any] = {}
     if (path / "config.yaml").exists():
         try:
