@@ -1,0 +1,41 @@
+"""A metrics.jsonl cut short by a kill resumes; a damaged line inside it is one error naming file:line."""
+
+import json
+
+import pytest
+from reliability_helpers import base_raw, read_results, write_config
+
+from advrec.config.loading import parse_config
+from advrec.runs.train import train_run
+
+
+@pytest.fixture
+def killed(tmp_path, ratings, crash_at):
+    raw = base_raw(ratings, epochs=4)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(parse_config(raw), tmp_path / "run", hooks=[crash_at(3)], show_progress=False)
+    return tmp_path / "run", write_config(tmp_path / "c.yaml", raw)
+
+
+def test_a_truncated_last_line_resumes_to_the_uninterrupted_result(tmp_path, cli, killed):
+    """Before: --resume failed with a JSONDecodeError traceback."""
+    run, config = killed
+    log = run / "metrics.jsonl"
+    with open(log, "a") as fh:  # what a kill during the append of epoch 3's line leaves
+        fh.write('{"epoch": 3, "loss": 0.69')
+    result = cli("train", config, "--out", run, "--resume", "--quiet")
+    assert result.code == 0, result.err
+    assert cli("train", config, "--out", tmp_path / "full", "--quiet").code == 0
+    assert read_results(run)["test"] == read_results(tmp_path / "full")["test"]
+    epochs = [json.loads(line)["epoch"] for line in log.read_text().splitlines()]
+    assert epochs == [0, 1, 2, 3]
+
+
+def test_a_damaged_line_inside_the_log_is_one_error_naming_it(cli, killed):
+    run, config = killed
+    log = run / "metrics.jsonl"
+    lines = log.read_text().splitlines()
+    lines[1] = lines[1][:10]
+    log.write_text("\n".join(lines) + "\n")
+    result = cli("train", config, "--out", run, "--resume", "--quiet")
+    assert result.code == 2 and "metrics.jsonl:2" in result.error_line()
