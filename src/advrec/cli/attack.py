@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from advrec.errors import ConfigError
+from advrec.utils.seeding import check_seed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     seed = _number(args.seed, "--seed", int)
     if seed is not None:
-        config = config.model_copy(update={"seed": seed})
+        config = config.model_copy(update={"seed": check_seed(seed, "--seed")})
     detector = default_detector(settings, seed=config.seed, name=args.detector)
     if settings.defence != "none":
         from advrec.defend.defences import build_defence

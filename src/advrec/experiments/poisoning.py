@@ -21,6 +21,7 @@ attack run continues where it stopped, and the folder reproduces the experiment.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,8 @@ class AttackSettings:
             raise ConfigError(f"--defence {self.defence!r}: unknown defence; valid: {', '.join(DEFENCES)}")
         if not 0 < self.size <= 1:
             raise ConfigError(f"--size {self.size}: expected a share of real users in (0, 1], e.g. 0.03")
-        whole = self.filler is not None and self.filler >= 1 and self.filler == int(self.filler)
+        finite = self.filler is not None and math.isfinite(self.filler)
+        whole = finite and self.filler >= 1 and self.filler == int(self.filler)
         if self.filler is not None and not (0 < self.filler < 1 or whole):
             raise ConfigError(
                 f"--filler {self.filler}: expected a share in (0, 1) or a whole number of items"

@@ -9,6 +9,7 @@ back to the host.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -34,8 +35,10 @@ mask, ``topk``'s work space, and for AUC a sorted copy of the scores)."""
 
 def rows_per_chunk(n_items: int, memory_budget_mb: float) -> int:
     """How many users to score at once so that the chunk and its scratch fit in the budget."""
-    if memory_budget_mb <= 0:
+    if not memory_budget_mb > 0:  # NaN too
         raise ValueError(f"memory_budget_mb must be positive, got {memory_budget_mb}")
+    if math.isinf(memory_budget_mb):  # no bound: every user in one chunk
+        return 1 << 62
     budget = int(memory_budget_mb * 2**20)
     return max(1, budget // (max(n_items, 1) * _SCRATCH_BYTES_PER_SCORE))
 
