@@ -242,44 +242,15 @@ def test_hostile_argument_lists_exit_0_or_2(argv, world, capsys):
 # ----------------------------------------------------------------------------------------------------
 
 
+ATTACK = ["attack", "config", "--attack", "bandwagon", "--size", "0.1", "--targets", "mid:2", "--out", "out"]
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [
         (["detect", "--ratings", "profiles", "--labels", "labels", "--out", "out", "--seed", "-1"], "--seed"),
-        (
-            [
-                "attack",
-                "config",
-                "--attack",
-                "bandwagon",
-                "--size",
-                "0.1",
-                "--targets",
-                "mid:2",
-                "--out",
-                "out",
-                "--seed",
-                "-1",
-            ],
-            "--seed",
-        ),  # fmt: skip
-        (
-            [
-                "attack",
-                "config",
-                "--attack",
-                "bandwagon",
-                "--size",
-                "0.1",
-                "--targets",
-                "mid:2",
-                "--out",
-                "out",
-                "--filler",
-                "inf",
-            ],
-            "--filler inf",
-        ),  # fmt: skip
+        ([*ATTACK, "--seed", "-1"], "--seed"),
+        ([*ATTACK, "--filler", "inf"], "--filler inf"),
     ],
 )
 def test_found_argument_lists(argv, needle, world, capsys, tmp_path):
