@@ -88,3 +88,18 @@ def test_error_messages_show_plain_ids_not_numpy_reprs():
     with pytest.raises(AdvrecError) as err:
         check_leave_one_out(split)
     assert "user 13 has 2" in str(err.value) and "np." not in str(err.value)
+
+
+@pytest.mark.parametrize("column", [1, 2])
+def test_a_100000_digit_field_is_one_short_error(tmp_path, column):
+    """Before: Python's own 'Exceeds the limit (4300 digits)' ValueError traceback (an id), or the whole
+    field in the message (a rating)."""
+    from advrec.data.io import read_movielens_100k
+
+    fields = ["1", "2", "3", "881250949"]
+    fields[column] = "9" * 100_000
+    path = tmp_path / "u.data"
+    path.write_text("1\t5\t3\t881250949\n" + "\t".join(fields) + "\n")
+    with pytest.raises(DataError, match=r"u\.data:2: .*\.\.\. \(100000 characters\)") as err:
+        read_movielens_100k(path)
+    assert len(str(err.value)) < 300

@@ -268,9 +268,15 @@ def _check_int(value: str, what: str) -> None:
     if value == "":
         raise _BadLine(f"missing {what} (empty field)")
     if not _INT_RE.fullmatch(value):
-        raise _BadLine(f"{what} {value!r} is not an integer")
-    if not _INT64.min <= int(value) <= _INT64.max:
-        raise _BadLine(f"{what} {value} does not fit in a 64-bit integer")
+        raise _BadLine(f"{what} {_clipped(value)!r} is not an integer")
+    # a digit count first: int() of a 5000-digit text raises its own ValueError (Python's guard)
+    if len(value.lstrip("+-")) > 19 or not _INT64.min <= int(value) <= _INT64.max:
+        raise _BadLine(f"{what} {_clipped(value)} does not fit in a 64-bit integer")
+
+
+def _clipped(text: str, keep: int = 30) -> str:
+    """A field as shown in a message: a long one cut, with its length said."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def _check_rating(value: str) -> None:
@@ -278,10 +284,10 @@ def _check_rating(value: str) -> None:
         raise _BadLine("missing rating (empty field)")
     if not _FLOAT_RE.fullmatch(value):
         if value.strip().lstrip("+-").lower() in _NONFINITE_WORDS:
-            raise _BadLine(f"rating {value!r} is not a finite number")
-        raise _BadLine(f"rating {value!r} is not a number")
+            raise _BadLine(f"rating {_clipped(value)!r} is not a finite number")
+        raise _BadLine(f"rating {_clipped(value)!r} is not a number")
     if not math.isfinite(float(value)):
-        raise _BadLine(f"rating {value!r} is not a finite number (it overflows)")
+        raise _BadLine(f"rating {_clipped(value)!r} is not a finite number (it overflows)")
 
 
 def _separator_hint(text: str, sep: str, n_fields: int) -> str:
