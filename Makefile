@@ -17,7 +17,9 @@ venv: $(BIN)/advrec
 demo: venv
 	$(BIN)/advrec demo
 
-test: venv
+# The suite, after the habits: ruff's lint and format checks (the references in docs/reference/ and the
+# import layering are checked by tests of the suite itself).
+test: lint
 	$(BIN)/python -m pytest
 
 # The screenshot in docs/report.md: the demo's report in headless Chromium (Debian package chromium).

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from advrec.config.loading import load_config
+from advrec.runs.config import load_config
 from advrec.runs.load import load_run
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run

@@ -34,9 +34,9 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config.loading import load_config, parse_config
 from advrec.measure.plots import plot_method_comparison
 from advrec.measure.robustness import parse_attacks, upgrade_layout
+from advrec.runs.config import load_config, parse_config
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run
 from advrec.utils.files import atomic_write_text

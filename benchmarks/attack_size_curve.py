@@ -20,10 +20,10 @@ import csv
 import time
 from pathlib import Path
 
-from advrec.config.loading import load_config
 from advrec.errors import ConfigError
-from advrec.experiments.poisoning import AttackSettings, attack_run, parse_fillers, train_or_reuse
+from advrec.experiments.poisoning import attack_run, parse_fillers, poison_config, train_or_reuse
 from advrec.measure.size_curve import plot_size_curve, summarise
+from advrec.runs.config import load_config
 from advrec.utils.files import atomic_write
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,13 +68,13 @@ def main() -> None:
     attacks = [a for a in args.attacks.split(",") if a]
     fillers = parse_fillers(args.filler)
     targets = f"{args.band}:{args.n_targets}"
-    settings = {
-        (attack, size): AttackSettings(attack, size, targets, filler=fillers.get(attack))
+    settings = {  # every bad setting fails here, before any training
+        (attack, size): poison_config(
+            {"attack": attack, "size": size, "targets": targets, "filler": fillers.get(attack)}, "settings"
+        )
         for attack in attacks
         for size in sizes
     }
-    for s in settings.values():  # every bad setting fails before any training
-        s.check()
     runs = []
     start = time.perf_counter()
     for seed in seeds:

@@ -28,10 +28,10 @@ from advrec.attack.inject import inject, write_poisoned_split
 from advrec.attack.profiles import AttackSpec
 from advrec.attack.registry import get_attack
 from advrec.attack.targets import select_targets
-from advrec.config.loading import load_config
 from advrec.data.split import load_saved_split
 from advrec.experiments.poisoning import attack_rng, filler_count, probe, train_or_reuse
 from advrec.measure.poisoning import exposure_metrics
+from advrec.runs.config import load_config
 from advrec.runs.fingerprint import split_complete
 
 ROOT = Path(__file__).resolve().parents[1]

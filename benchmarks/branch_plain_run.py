@@ -12,7 +12,7 @@ N (not by its epoch cap), writes OUT as the APR run would look on the epoch it s
 config, ``last.pt`` with the hook's state and a fresh selection state: plain epochs are never candidates),
 and resumes it with ``train_run(..., resume=True)``. It saves the plain phase in every sweep of APR settings
 over the same seeds (for LightGCN: ~250 epochs a run). ``--check-epochs K`` stops after K adversarial epochs
-(a check against a full run's log; see docs/benchmarks.md section 9).
+(a check against a full run's log; see docs/notes/2026-11-robustness-mf.md).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config.loading import dump_config, load_config, parse_config
-from advrec.config.schema import AdversaryConfig, RunConfig
+from advrec.runs.config import RunConfig, dump_config, load_config, parse_config
 from advrec.runs.train import train_run
+from advrec.train.adversaries.registry import ADVERSARIES
 from advrec.train.checkpoint import load_checkpoint, save_checkpoint
 from advrec.utils.files import atomic_write_text
 from advrec.utils.seeding import torch_generator
@@ -37,7 +37,7 @@ from advrec.utils.seeding import torch_generator
 def _as_plain(config: RunConfig, plain: RunConfig) -> RunConfig:
     """``config`` with the plain run's adversary (none), patience, epoch cap and threads."""
     train = config.train.model_copy(update={"patience": plain.train.patience, "epochs": plain.train.epochs})
-    update = {"adversary": AdversaryConfig(), "train": train, "threads": plain.threads}
+    update = {"adversary": ADVERSARIES.default_config(), "train": train, "threads": plain.threads}
     return config.model_copy(update=update)
 
 

@@ -28,12 +28,12 @@ from advrec.attack.inject import inject
 from advrec.attack.profiles import AttackSpec
 from advrec.attack.registry import get_attack
 from advrec.attack.targets import select_targets
-from advrec.config.loading import load_config
 from advrec.data.loading import load_split
 from advrec.defend.evaluate import evaluate_detector, run_detectors
 from advrec.defend.gan_discriminator import discriminator_detector
 from advrec.defend.names import DETECTORS
 from advrec.experiments.poisoning import attack_rng, filler_count
+from advrec.runs.config import load_config
 from advrec.utils.files import atomic_write_json, atomic_write_text
 from advrec.utils.seeding import numpy_rng
 

@@ -7,7 +7,7 @@ candidate or counts for early stopping. So if RUN stopped (by patience) at an ep
 ``started_at + K``, the K-run is, up to there, the same training with a fresh selection state: OUT gets
 RUN's split and log, the config with ``min_adv_epochs: K``, ``train.epochs: EPOCHS``, ``train.patience:
 PATIENCE`` and RUN's ``last.pt`` with that fresh state, and training resumes from there. It saves re-running
-the plain and the first adversarial epochs (docs/benchmarks.md section 9).
+the plain and the first adversarial epochs (docs/notes/2026-11-robustness-mf.md).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config.loading import dump_config, parse_config
+from advrec.runs.config import dump_config, parse_config
 from advrec.runs.train import train_run
 from advrec.train.checkpoint import load_checkpoint, save_checkpoint
 from advrec.utils.files import atomic_write_text

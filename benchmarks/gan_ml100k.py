@@ -3,7 +3,7 @@
 Not a test: ``python benchmarks/gan_ml100k.py --data-root ../shared/data --out /tmp/gan-bench``.
 Default protocol for every method (implicit, per-user random 80/10/10 split drawn per seed, full ranking
 with train items masked, train + valid at test, selection on valid NDCG@10). Configs:
-``examples/gan/ml100k_cfgan.yaml`` (also with ``gan.cfgan.use_discriminator=false``: reconstruction only),
+``examples/gan/ml100k_cfgan.yaml`` (also with ``model.use_discriminator=false``: reconstruction only),
 ``examples/gan/ml100k_irgan.yaml`` and ``examples/basics/ml100k_mf_bpr.yaml``; every run gets
 ``eval.ks=[5,10,20]``.
 Prints one Markdown table (mean ± sample std over seeds of test P@5, NDCG@5, NDCG@10) and writes it to
@@ -18,13 +18,13 @@ import statistics
 import time
 from pathlib import Path
 
-from advrec.config.loading import load_config
+from advrec.runs.config import load_config
 from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]
 METHODS = {
     "CFGAN": ("examples/gan/ml100k_cfgan.yaml", []),
-    "CFGAN without D": ("examples/gan/ml100k_cfgan.yaml", ["gan.cfgan.use_discriminator=false"]),
+    "CFGAN without D": ("examples/gan/ml100k_cfgan.yaml", ["model.use_discriminator=false"]),
     "IRGAN": ("examples/gan/ml100k_irgan.yaml", []),
     "BPR-MF": ("examples/basics/ml100k_mf_bpr.yaml", []),
 }

@@ -65,7 +65,7 @@ def cornac_epochs(data_root: Path, epochs: int) -> list[float]:
 
 
 def advrec_epochs(data_root: Path, epochs: int, sets: list[str]) -> list[float]:
-    from advrec.config.loading import load_config
+    from advrec.runs.config import load_config
     from advrec.runs.train import train_run
     from advrec.train.hooks import TrainHook
 

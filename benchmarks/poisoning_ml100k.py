@@ -31,16 +31,16 @@ from pathlib import Path
 import numpy as np
 
 from advrec.attack.inject import read_fake_users
-from advrec.config.loading import load_config
-from advrec.defend.defences import build_defence
+from advrec.defend.defences import Defence, build_defence
 from advrec.experiments.poisoning import (
-    AttackSettings,
+    PoisonConfig,
     attack_run,
-    default_detector,
     defended_folder,
     parse_fillers,
+    poison_config,
     train_or_reuse,
 )
+from advrec.runs.config import load_config
 from advrec.utils.files import atomic_write_json
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,41 +78,36 @@ def _clean(config, out: Path, data_root: str) -> Path:
     return folder
 
 
-def _cell(
-    config, folder: Path, clean: Path, settings: AttackSettings, data_root: str, detector_name: str
-) -> dict:
+def _cell(config, folder: Path, clean: Path, settings: PoisonConfig, data_root: str) -> dict:
     folder.mkdir(parents=True, exist_ok=True)
     link = folder / "clean"
     if not link.exists():
         link.symlink_to(clean.resolve(), target_is_directory=True)
-    detector = default_detector(settings, seed=config.seed, name=detector_name)
-    if detector is not None:
-        _share_filtered_split(folder, settings, detector)
-    p = attack_run(config, folder, settings, data_root=data_root, detector=detector)["poisoning"]
-    if detector is not None:  # who the filter dropped, counted against the true fakes (never shown to it)
-        report = json.loads(
-            (defended_folder(folder, build_defence(settings.defence, detector)) / "defence.json").read_text()
-        )
+    defence = build_defence(settings.defence, settings.size, config.seed)
+    if defence.detector is not None:
+        _share_filtered_split(folder, settings, defence)
+    p = attack_run(config, folder, settings, data_root=data_root, detector=defence.detector)["poisoning"]
+    if defence.detector is not None:  # who the filter dropped, counted against the true fakes (unseen by it)
+        report = json.loads((defended_folder(folder, defence) / "defence.json").read_text())
         fake = set(read_fake_users(folder / "poisoned" / "split"))
         flagged = {str(u) for u in report["flagged_ids"]}
         p["fakes_flagged"], p["real_flagged"] = len(flagged & fake), len(flagged - fake)
     return p
 
 
-def _share_filtered_split(folder: Path, settings: AttackSettings, detector) -> None:
+def _share_filtered_split(folder: Path, settings: PoisonConfig, defence: Defence) -> None:
     """filter+apr trains on exactly the split the same seeded detector gave filter: copy it rather
     than run the detector twice (attack_run keeps a defended folder's finished split)."""
-    target = defended_folder(folder, build_defence(settings.defence, detector))
-    others = [d for d in ("filter", "filter+apr") if d != settings.defence]
-    source = defended_folder(folder, build_defence(others[0], detector))
+    target = defended_folder(folder, defence)
+    other = next(d for d in ("filter", "filter+apr") if d != settings.defence.name)
+    source = defended_folder(folder, Defence(other, detector=defence.detector))
     if (target / "split" / "test.tsv").exists() or not (source / "split" / "test.tsv").exists():
         return
     report = json.loads((source / "defence.json").read_text())
     shutil.copytree(source / "split", target / "split.tmp", dirs_exist_ok=True)
     (target / "split.tmp").replace(target / "split")  # whole or absent
-    atomic_write_json(
-        target / "defence.json", {**report, "defence": settings.defence, "split_from": source.name}
-    )
+    own = {"defence": settings.defence.name, "settings": settings.defence.model_dump(mode="json")}
+    atomic_write_json(target / "defence.json", {**report, **own, "split_from": source.name})
 
 
 def _ms(values: list[float]) -> str:
@@ -137,16 +132,16 @@ def main() -> None:
             for attack in attacks:
                 defended = attack in defend and band in defend_bands
                 for defence in ["none", *(defences if defended else [])]:
-                    settings = AttackSettings(
-                        attack,
-                        args.size,
-                        f"{band}:{args.n_targets}",
-                        filler=fillers.get(attack),
-                        defence=defence,
+                    chosen = {"name": defence}
+                    if defence.startswith("filter"):
+                        chosen["detector"] = args.detector
+                    raw = {"attack": attack, "size": args.size, "targets": f"{band}:{args.n_targets}"}
+                    settings = poison_config(
+                        {**raw, "filler": fillers.get(attack), "defence": chosen}, "settings"
                     )
                     t0 = time.perf_counter()
                     folder = out / f"seed{seed}" / band / attack
-                    p = _cell(config, folder, clean, settings, args.data_root, args.detector)
+                    p = _cell(config, folder, clean, settings, args.data_root)
                     row = {
                         "seed": seed,
                         "band": band,

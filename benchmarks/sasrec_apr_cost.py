@@ -21,11 +21,10 @@ import time
 import torch
 
 from advrec.models.counter_dropout import DROPOUT_RNGS
-from advrec.objectives.sequential import SequentialObjective, window_batches
+from advrec.objectives.sequential import SequentialObjective, sequence_windows, window_batches
 from advrec.perturb.builder import PerturbationBuilder
 from advrec.runs.load import load_run
 from advrec.train.adversaries.apr import APRHook
-from advrec.train.sequential import sequence_windows
 
 VARIANTS = ("plain", "apr", "apr_shared_forward", "worst_case")
 
@@ -80,8 +79,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     config, split, model = load_run(args.run_dir)
     model.train()
-    batches = window_batches(*sequence_windows(config, split), config.train.batch_size, "cpu")[: args.batches]
-    objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
+    batches = window_batches(*sequence_windows(config.model, split), config.train.batch_size, "cpu")[
+        : args.batches
+    ]
+    objective = SequentialObjective(config.model.loss, config.model.span)
     rows = [(name, rng) for name in variants for rng in rngs]
     times: dict[tuple[str, str], list[tuple[float, float]]] = {row: [] for row in rows}
     for _ in range(args.rounds):

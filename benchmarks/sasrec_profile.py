@@ -12,9 +12,8 @@ import argparse
 
 import torch
 
-from advrec.objectives.sequential import SequentialObjective, window_batches
+from advrec.objectives.sequential import SequentialObjective, sequence_windows, window_batches
 from advrec.runs.load import load_run
-from advrec.train.sequential import sequence_windows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,8 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     config, split, model = load_run(args.run_dir)
     model.train()
-    batches = window_batches(*sequence_windows(config, split), config.train.batch_size, "cpu")
-    objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
+    batches = window_batches(*sequence_windows(config.model, split), config.train.batch_size, "cpu")
+    objective = SequentialObjective(config.model.loss, config.model.span)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     with torch.profiler.profile() as prof:
         for batch in batches[: args.batches]:

@@ -21,9 +21,10 @@ import torch
 
 from advrec.data.sequences import Sequences, padded_histories, user_sequences
 from advrec.measure.robustness import robustness_probe
-from advrec.measure.sequential import SequentialProtocol, build_protocol
+from advrec.measure.sequential import SequentialProtocol
 from advrec.objectives.sequential import SequentialObjective, probe_batches
 from advrec.runs.load import load_run
+from advrec.runs.setup import build_protocol
 
 
 def without_last(seqs: Sequences) -> tuple[Sequences, np.ndarray]:
@@ -59,10 +60,10 @@ def main() -> None:
     for run in args.runs:
         config, split, model = load_run(run)
         protocol = build_protocol(config, split)
-        objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
-        batches = probe_batches(config, split, config.device)
+        objective = SequentialObjective(config.model.loss, config.model.span)
+        batches = probe_batches(config.model, split, config.seed, config.device, config.train.batch_size)
         targets = {
-            "train-last": train_last_protocol(protocol, split.train, config.model.sasrec.max_len),
+            "train-last": train_last_protocol(protocol, split.train, config.model.max_len),
             "valid": protocol.valid_as_test(),
         }
         for name, target in targets.items():

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from advrec.config.loading import load_config
+from advrec.runs.config import load_config
 from advrec.runs.train import train_run
 
 REPO = Path(__file__).resolve().parents[1]

@@ -80,7 +80,7 @@ def _folder(out: Path, name: str, seed: int) -> Path:
 def train_one(task: tuple[str, int], args: argparse.Namespace) -> str | None:
     """Train one variant for one seed (a finished run is reused); returns its log line. The test figure is
     left out of the line under ``--select-only`` (a setting is chosen on valid without seeing the test)."""
-    from advrec.config.loading import load_config
+    from advrec.runs.config import load_config
     from advrec.runs.train import train_run
 
     name, seed = task

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import yaml
 
-from advrec.config.loading import parse_config
 from advrec.data.split import load_saved_split
 from advrec.measure.protocol import Protocol
 from advrec.measure.robustness import robustness_probe
 from advrec.models.registry import build_model
 from advrec.objectives.pairwise import build_objective
+from advrec.runs.config import parse_config
 from advrec.runs.load import load_run
 from advrec.train.checkpoint import load_checkpoint
 from advrec.utils.files import atomic_write_json, read_json_object

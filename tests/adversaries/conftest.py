@@ -3,10 +3,16 @@
 import pytest
 import torch
 
-from advrec.config.schema import ModelConfig, SyntheticConfig
+from advrec.data.config import SyntheticConfig
 from advrec.data.interactions import Interactions
 from advrec.data.synthetic import make_synthetic
-from advrec.models.registry import build_model
+from advrec.models.registry import MODELS, build_model
+
+
+def small_model(name: str, **settings):
+    """The settings of a small model ``name`` (NeuMF with a two-layer tower)."""
+    extra = {"mlp_layers": [8, 4]} if name == "neumf" else {}
+    return MODELS.validate({"name": name, "dim": 8, **extra, **settings})
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +24,7 @@ def train() -> Interactions:
 @pytest.fixture
 def make_model(train):
     def make(name: str):
-        cfg = ModelConfig(name=name, dim=8, mlp_layers=[8, 4])
+        cfg = small_model(name)
         model = build_model(cfg, train, torch.Generator().manual_seed(0))
         return model.eval()
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
+from advrec.runs.config import parse_config
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run
 

@@ -11,17 +11,16 @@ import pytest
 import torch
 
 from advrec.cli.main import main
-from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
 from advrec.models.mf_features import MFFeatures
 from advrec.objectives.pairwise import build_objective
 from advrec.perturb.builder import PerturbationBuilder
 from advrec.perturb.perturbation import row_norms
+from advrec.runs.config import parse_config
 from advrec.runs.load import load_run
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run
 from advrec.train.adversaries.apr import APRHook
-from advrec.train.adversaries.registry import build_adversary
 from advrec.train.checkpoint import load_checkpoint
 
 
@@ -211,7 +210,8 @@ def _config(feature_files, **sections):
         "adversary": {"name": "apr", "eps": 0.5, "start_epoch": 1, "targets": ["item_features"]},
     }
     for key, value in sections.items():
-        raw[key] = value if not isinstance(value, dict) else {**raw.get(key, {}), **value}
+        switched = isinstance(value, dict) and value.get("name", raw[key].get("name")) != raw[key].get("name")
+        raw[key] = value if not isinstance(value, dict) or switched else {**raw.get(key, {}), **value}
     return parse_config(json.loads(json.dumps(raw)))
 
 
@@ -267,11 +267,11 @@ def test_feature_probe_through_targets_and_the_cli(tmp_path, feature_files, caps
     assert "'genres' is not a table of this model" in capsys.readouterr().err
 
 
-def test_config_errors(tmp_path, feature_files):
+def test_config_errors(tmp_path, feature_files, adversary_of):
     with pytest.raises(ConfigError, match="reads item features: set data.item_features"):
-        train_run(_config(feature_files, data={"item_features": None}), tmp_path / "a", show_progress=False)
-    with pytest.raises(ConfigError, match="data.item_features is set but model 'mf' does not read features"):
-        train_run(_config(feature_files, model={"name": "mf"}), tmp_path / "b", show_progress=False)
+        _config(feature_files, data={"item_features": None})
+    with pytest.raises(ConfigError, match="data.item_features / data.item_text: model 'mf' does not read"):
+        _config(feature_files, model={"name": "mf", "dim": 8})
     with pytest.raises(ConfigError, match="adversary.targets: 'feature' is not a table"):
         cfg = _config(feature_files, adversary={"targets": ["feature"]})
         train_run(cfg, tmp_path / "c", show_progress=False)
@@ -282,5 +282,5 @@ def test_config_errors(tmp_path, feature_files):
         _config(feature_files, data={"item_features": {"path": "x.parquet", "id_col": "movie"}})
     with pytest.raises(ConfigError, match=r"data.item_features.missing"):
         _config(feature_files, data={"item_features": {"path": "x.parquet", "missing": "skip"}})
-    hooks = build_adversary(_config(feature_files), build_objective("bpr", 0.0))
+    hooks = adversary_of(_config(feature_files), build_objective("bpr", 0.0))
     assert hooks[0].targets == ["item_features"]

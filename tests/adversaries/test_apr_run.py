@@ -5,12 +5,11 @@ import json
 import pytest
 import torch
 
-from advrec.config.loading import parse_config
 from advrec.errors import AdvrecError, ConfigError
 from advrec.objectives.pairwise import build_objective
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.adversaries.apr import APRHook
-from advrec.train.adversaries.registry import build_adversary
 from advrec.train.checkpoint import load_checkpoint
 
 SMALL = {
@@ -95,7 +94,9 @@ def test_min_adv_epochs_keeps_early_adversarial_epochs_out_of_selection(tmp_path
 
 def test_apr_changes_training_and_none_is_the_plain_run(tmp_path):
     apr = train_run(_config(start_epoch=0, eps_ramp_epochs=0), tmp_path / "apr", show_progress=False)
-    plain = train_run(_config(name="none"), tmp_path / "plain", show_progress=False)
+    raw = json.loads(json.dumps(SMALL))
+    raw["adversary"] = {"name": "none"}
+    plain = train_run(parse_config(raw), tmp_path / "plain", show_progress=False)
     raw = json.loads(json.dumps(SMALL))
     del raw["adversary"]
     default = train_run(parse_config(raw), tmp_path / "default", show_progress=False)
@@ -103,34 +104,35 @@ def test_apr_changes_training_and_none_is_the_plain_run(tmp_path):
     assert apr["test"] != plain["test"]
 
 
-def test_config_errors_name_the_key_and_the_valid_values():
+def test_config_errors_name_the_key_and_the_valid_values(adversary_of):
     with pytest.raises(ConfigError, match="unknown key 'adversary.epsilon'.*eps_mode"):
         _config(epsilon=0.5)
-    with pytest.raises(ConfigError, match="adversary.method"):
+    with pytest.raises(ConfigError, match="adversary.method: unknown method 'fgm'; valid: .*fgsm"):
         _config(method="fgm")
     with pytest.raises(ConfigError, match="adversary.eps"):
         _config(eps=-1)
+    with pytest.raises(ConfigError, match="adversary: unknown adversary 'gan'; valid: apr, none"):
+        _config(name="gan")
     objective = build_objective("bpr", 0.0)
-    bogus = _config().model_copy(update={"adversary": _config().adversary.model_copy(update={"name": "gan"})})
-    with pytest.raises(ConfigError, match="unknown adversary 'gan'; valid: none, apr"):
-        build_adversary(bogus, objective)
     with pytest.raises(ConfigError, match="never switch on"):
-        build_adversary(_config(start_epoch=5), objective)
+        adversary_of(_config(start_epoch=5), objective)
     with pytest.raises(ConfigError, match="adversary.min_adv_epochs.*no epoch could be selected"):
-        build_adversary(_config(start_epoch=2, min_adv_epochs=3), objective)
+        adversary_of(_config(start_epoch=2, min_adv_epochs=3), objective)
     with pytest.raises(ConfigError, match="adversary.min_adv_epochs"):
         _config(min_adv_epochs=-1)
-    with pytest.raises(ConfigError, match="adversary.universal_step: works with adversary.method fgsm only"):
-        build_adversary(_config(method="pgd", universal_step=0.5), objective)
+    with pytest.raises(ConfigError, match="adversary: universal_step: works with method fgsm only"):
+        _config(method="pgd", universal_step=0.5)
     with pytest.raises(ConfigError, match="adversary.universal_step"):
         _config(universal_step=1.5)
-    assert build_adversary(_config(universal_step=0.5), objective)[0].universal_step == 0.5
-    with pytest.raises(ConfigError, match="adversary.random_start: applies to method fgsm or pgd"):
-        build_adversary(_config(method="fgsm_sign", random_start=True), objective)
-    with pytest.raises(ConfigError, match="adversary.random_start: not with adversary.universal_step"):
-        build_adversary(_config(random_start=True, universal_step=0.5), objective)
-    assert build_adversary(_config(method="pgd", random_start=True), objective)[0].builder.random_start
-    hooks = build_adversary(_config(method="pgd", pgd_steps=4), objective)
+    assert adversary_of(_config(universal_step=0.5), objective)[0].universal_step == 0.5
+    with pytest.raises(ConfigError, match="adversary: random_start: applies to method fgsm or pgd"):
+        _config(method="fgsm_sign", random_start=True)
+    with pytest.raises(ConfigError, match="adversary: random_start: not with universal_step"):
+        _config(random_start=True, universal_step=0.5)
+    with pytest.raises(ConfigError, match="adversary.targets: 'embedding' is not a table of this model"):
+        adversary_of(_config(targets=["embedding"]), objective)
+    assert adversary_of(_config(method="pgd", random_start=True), objective)[0].builder.random_start
+    hooks = adversary_of(_config(method="pgd", pgd_steps=4), objective)
     assert len(hooks) == 1 and isinstance(hooks[0], APRHook)
     assert hooks[0].builder.method == "pgd" and hooks[0].builder.pgd_steps == 4
 
@@ -138,7 +140,7 @@ def test_config_errors_name_the_key_and_the_valid_values():
 def test_example_config_parses():
     from pathlib import Path
 
-    from advrec.config.loading import load_config
+    from advrec.runs.config import load_config
 
     path = Path(__file__).parents[2] / "examples" / "adversarial" / "ml100k_apr_mf.yaml"
     config = load_config(path)

@@ -8,19 +8,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from advrec.config.loading import parse_config
-from advrec.config.schema import ModelConfig
 from advrec.errors import ConfigError
 from advrec.measure.robustness import training_batches
-from advrec.models.registry import build_model
+from advrec.models.registry import MODELS, build_model
 from advrec.objectives.pairwise import build_objective
 from advrec.objectives.sequential import SequentialObjective, probe_batches
 from advrec.perturb.builder import PerturbationBuilder
 from advrec.perturb.gradients import full_data_gradient_fn
+from advrec.runs.config import parse_config
 from advrec.runs.load import load_run
 from advrec.runs.train import train_run
 from advrec.train.adversaries.apr import APRHook
-from advrec.train.adversaries.registry import build_adversary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sequential"))
 from test_sequential_run import _config as walk_config  # noqa: E402
@@ -42,7 +40,7 @@ def _probe_delta(model, objective, builder, batches, eps=0.5):
 
 @pytest.mark.parametrize("method", ["fgsm", "pgd"])
 def test_delta_is_the_probes_held_for_n_batches_then_rebuilt(method, train, batch):
-    cfg = ModelConfig(name="neumf", dim=8, mlp_layers=[8, 4], dropout=0.5)
+    cfg = MODELS.validate({"name": "neumf", "dim": 8, "mlp_layers": [8, 4], "dropout": 0.5})
     model = build_model(cfg, train, torch.Generator().manual_seed(0)).train()
     # dropout on while training: the Δ must still be the eval-mode (probe's) one
     objective, builder, hook = _hook(every=2, method=method)
@@ -140,17 +138,19 @@ def test_sasrec_trains_against_the_full_data_delta(tmp_path):
     # the hook's pass reads the windows in batches of 256, the probe's in train.batch_size: the same
     # mean gradient (each batch weighted by its number of windows)
     config, split, model = load_run(tmp_path / "run")
-    objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
+    objective = SequentialObjective(config.model.loss, config.model.span)
     tables = {k: torch.zeros_like(t.detach()) for k, t in model.embedding_tables().items()}
     big, small = (
-        full_data_gradient_fn(model.eval(), objective, probe_batches(config, split, "cpu", size))(tables)
+        full_data_gradient_fn(
+            model.eval(), objective, probe_batches(config.model, split, config.seed, "cpu", size)
+        )(tables)
         for size in (256, 3)
     )
     assert all(torch.allclose(big[k], small[k], atol=1e-7) for k in big)
     assert all(big[k].abs().sum() > 0 for k in big)
 
 
-def test_config_errors_name_the_key():
+def test_config_errors_name_the_key(adversary_of):
     objective = build_objective("bpr", 0.0)
 
     def config(**adversary):
@@ -160,16 +160,18 @@ def test_config_errors_name_the_key():
 
     with pytest.raises(ConfigError, match="adversary.full_data_every"):
         config(full_data_every=0)
-    with pytest.raises(ConfigError, match="adversary.full_data_every: not with adversary.universal_step"):
-        build_adversary(config(universal_step=0.5), objective, lambda: [])
-    with pytest.raises(ConfigError, match="adversary.full_data_every: needs method fgsm or pgd"):
-        build_adversary(config(method="random"), objective, lambda: [])
+    with pytest.raises(ConfigError, match="adversary: full_data_every: not with universal_step"):
+        config(universal_step=0.5)
+    with pytest.raises(ConfigError, match="adversary: full_data_every: needs method fgsm or pgd"):
+        config(method="random")
     with pytest.raises(ConfigError, match="adversary.full_data_every: this run's training path"):
-        build_adversary(config(), objective)
-    with pytest.raises(ConfigError, match="adversary.full_data_every: only apr uses it"):
+        adversary_of(config(), objective)
+    with pytest.raises(ConfigError, match="adversary.full_data_every: not under distributed training"):
+        adversary_of(config(), objective, lambda: [], world_size=2)
+    with pytest.raises(ConfigError, match="unknown key 'adversary.full_data_every'"):
         raw = json.loads(json.dumps(SMALL))
         raw["model"] = {"name": "lightgcn", "dim": 8, "n_layers": 1}
         raw["adversary"] = {"name": "simgcl", "full_data_every": 2}
-        build_adversary(parse_config(raw), objective, lambda: [])
+        parse_config(raw)
     with pytest.raises(ValueError, match="full_data_every"):
         APRHook(objective, PerturbationBuilder("fgsm", 0.5), full_data_every=0)

@@ -13,7 +13,6 @@ import torch
 
 from advrec.cli import main as cli_module
 from advrec.cli.main import main
-from advrec.config.loading import parse_config
 from advrec.measure import plots
 from advrec.measure.plots import plot_method_comparison
 from advrec.measure.protocol import Protocol
@@ -22,6 +21,7 @@ from advrec.objectives.pairwise import build_objective
 from advrec.perturb.perturbation import row_norms
 from advrec.runs import probe as probe_module
 from advrec.runs import train as train_module
+from advrec.runs.config import parse_config
 from advrec.runs.load import load_run
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run

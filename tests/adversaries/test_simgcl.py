@@ -12,14 +12,12 @@ import math
 import pytest
 import torch
 
-from advrec.config.loading import parse_config
 from advrec.data.graph import symmetric_matmul
 from advrec.errors import AdvrecError, ConfigError
 from advrec.models.lightgcn import mean_of_layers
 from advrec.objectives.pairwise import build_objective
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
-from advrec.train.adversaries import registry as adversary_registry
-from advrec.train.adversaries.registry import build_adversary
 from advrec.train.adversaries.simgcl import SimGCLHook, XSimGCLHook, info_nce
 from advrec.train.checkpoint import load_checkpoint
 
@@ -148,36 +146,35 @@ def _config(model=None, **adversary):
     return parse_config(raw)
 
 
-def test_paper_defaults_per_method_and_config_errors(monkeypatch):
+def test_paper_defaults_per_method_and_config_errors(adversary_of):
     simgcl = _config().adversary
-    assert (simgcl.cl_eps, simgcl.cl_weight, simgcl.cl_temperature, simgcl.cl_layer) == (0.1, 0.5, 0.2, None)
+    assert (simgcl.cl_eps, simgcl.cl_weight, simgcl.cl_temperature) == (0.1, 0.5, 0.2)
     x = _config(name="xsimgcl", cl_eps=0.05).adversary
     assert (x.cl_eps, x.cl_weight, x.cl_temperature, x.cl_layer) == (0.05, 0.2, 0.15, 1)
-    assert _config(name="apr").adversary.cl_eps is None
     objective = build_objective("bpr", 0.0)
     for name in ("simgcl", "xsimgcl"):
         for model in ("mf", "neumf"):
-            with pytest.raises(ConfigError, match=f"adversary.name: {name} .*lightgcn.*{model}"):
-                build_adversary(_config(model={"name": model}, name=name), objective)
+            with pytest.raises(ConfigError, match=f"adversary.name: {name} .*lightgcn.*got a"):
+                adversary_of(_config(model={"name": model}, name=name), objective)
         with pytest.raises(ConfigError, match="n_layers"):
-            build_adversary(_config(model={"n_layers": 0}, name=name), objective)
+            adversary_of(_config(model={"n_layers": 0}, name=name), objective)
+        with pytest.raises(ConfigError, match="does not support distributed"):
+            adversary_of(_config(name=name), objective, world_size=2)
     with pytest.raises(ConfigError, match="adversary.cl_layer: 3 > model.n_layers"):
-        build_adversary(_config(name="xsimgcl", cl_layer=3), objective)
-    with pytest.raises(ConfigError, match="adversary.cl_layer: only xsimgcl"):
-        build_adversary(_config(cl_layer=1), objective)
+        adversary_of(_config(name="xsimgcl", cl_layer=3), objective)
     with pytest.raises(ConfigError, match="adversary.cl_temperature"):
         _config(cl_temperature=0)
-    with pytest.raises(ConfigError, match="adversary.min_adv_epochs: only apr"):
-        build_adversary(_config(min_adv_epochs=3), objective)
-    with pytest.raises(ConfigError, match="adversary.universal_step: only apr"):
-        build_adversary(_config(universal_step=0.5), objective)
-    with pytest.raises(ConfigError, match="adversary.random_start: only apr"):
-        build_adversary(_config(random_start=True), objective)
-    assert isinstance(build_adversary(_config(), objective)[0], SimGCLHook)
-    assert isinstance(build_adversary(_config(name="xsimgcl"), objective)[0], XSimGCLHook)
-    monkeypatch.setattr(adversary_registry, "_world_size", lambda: 2)
-    with pytest.raises(ConfigError, match="does not support distributed"):
-        build_adversary(_config(), objective)
+    # APR's and XSimGCL's keys are not SimGCL's: the config cannot be written
+    for key, value in (
+        ("cl_layer", 1),
+        ("min_adv_epochs", 3),
+        ("universal_step", 0.5),
+        ("random_start", True),
+    ):
+        with pytest.raises(ConfigError, match=f"unknown key 'adversary.{key}'.*cl_eps"):
+            _config(**{key: value})
+    assert isinstance(adversary_of(_config(), objective)[0], SimGCLHook)
+    assert isinstance(adversary_of(_config(name="xsimgcl"), objective)[0], XSimGCLHook)
 
 
 @pytest.mark.parametrize("name", ["simgcl", "xsimgcl"])

@@ -25,7 +25,7 @@ def toy_train() -> Interactions:
 
 @pytest.fixture
 def synthetic_split():
-    from advrec.config.schema import SyntheticConfig
+    from advrec.data.config import SyntheticConfig
     from advrec.data.synthetic import make_synthetic
 
     raw = make_synthetic(SyntheticConfig(n_users=80, n_items=120, interactions_per_user=20, seed=3))

@@ -1,22 +1,26 @@
 import numpy as np
 import pytest
 
-from advrec.config.loading import parse_config
 from advrec.data.split import Split
 from advrec.defend.defences import DEFENCES, build_defence
 from advrec.errors import ConfigError
+from advrec.runs.config import parse_config
 
 
 def test_registry_and_victim_configs():
-    assert set(DEFENCES) == {"none", "apr", "filter", "filter+apr"}
+    assert set(DEFENCES.names()) == {"none", "apr", "filter", "filter+apr"}
     victim = parse_config({"model": {"dim": 8}})
     assert build_defence("none").victim_config(victim) == victim
     apr = build_defence("apr").victim_config(victim)
     assert apr.adversary.name == "apr" and apr.adversary.eps == 0.5 and apr.model == victim.model
-    with pytest.raises(ConfigError, match="valid: none, apr"):
+    with pytest.raises(ConfigError, match="unknown defence 'nope'; valid: apr, filter, filter\\+apr, none"):
         build_defence("nope")
-    with pytest.raises(ConfigError, match="detector"):
-        build_defence("filter+apr")
+    assert build_defence("filter+apr").detector.name == "simulated"  # the filters' default detector
+    settings = DEFENCES.validate({"name": "apr", "adversary": {"eps": 0.25, "start_after_plateau": 3}})
+    tuned = build_defence(settings).victim_config(victim)
+    assert (tuned.adversary.eps, tuned.adversary.start_after_plateau) == (0.25, 3)
+    with pytest.raises(ValueError, match="unknown key|Extra inputs"):
+        DEFENCES.validate({"name": "apr", "detector": "pca"})
 
 
 def test_filter_drops_the_flagged_users_training_rows(synthetic_split):

@@ -7,7 +7,7 @@ from advrec.attack.profiles import AttackSpec
 from advrec.attack.registry import get_attack
 from advrec.data.interactions import Interactions
 from advrec.data.split import ratio_split
-from advrec.defend.budget import expected_fakes
+from advrec.defend.base import expected_fakes
 from advrec.defend.defences import build_defence
 from advrec.defend.filters import supervised_filter, unsupervised_filter
 from advrec.errors import ConfigError
@@ -47,7 +47,8 @@ def test_rating_matrix_keeps_the_ratings():
 
 def test_filter_drops_flagged_fakes_only_from_train():
     # iforest: on this structureless synthetic data (real users share no taste) PCA-VarSelect's premise
-    # fails (the fakes' shared selected items make them the most correlated users), see docs/benchmarks.md
+    # fails (the fakes' shared selected items make them the most correlated users),
+    # see docs/notes/2026-11-detection.md
     split = _rated_split()
     train = split.train
     n_real = train.n_users

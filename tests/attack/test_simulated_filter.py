@@ -8,7 +8,7 @@ from advrec.attack.profiles import AttackSpec
 from advrec.attack.registry import get_attack
 from advrec.data.interactions import Interactions
 from advrec.data.split import load_saved_split, ratio_split
-from advrec.defend.budget import expected_fakes
+from advrec.defend.base import expected_fakes
 from advrec.defend.filters import (
     SimulationSettings,
     filter_detector,

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from advrec.config.loading import load_config
+from advrec.runs.config import load_config
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ def test_variants_are_named_by_their_overrides_and_load_the_right_models(bench):
     models = {}
     for name, (path, overrides) in variants.items():
         config = load_config(path, overrides)
-        models[name] = (config.model.name, config.model.id_dropout, config.model.id_min_count)
+        model = config.model
+        models[name] = (model.name, getattr(model, "id_dropout", 0.0), getattr(model, "id_min_count", 0))
         assert (config.adversary is not None and config.adversary.name != "none") == name.startswith("amr")
     assert models["mf"] == ("mf", 0.0, 0)
     # "text" is the plain text model even though the example now defaults to id_min_count 10

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from advrec.cli.main import main
-from advrec.config.loading import parse_config
+from advrec.runs.config import parse_config
 from advrec.runs.load import evaluate_run
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run
@@ -50,11 +50,11 @@ GENERAL = {
     },
 }
 
-SASREC = {"name": "sasrec", "dim": 16, "dropout": 0.0, "init_std": 0.05, "sasrec": {"max_len": 6}}
+SASREC = {"name": "sasrec", "dim": 16, "dropout": 0.0, "init_std": 0.05, "max_len": 6}
 SEQUENTIAL = {
     "sasrec_ce": {"model": SASREC},
     "sasrec_bce_apr_input": {
-        "model": {**SASREC, "sasrec": {"max_len": 6, "loss": "bce"}},
+        "model": {**SASREC, "loss": "bce"},
         "adversary": {**APR, "method": "fgsm", "targets": ["item_input"]},
     },
     "sasrec_counter_dropout": {
@@ -169,12 +169,12 @@ def test_gpu_run_resumes_exactly(tmp_path, name, crash_at):
 
 
 GANS = {
-    "cfgan": {"name": "cfgan", "cfgan": {"g_hidden": [32], "d_hidden": [16], "noise_dim": 4},
+    "cfgan": {"name": "cfgan", "g_hidden": [32], "d_hidden": [16], "noise_dim": 4,
               "generator": {"batch_size": 16, "pretrain_epochs": 1}, "discriminator": {"batch_size": 32}},
-    "cfgan_wgan_gp": {"name": "cfgan", "loss": "wgan_gp", "cfgan": {"g_hidden": [32], "d_hidden": [16]},
+    "cfgan_wgan_gp": {"name": "cfgan", "loss": "wgan_gp", "g_hidden": [32], "d_hidden": [16],
                       "generator": {"batch_size": 16, "pretrain_epochs": 1},
                       "discriminator": {"batch_size": 32}},
-    "irgan": {"name": "irgan", "irgan": {"dim": 8, "init_std": 0.1},
+    "irgan": {"name": "irgan", "dim": 8, "init_std": 0.1,
               "generator": {"optimizer": {"lr": 1e-2}, "batch_size": 32, "pretrain_epochs": 1},
               "discriminator": {"optimizer": {"lr": 1e-2}, "batch_size": 64}},
 }  # fmt: skip
@@ -183,7 +183,7 @@ GANS = {
 @pytest.mark.parametrize("name", list(GANS))
 def test_gpu_gan_run_matches_cpu(tmp_path, name):
     raw = {"seed": 5, "data": SYNTHETIC, "train": {"epochs": 3, "patience": 50}, "eval": {"ks": [10]},
-           "gan": GANS[name]}  # fmt: skip
+           "model": GANS[name]}  # fmt: skip
     results = _run_both(tmp_path, raw)
     gap = _max_param_gap(tmp_path)
     print(f"{name}: largest parameter gap {gap:.2e}", results["cpu"]["valid"], results["cuda"]["valid"])

@@ -8,8 +8,8 @@ import torch
 import yaml
 
 from advrec.cli.main import main
-from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 
 SMALL = {

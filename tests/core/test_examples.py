@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from advrec.config.loading import load_config
+from advrec.runs.config import load_config
 
 EXAMPLES = sorted(
     p

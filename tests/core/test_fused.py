@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
 from advrec.models.mf import MF
 from advrec.models.neumf import NeuMF
 from advrec.objectives.pairwise import build_objective
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.fused import _bpr_mf_kernel_py, _compiled_kernel, build_fused_step, why_not_fused
 from advrec.train.hooks import TrainHook

@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config.loading import parse_config
-from advrec.config.schema import OptimizerConfig, TrainConfig
+from advrec.config.optim import OptimizerConfig
 from advrec.errors import ConfigError
 from advrec.models.mf import MF
 from advrec.models.neumf import NeuMF
 from advrec.objectives.pairwise import build_objective
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train import fused_epoch
 from advrec.train.checkpoint import load_checkpoint
+from advrec.train.config import TrainConfig
 from advrec.train.fused_epoch import FusedEpochBPRMF, _compiled, build_fused_epoch
 from advrec.train.optim import build_optimizer
 
@@ -252,5 +253,5 @@ def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, crash_at):
 
 
 def test_gan_players_refuse_sparse_adam():
-    with pytest.raises(ConfigError, match="gan.generator.optimizer.*sparse_adam runs only"):
-        parse_config({"gan": {"name": "cfgan", "generator": {"optimizer": {"name": "sparse_adam"}}}})
+    with pytest.raises(ConfigError, match="model.generator.optimizer.*sparse_adam runs only"):
+        parse_config({"model": {"name": "cfgan", "generator": {"optimizer": {"name": "sparse_adam"}}}})

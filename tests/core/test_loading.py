@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from advrec.config.schema import DataConfig, SplitConfig
+from advrec.data.config import DataConfig, SplitConfig
 from advrec.data.loading import load_split
 from advrec.errors import ConfigError, DataError
 

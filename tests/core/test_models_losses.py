@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from advrec.config.schema import ModelConfig, SyntheticConfig
+from advrec.data.config import SyntheticConfig
 from advrec.data.interactions import Interactions
 from advrec.data.synthetic import make_synthetic
-from advrec.models.registry import build_model
+from advrec.models.registry import MODELS, build_model
 from advrec.objectives.losses import bce_loss, bpr_loss
 from advrec.objectives.pairwise import build_objective
 
@@ -33,7 +33,9 @@ def test_bce_loss_hand_value():
 def test_pair_scores_match_full_scores(name):
     train = _train()
     model = build_model(
-        ModelConfig(name=name, dim=8, mlp_layers=[8, 4]), train, torch.Generator().manual_seed(0)
+        MODELS.validate({"name": name, "dim": 8, **({"mlp_layers": [8, 4]} if name == "neumf" else {})}),
+        train,
+        torch.Generator().manual_seed(0),
     )
     model.eval()
     users = torch.tensor([0, 3, 5])
@@ -50,7 +52,9 @@ def test_pair_scores_match_full_scores(name):
 def test_one_step_changes_parameters_and_lowers_loss(name, objective):
     train = _train()
     model = build_model(
-        ModelConfig(name=name, dim=8, mlp_layers=[8, 4]), train, torch.Generator().manual_seed(0)
+        MODELS.validate({"name": name, "dim": 8, **({"mlp_layers": [8, 4]} if name == "neumf" else {})}),
+        train,
+        torch.Generator().manual_seed(0),
     )
     loss_fn = build_objective(objective, l2=1e-4)
     gen = torch.Generator().manual_seed(1)
@@ -72,6 +76,6 @@ def test_one_step_changes_parameters_and_lowers_loss(name, objective):
 
 def test_init_is_seeded():
     train = _train()
-    a = build_model(ModelConfig(), train, torch.Generator().manual_seed(5))
-    b = build_model(ModelConfig(), train, torch.Generator().manual_seed(5))
+    a = build_model(MODELS.default_config(), train, torch.Generator().manual_seed(5))
+    b = build_model(MODELS.default_config(), train, torch.Generator().manual_seed(5))
     assert torch.equal(a.user_embedding.weight, b.user_embedding.weight)

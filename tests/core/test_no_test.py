@@ -6,7 +6,7 @@ import json
 import yaml
 
 from advrec.cli.main import main
-from advrec.config.loading import parse_config
+from advrec.runs.config import parse_config
 from advrec.runs.load import evaluate_run
 from advrec.runs.train import train_run
 

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from advrec.config.loading import load_config
-from advrec.config.schema import OptimizerConfig, ScheduleConfig
+from advrec.config.optim import OptimizerConfig, ScheduleConfig
 from advrec.errors import ConfigError
+from advrec.runs.config import load_config
 from advrec.train.optim import LRSchedule, build_optimizer
 
 

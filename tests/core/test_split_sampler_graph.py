@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config.schema import SyntheticConfig
+from advrec.data.config import SyntheticConfig
 from advrec.data.graph import normalized_adjacency
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler

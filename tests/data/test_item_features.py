@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from advrec.config.schema import ItemFeaturesConfig
+from advrec.data.config import ItemFeaturesConfig
 from advrec.data.features import align_item_features, load_item_features, read_item_features
 from advrec.data.interactions import Interactions
 from advrec.errors import DataError

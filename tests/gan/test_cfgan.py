@@ -28,7 +28,7 @@ def test_sample_negatives_exact_share_of_negatives_never_a_positive():
 
 @pytest.mark.parametrize("variant", ["user", "item"])
 def test_variants_score_users_by_items(make_game, train, variant):
-    model, _ = make_game("cfgan", cfgan={"variant": variant})
+    model, _ = make_game("cfgan", variant=variant)
     scores = model.user_item_scores()
     assert scores.shape == (train.n_users, train.n_items)
     rows = torch.arange(model.purchases.shape[0])
@@ -43,7 +43,7 @@ def test_variants_score_users_by_items(make_game, train, variant):
 
 
 def test_noise_input_makes_the_generator_stochastic(make_game):
-    model, _ = make_game("cfgan", cfgan={"noise_dim": 8})
+    model, _ = make_game("cfgan", noise_dim=8)
     rows = torch.arange(5)
     a, b = model.generate(rows, torch.randn(5, 8)), model.generate(rows, torch.randn(5, 8))
     assert not torch.allclose(a, b)
@@ -77,7 +77,7 @@ def test_discriminator_step_changes_only_it_and_lowers_its_loss_on_a_fixed_batch
 
 @pytest.mark.parametrize("adversarial", [True, False])
 def test_generator_step_changes_only_it_and_lowers_its_loss_on_a_fixed_batch(make_game, adversarial):
-    model, game = make_game("cfgan", generator={"optimizer": {"lr": 1e-3}}, cfgan={"noise_dim": 4})
+    model, game = make_game("cfgan", generator={"optimizer": {"lr": 1e-3}}, noise_dim=4)
     rows = game.rows[:16]
     g_before, d_before = _params(model.generator_net), _params(model.discriminator_net)
     state = game.gen.get_state()
@@ -94,7 +94,7 @@ def test_generator_step_changes_only_it_and_lowers_its_loss_on_a_fixed_batch(mak
 
 
 def test_zr_term_is_alpha_times_squared_outputs_on_the_zr_set(make_game):
-    model, game = make_game("cfgan", cfgan={"scheme": "zr", "zr_ratio": 1.0, "zr_coefficient": 0.5})
+    model, game = make_game("cfgan", scheme="zr", zr_ratio=1.0, zr_coefficient=0.5)
     rows = game.rows[:4]
     _, main, zr = game.generator_loss(rows, adversarial=False)
     generated, real = model.generate(rows), model.purchases[rows]
@@ -119,7 +119,7 @@ def test_discriminator_separates_real_from_generated_profiles(make_game):
 
 
 def test_ablation_never_trains_or_consults_the_discriminator(make_game):
-    model, game = make_game("cfgan", cfgan={"use_discriminator": False})
+    model, game = make_game("cfgan", use_discriminator=False)
     d_before = _params(model.discriminator_net)
     logs = [game.run_epoch(e, RNGS) for e in range(3)]
     assert not any(_changed(d_before, model.discriminator_net))

@@ -85,5 +85,5 @@ def test_gradient_penalty_by_hand():
 
 
 def test_unknown_loss_names_the_key():
-    with pytest.raises(ConfigError, match="gan.loss"):
+    with pytest.raises(ConfigError, match="model.loss"):
         get_gan_loss("wasserstein")

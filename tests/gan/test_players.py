@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from advrec.config.schema import ScheduleConfig
+from advrec.config.optim import ScheduleConfig
 from advrec.errors import TrainingDiverged
 from advrec.train.gan.players import Player
 from advrec.train.optim import LRSchedule

@@ -13,8 +13,8 @@ import pytest
 import torch
 from reliability_helpers import base_raw, read_results, write_config, write_ratings
 
-from advrec.config.loading import parse_config
 from advrec.errors import AdvrecError
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.checkpoint import load_checkpoint, save_checkpoint
 

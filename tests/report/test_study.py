@@ -150,9 +150,7 @@ def test_per_user_metrics_average_to_the_test_metrics(tmp_path, tiny_study):
 
 
 def test_probe_is_recorded_as_skipped_for_models_without_embeddings(tmp_path, tiny_study):
-    tiny_study["axes"] = {
-        "method": {"cfgan": {"gan": {"name": "cfgan", "cfgan": {"g_hidden": [8], "d_hidden": [8]}}}}
-    }
+    tiny_study["axes"] = {"method": {"cfgan": {"model": {"name": "cfgan", "g_hidden": [8], "d_hidden": [8]}}}}
     tiny_study["base"]["train"]["epochs"] = 2
     tiny_study["probe"] = {"attack": "fgsm", "eps": [0.5]}
     tiny_study["report"] = {}

@@ -58,8 +58,11 @@ def test_poison_step_reuses_the_cell_as_clean_victim_and_records_before_after(tm
     "options, message",
     [
         ({"attack": "nope", "targets": "mid:5"}, "unknown attack"),
-        ({"attack": "bandwagon"}, r"targets \(required\)"),
-        ({"attack": "bandwagon", "targets": "mid:5", "size": 2}, "--size 2"),
+        ({"attack": "bandwagon"}, "targets: Field required"),
+        (
+            {"attack": "bandwagon", "targets": "mid:5", "size": 2},
+            "size: Input should be less than or equal to 1",
+        ),
         ({"attack": "bandwagon", "targets": "mid:5", "colour": "red"}, "colour"),
     ],
 )

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from advrec.models.base import Recommender, SequentialRecommender
 from advrec.models.sasrec import SASRec
 from advrec.objectives.sequential import SequentialObjective, sample_negatives
 
@@ -150,8 +151,9 @@ def test_dropout_only_in_training_and_errors():
 
     with pytest.raises(AdvrecError, match="divisible"):
         SASRec(2, 3, dim=10, n_heads=3)
-    with pytest.raises(AdvrecError, match="sequential protocol"):
-        model.full_scores(torch.tensor([0]))
+    # a sequential model scores histories: it offers nothing of user-id scoring to refuse
+    assert isinstance(model, SequentialRecommender) and not isinstance(model, Recommender)
+    assert not hasattr(model, "full_scores") and not hasattr(model, "score")
     with pytest.raises(Exception, match="unknown loss"):
         SequentialObjective("bpr")
 

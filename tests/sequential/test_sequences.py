@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from advrec.config.loading import parse_config
 from advrec.data.interactions import Interactions
 from advrec.data.loading import load_split
 from advrec.data.sequences import (
@@ -16,6 +15,7 @@ from advrec.data.sequences import (
 )
 from advrec.data.split import leave_one_out_split
 from advrec.errors import ConfigError, DataError
+from advrec.runs.config import parse_config
 
 # user a: items x(t=5) y(t=1) z(t=3) w(t=3, after z in file order) v(t=9); user b: p(2) q(1) r(3)
 USERS = ["a", "a", "a", "a", "a", "b", "b", "b"]

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config.schema import EvalConfig
 from advrec.data.interactions import Interactions, RawInteractions
 from advrec.data.split import Split
+from advrec.measure.config import EvalConfig
 from advrec.measure.sequential import SequentialProtocol
 
 

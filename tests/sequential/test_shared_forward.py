@@ -9,14 +9,13 @@ import torch
 from test_sasrec import _batch, _model
 from test_sequential_run import _config as walk_config
 
-from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
 from advrec.objectives.sequential import SequentialObjective
 from advrec.perturb.builder import PerturbationBuilder
 from advrec.perturb.gradients import delta_gradients
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.adversaries.apr import APRHook
-from advrec.train.adversaries.registry import build_adversary
 
 
 def _hook(shared: bool, objective, method="fgsm"):
@@ -103,10 +102,10 @@ def test_run_and_config_errors(tmp_path):
     assert results["test"]["hit@10"] > 0
     objective = SequentialObjective("ce")
     both = walk_config(tmp_path, adversary={**adversary, "targets": None, "shared_forward": True})
-    with pytest.raises(ConfigError, match="adversary.shared_forward: needs model.name sasrec"):
-        build_adversary(parse_config(both), objective)
+    with pytest.raises(ConfigError, match="adversary: shared_forward: needs targets \\[item_output\\]"):
+        parse_config(both)
     universal = walk_config(tmp_path, adversary={**adversary, "shared_forward": True, "universal_step": 0.5})
-    with pytest.raises(ConfigError, match="adversary.shared_forward: not with universal_step"):
-        build_adversary(parse_config(universal), objective)
+    with pytest.raises(ConfigError, match="adversary: shared_forward: not with universal_step"):
+        parse_config(universal)
     with pytest.raises(ValueError, match="shared_forward"):
         APRHook(objective, PerturbationBuilder("fgsm", 0.5), shared_forward=True, universal_step=0.5)

@@ -10,15 +10,14 @@ from test_sasrec import _batch, _model
 from test_sequential_run import _config as walk_config
 from test_shared_forward import count_forwards
 
-from advrec.config.loading import parse_config
 from advrec.errors import ConfigError
 from advrec.objectives.sequential import SequentialObjective
 from advrec.perturb.builder import PerturbationBuilder
 from advrec.perturb.gradients import delta_gradients
 from advrec.perturb.perturbation import row_radius
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.adversaries.apr import APRHook
-from advrec.train.adversaries.registry import build_adversary
 
 
 def _one_position(negatives: bool) -> dict[str, torch.Tensor]:
@@ -81,7 +80,7 @@ def test_the_hook_adds_it_on_the_clean_forward_alone():
         builder({"item_output": model.item_embedding.detach()}, lambda d: d)
 
 
-def test_trains_and_config_errors(tmp_path):
+def test_trains_and_config_errors(tmp_path, adversary_of):
     adversary = {"name": "apr", "method": "worst_case", "eps": 0.2, "eps_mode": "relative"}
     raw = walk_config(tmp_path, adversary={**adversary, "targets": ["item_output"]}, train={"epochs": 4})
     results = train_run(parse_config(raw), tmp_path / "run", show_progress=False)
@@ -90,10 +89,14 @@ def test_trains_and_config_errors(tmp_path):
     assert log[-1]["loss"] < log[0]["loss"] and log[-1]["adv_loss"] < log[0]["adv_loss"]
     assert results["test"]["hit@10"] > 0
     objective = SequentialObjective("ce")
-    with pytest.raises(ConfigError, match="worst_case needs model.name sasrec"):
-        build_adversary(parse_config(walk_config(tmp_path, adversary=adversary)), objective)
+    with pytest.raises(ConfigError, match="method worst_case: needs targets \\[item_output\\]"):
+        parse_config(walk_config(tmp_path, adversary=adversary))
     shared = {**adversary, "targets": ["item_output"], "shared_forward": True}
     with pytest.raises(ConfigError, match="worst_case builds no"):
-        build_adversary(parse_config(walk_config(tmp_path, adversary=shared)), objective)
+        parse_config(walk_config(tmp_path, adversary=shared))
+    mf = walk_config(tmp_path, adversary={**adversary, "targets": ["item_output"]})
+    mf["model"] = {"name": "mf"}
+    with pytest.raises(ConfigError, match="adversary.method: worst_case needs a sequential model"):
+        adversary_of(parse_config(mf), objective)
     with pytest.raises(ValueError, match="no closed-form worst case"):
         APRHook(object(), PerturbationBuilder("worst_case", 0.5))

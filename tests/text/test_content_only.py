@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from advrec.config.loading import parse_config
-from advrec.config.schema import EvalConfig, ModelConfig
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
+from advrec.measure.config import EvalConfig
 from advrec.measure.protocol import Protocol
 from advrec.measure.tail import restrict_valid
 from advrec.models.mf_features import MFFeatures
-from advrec.models.registry import build_model
+from advrec.models.registry import MODELS, build_model
 from advrec.objectives.pairwise import build_objective
+from advrec.runs.config import parse_config
 
 N_USERS, N_ITEMS, N_FEATURES = 20, 30, 6
 
@@ -156,13 +156,17 @@ def test_registry_builds_the_mask_from_train_counts_and_refuses_other_models():
     assert np.bincount(train.items, minlength=train.n_items).tolist() == [3, 1, 2, 0]
     features = torch.rand(train.n_items, 3)
     gen = torch.Generator().manual_seed(0)
-    model = build_model(ModelConfig(name="mf_features", dim=2, id_min_count=2), train, gen, features)
+    model = build_model(
+        MODELS.validate({"name": "mf_features", "dim": 2, "id_min_count": 2}), train, gen, features
+    )
     assert model.id_mask.squeeze(1).tolist() == [1.0, 0.0, 1.0, 0.0]
-    model = build_model(ModelConfig(name="mf_features", dim=2, id_dropout=0.3), train, gen, features)
+    model = build_model(
+        MODELS.validate({"name": "mf_features", "dim": 2, "id_dropout": 0.3}), train, gen, features
+    )
     assert model.id_mask is None and model.id_dropout == 0.3
-    for key in ("id_dropout", "id_min_count"):
-        with pytest.raises(ConfigError, match=f"model.{key} is set but model 'mf'"):
-            build_model(ModelConfig(name="mf", dim=2, **{key: 1}), train, gen)
+    for key in ("id_dropout", "id_min_count"):  # MF has no content part: the key cannot be written
+        with pytest.raises(ConfigError, match=f"unknown key 'model.{key}'"):
+            parse_config({"model": {"name": "mf", "dim": 2, key: 1}})
 
 
 @pytest.mark.parametrize(

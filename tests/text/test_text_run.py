@@ -9,11 +9,11 @@ import torch
 
 from advrec.attack.text_attack import PROMO_TEXT, perturb_texts, text_attack_run
 from advrec.cli.main import main
-from advrec.config.loading import parse_config
 from advrec.data.text_encoder import TextEncoder
 from advrec.errors import AdvrecError, ConfigError
 from advrec.models.mf_features import MFFeatures
 from advrec.objectives.pairwise import build_objective
+from advrec.runs.config import parse_config
 from advrec.runs.load import load_run
 from advrec.runs.train import train_run
 

@@ -5,8 +5,8 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from advrec.config.schema import EvalConfig
 from advrec.data.interactions import Interactions
+from advrec.measure.config import EvalConfig
 from advrec.measure.protocol import Protocol
 from advrec.measure.tail import restrict_test, tail_items
 

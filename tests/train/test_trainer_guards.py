@@ -12,8 +12,8 @@ import torch
 import yaml
 from torch import nn
 
-from advrec.config.loading import parse_config
 from advrec.errors import DataError, TrainingDiverged
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.step import GuardedStep
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from advrec.config.loading import parse_config
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.averaging import WeightAverage
 from advrec.train.checkpoint import load_checkpoint

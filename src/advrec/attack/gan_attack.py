@@ -23,26 +23,34 @@ trained discriminator is returned with the profiles (:class:`GanAttack`) and can
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from pydantic import Field
 from torch import nn
 
 from advrec.attack.profiles import AttackSpec, FakeProfiles, RatingStats, check_room
+from advrec.attack.registry import ATTACKS, AttackConfig
 from advrec.data.interactions import Interactions
 from advrec.train.gan.losses import get_gan_loss
 
 
-@dataclass(frozen=True)
-class GanAttackSettings:
-    hidden: int = 128
-    steps: int = 300
-    batch: int = 64
-    lr: float = 1e-3
-    loss: str = "non_saturating"
-    recon_weight: float = 1.0
-    shill_weight: float = 1.0
+class GanAttackSettings(AttackConfig):
+    """AUSH-style: a generator rates a sampled real user's items, trained against a real-vs-fake
+    discriminator plus a shilling loss."""
+
+    name: Literal["gan"] = "gan"
+    hidden: int = Field(128, description="width of the generator's and discriminator's hidden layers")
+    steps: int = Field(300, description="training steps of the attack GAN")
+    batch: int = Field(64, description="rows per step")
+    lr: float = Field(1e-3, description="Adam learning rate of both nets")
+    loss: str = Field("non_saturating", description="GAN loss of the attack's game (advrec.train.gan.losses)")
+    recon_weight: float = Field(1.0, description="weight of reconstructing the sampled real user's ratings")
+    shill_weight: float = Field(
+        1.0, description="weight of the shilling loss (targets rated at the top of the scale)"
+    )
 
 
 def rating_matrix(train: Interactions) -> sp.csr_matrix:
@@ -209,11 +217,6 @@ def train_gan_attack(
     return GanAttack(fake, nets, history)
 
 
-def gan_attack(spec: AttackSpec, train: Interactions, rng: np.random.Generator) -> FakeProfiles:
-    """The registry's generator: :func:`train_gan_attack` with the default settings, profiles only."""
-    return train_gan_attack(spec, train, rng).profiles
-
-
 def discriminator_scores(nets: AushNets, ratings: sp.spmatrix) -> np.ndarray:
     """Suspicion of each row of a users × items rating matrix (the attack's item order): minus the
     discriminator's 'real' logit."""
@@ -225,3 +228,8 @@ def discriminator_scores(nets: AushNets, ratings: sp.spmatrix) -> np.ndarray:
     rows = torch.from_numpy((sp.csr_matrix(ratings) / nets.high).toarray().astype(np.float32))
     with torch.no_grad():
         return -nets.logits(rows).numpy().astype(np.float64)
+
+
+ATTACKS.register(GanAttackSettings)(
+    lambda cfg, spec, train, rng: train_gan_attack(spec, train, rng, cfg).profiles
+)

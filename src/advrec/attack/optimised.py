@@ -21,26 +21,39 @@ set of profiles of that size); the best round's profiles are kept. Ratings: targ
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from advrec.attack.profiles import AttackSpec, FakeProfiles, RatingStats, assemble, check_room, random_items
+from advrec.attack.registry import ATTACKS, AttackConfig
 from advrec.data.interactions import Interactions
 
 
-@dataclass(frozen=True)
-class OptimisedSettings:
-    dim: int = 64
-    reg: float = 10.0  # λ of the ridge solves
-    als_iters: int = 15
-    rounds: int = 8
-    k: int = 50  # the exposure the loss aims at: top-k of each real user
-    explore: float = 0.0  # share of each profile's filler drawn from the next-best items (diversity)
-    loss: str = "sigmoid"  # "sigmoid": a smooth hit count; "logsigmoid": a smooth mean margin
-    temperature: float = 0.2  # margin scale in units of the score spread (0.05-0.35 tried: 0.2 best)
-    unroll: int = 1  # alternations of the retraining unrolled (each: fake users, items, real users)
+class OptimisedSettings(AttackConfig):
+    """Each fake user's items chosen by the gradient of the targets' top-k exposure through one unrolled
+    ALS refit of a surrogate MF."""
+
+    name: Literal["optimised"] = "optimised"
+    dim: int = Field(64, description="the ALS surrogate's factors")
+    reg: float = Field(10.0, description="λ of the ridge solves")
+    als_iters: int = Field(15, description="ALS iterations fitting the surrogate")
+    rounds: int = Field(8, description="rounds of choosing each fake user's items by the gradient")
+    k: int = Field(50, description="the exposure the loss aims at: top-k of each real user")
+    explore: float = Field(
+        0.0, description="share of each profile's filler drawn from the next-best items (diversity)"
+    )
+    loss: Literal["sigmoid", "logsigmoid"] = Field(
+        "sigmoid", description="'sigmoid': a smooth hit count; 'logsigmoid': a smooth mean margin"
+    )
+    temperature: float = Field(
+        0.2, description="margin scale in units of the score spread (0.05-0.35 tried: 0.2 best)"
+    )
+    unroll: int = Field(
+        1, description="alternations of the retraining unrolled (each: fake users, items, real users)"
+    )
 
 
 def _ridge(a: torch.Tensor, basis: torch.Tensor, reg: float) -> torch.Tensor:
@@ -166,3 +179,6 @@ def _pick(gain: np.ndarray, m: int, explore: float, rng: np.random.Generator) ->
     pool = order[:, m - n_explore : m + 2 * m]
     pick = np.argsort(rng.random(pool.shape), axis=1)[:, :n_explore]
     return np.concatenate([keep, np.take_along_axis(pool, pick, axis=1)], axis=1)
+
+
+ATTACKS.register(OptimisedSettings)(lambda cfg, spec, train, rng: optimised_attack(spec, train, rng, cfg))

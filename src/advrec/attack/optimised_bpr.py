@@ -20,32 +20,42 @@ direction, is a property of that saturation, so the surrogate here is trained wi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 from torch.nn.functional import softplus
 
 from advrec.attack.optimised import exposure_loss, search_fillers, with_average_ratings
 from advrec.attack.profiles import AttackSpec, FakeProfiles, check_room
+from advrec.attack.registry import ATTACKS, AttackConfig
 from advrec.data.interactions import Interactions
 
 
-@dataclass(frozen=True)
-class BprAttackSettings:
-    dim: int = 64
-    epochs: int = 40  # surrogate training (sampled BPR, Adam)
-    lr: float = 0.01
-    batch: int = 4096
-    l2: float = 1e-4  # per-pair L2 of the surrogate's factors (keeps the warm start's norms sane)
-    steps: int = 30  # unrolled gradient steps of the poisoned retraining
-    step_lr: float = 0.05  # their step size (sum-of-pairs loss: an item moves by its pair count)
-    negatives: int = 16  # per fake user and step
-    real_pairs: int = 20000  # real (user, positive, negative) triples per step
-    rounds: int = 6
-    k: int = 50
-    temperature: float = 0.2
-    explore: float = 0.0
+class BprAttackSettings(AttackConfig):
+    """The gradient attack with a BPR-MF surrogate and unrolled BPR steps of the poisoned retraining."""
+
+    name: Literal["optimised-bpr"] = "optimised-bpr"
+    dim: int = Field(64, description="the BPR-MF surrogate's factors")
+    epochs: int = Field(40, description="surrogate training (sampled BPR, Adam)")
+    lr: float = Field(0.01, description="Adam learning rate of the surrogate")
+    batch: int = Field(4096, description="pairs per surrogate batch")
+    l2: float = Field(
+        1e-4, description="per-pair L2 of the surrogate's factors (keeps the warm start's norms sane)"
+    )
+    steps: int = Field(30, description="unrolled gradient steps of the poisoned retraining")
+    step_lr: float = Field(
+        0.05, description="their step size (sum-of-pairs loss: an item moves by its pair count)"
+    )
+    negatives: int = Field(16, description="per fake user and step")
+    real_pairs: int = Field(20000, description="real (user, positive, negative) triples per step")
+    rounds: int = Field(6, description="rounds of choosing the fake users' items by the gradient")
+    k: int = Field(50, description="the exposure the loss aims at: top-k of each real user")
+    temperature: float = Field(0.2, description="margin scale in units of the score spread")
+    explore: float = Field(
+        0.0, description="share of each profile's filler drawn from the next-best items (diversity)"
+    )
 
 
 def train_surrogate(
@@ -130,3 +140,6 @@ def optimised_bpr_attack(
 
     fillers = search_fillers(spec, train.n_items, loss_of, s.rounds, s.explore, rng, r.dtype)
     return with_average_ratings(spec, train, fillers, rng)
+
+
+ATTACKS.register(BprAttackSettings)(lambda cfg, spec, train, rng: optimised_bpr_attack(spec, train, rng, cfg))

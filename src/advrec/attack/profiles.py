@@ -10,33 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from advrec.attack.base import AttackSpec, FakeProfiles
+from advrec.attack.registry import ATTACKS, AttackConfig
 from advrec.data.interactions import Interactions
-
-
-@dataclass(frozen=True)
-class FakeProfiles:
-    """``n_fake`` fake users as parallel arrays; ``users`` index the fake users 0..n_fake-1."""
-
-    users: np.ndarray
-    items: np.ndarray
-    ratings: np.ndarray
-    n_fake: int
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-
-@dataclass(frozen=True)
-class AttackSpec:
-    """What every generator is asked for: how many users, how many filler items, which targets."""
-
-    n_fake: int
-    filler: int
-    targets: np.ndarray
-    n_selected: int = 10
 
 
 @dataclass(frozen=True)
@@ -173,3 +153,34 @@ def segment_attack(spec: AttackSpec, train: Interactions, rng: np.random.Generat
     key[spec.targets] = -1
     selected = np.argsort(-key, kind="stable")[: spec.n_selected]
     return _with_selected(spec, train, rng, selected, filler_low=True)
+
+
+class RandomAttack(AttackConfig):
+    """Filler uniform over the catalogue, rated ~ N(global mean, global std); targets max-rated."""
+
+    name: Literal["random"] = "random"
+
+
+class AverageAttack(AttackConfig):
+    """Filler uniform over the catalogue, each item rated ~ N(its mean, its std) in TRAIN."""
+
+    name: Literal["average"] = "average"
+
+
+class BandwagonAttack(AttackConfig):
+    """The budget's ``n_selected`` most popular items max-rated, filler as the random attack."""
+
+    name: Literal["bandwagon"] = "bandwagon"
+
+
+class SegmentAttack(AttackConfig):
+    """The budget's ``n_selected`` items most co-rated with the targets max-rated, filler rated the
+    scale's minimum."""
+
+    name: Literal["segment"] = "segment"
+
+
+ATTACKS.register(RandomAttack)(lambda cfg, spec, train, rng: random_attack(spec, train, rng))
+ATTACKS.register(AverageAttack)(lambda cfg, spec, train, rng: average_attack(spec, train, rng))
+ATTACKS.register(BandwagonAttack)(lambda cfg, spec, train, rng: bandwagon_attack(spec, train, rng))
+ATTACKS.register(SegmentAttack)(lambda cfg, spec, train, rng: segment_attack(spec, train, rng))

@@ -1,33 +1,43 @@
-"""Attack names -> generators (an explicit registry; an unknown name lists the valid ones)."""
+"""The attack registry: fake-user generators by name, each with its own settings.
+
+A generator turns a budget (``AttackSpec``: how many fake users, filler items per profile, which
+targets) and the TRAIN interactions into fake profiles, drawing from the given generator. Each attack
+module declares its settings (an ``AttackConfig``) and registers ``(settings, spec, train, rng) ->
+FakeProfiles``; an unknown name lists the valid ones.
+"""
 
 from __future__ import annotations
 
-from advrec.attack.gan_attack import gan_attack
-from advrec.attack.optimised import optimised_attack
-from advrec.attack.optimised_bpr import optimised_bpr_attack
-from advrec.attack.profiles import Generator, average_attack, bandwagon_attack, random_attack, segment_attack
-from advrec.attack.template import TemplateSettings, template_attack
-from advrec.errors import ConfigError
+from collections.abc import Callable
+from typing import Any
 
-ATTACKS: dict[str, Generator] = {
-    "random": random_attack,
-    "average": average_attack,
-    "bandwagon": bandwagon_attack,
-    "segment": segment_attack,
-    "optimised": optimised_attack,
-    "gan": gan_attack,
-    "template": template_attack,
-    "optimised-bpr": optimised_bpr_attack,
-    "template-surrogate": lambda spec, train, rng: template_attack(
-        spec, train, rng, TemplateSettings(choose="surrogate")
-    ),
-    "template-balanced": lambda spec, train, rng: template_attack(
-        spec, train, rng, TemplateSettings(choose="surrogate", balance=True)
-    ),
-}
+import numpy as np
+
+from advrec.attack.base import AttackSpec, FakeProfiles
+from advrec.config.base import Component, Registry
+from advrec.data.interactions import Interactions
+
+Generate = Callable[[Any, AttackSpec, Interactions, np.random.Generator], FakeProfiles]
+ATTACKS: Registry[Generate] = Registry("attack", "--attack", "advrec.attack")
 
 
-def get_attack(name: str) -> Generator:
-    if name not in ATTACKS:
-        raise ConfigError(f"--attack {name!r}: unknown attack; valid: {', '.join(ATTACKS)}")
-    return ATTACKS[name]
+class AttackConfig(Component):
+    """A fake-user attack's settings; ``name`` picks the generator. Its budget (share of fake users,
+    filler size, targets) belongs to the poisoning experiment, not to the attack."""
+
+
+AttackConfig.registry = ATTACKS
+
+
+def generate(
+    cfg: AttackConfig, spec: AttackSpec, train: Interactions, rng: np.random.Generator
+) -> FakeProfiles:
+    """The fake profiles of the attack ``cfg`` names, for the budget ``spec``."""
+    return ATTACKS[cfg.name].build(cfg, spec, train, rng)
+
+
+def get_attack(name: str) -> Callable[[AttackSpec, Interactions, np.random.Generator], FakeProfiles]:
+    """The generator ``name`` with its default settings, as ``(spec, train, rng) -> profiles``."""
+    entry = ATTACKS[name]
+    cfg = entry.config()
+    return lambda spec, train, rng: entry.build(cfg, spec, train, rng)

@@ -6,7 +6,8 @@ Why light users. In a BPR-MF victim a target's embedding is pulled toward the us
 fakes among them) and pushed away from the users who sample it as a negative, most often the heavy
 users, who draw most of the negatives; a light user's top-k list is the blockbusters it has not seen,
 a bar that a target pulled toward light users' taste can clear. Measured on ML-100K with the MF-BPR
-victim (docs/benchmarks.md §14b, tuning seeds 2025-2029, mid targets): after the ALS-gradient attack
+victim (docs/notes/2026-11-poisoning-attacks.md, tuning seeds 2025-2029, mid targets): after the
+ALS-gradient attack
 most new hits are light users; fakes cloned from the 28 heaviest users *lower* target exposure, cloned
 from light users they raise it more than the gradient attack; filler drawn by popularity among light
 users lifts Hit@50 about 6x, by popularity among all users 2.6x, among heavy users 1.3x.
@@ -25,23 +26,33 @@ are kept. The surrogate is trained on the data, not on the victim.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from pydantic import Field
 
 from advrec.attack.optimised import OptimisedSettings, exposure_loss, fit_als, poisoned_scores
 from advrec.attack.profiles import AttackSpec, FakeProfiles, RatingStats, assemble, check_room
+from advrec.attack.registry import ATTACKS, AttackConfig
 from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
 
 
-@dataclass(frozen=True)
-class TemplateSettings:
-    quantile: float = 0.25  # templates: users whose profile length is at most this quantile
-    choose: str = "random"  # "random" templates, or the "surrogate"'s best (see the module doc)
-    balance: bool = False  # surrogate: the best templates for each target in turn, not for all at once
+class TemplateSettings(AttackConfig):
+    """Real light users' profiles copied, topped up with the items light users like, plus the targets."""
+
+    name: Literal["template"] = "template"
+    quantile: float = Field(
+        0.25, description="templates: users whose profile length is at most this quantile"
+    )
+    choose: Literal["random", "surrogate"] = Field(
+        "random", description="'random' templates, or the 'surrogate''s best (see the module doc)"
+    )
+    balance: bool = Field(
+        False, description="surrogate: the best templates for each target in turn, not for all at once"
+    )
 
 
 def light_users(train: Interactions, quantile: float) -> np.ndarray:
@@ -73,8 +84,6 @@ def template_attack(
     settings: TemplateSettings | None = None,
 ) -> FakeProfiles:
     s = settings or TemplateSettings()
-    if s.choose not in ("random", "surrogate"):
-        raise ConfigError(f"template choose {s.choose!r}: expected 'random' or 'surrogate'")
     check_room(spec, train.n_items)
     mat = train.csr()  # canonical: sorted indices, one entry per pair
     pool = light_users(train, s.quantile)
@@ -141,3 +150,26 @@ def _surrogate_best(
             if len(chosen) == limit:
                 break
     return np.resize(np.array(chosen), spec.n_fake)
+
+
+class TemplateSurrogateSettings(TemplateSettings):
+    """``template`` with the templates chosen by the ALS surrogate's exposure loss (all targets at once)."""
+
+    name: Literal["template-surrogate"] = "template-surrogate"  # type: ignore[assignment]
+    choose: Literal["random", "surrogate"] = Field(
+        "surrogate", description="the templates: chosen by the ALS surrogate's exposure loss"
+    )
+
+
+class TemplateBalancedSettings(TemplateSettings):
+    """``template`` with the surrogate's best templates for each target in turn."""
+
+    name: Literal["template-balanced"] = "template-balanced"  # type: ignore[assignment]
+    choose: Literal["random", "surrogate"] = Field(
+        "surrogate", description="the templates: chosen by the ALS surrogate's exposure loss"
+    )
+    balance: bool = Field(True, description="the best templates for each target in turn")
+
+
+for _settings in (TemplateSettings, TemplateSurrogateSettings, TemplateBalancedSettings):
+    ATTACKS.register(_settings)(lambda cfg, spec, train, rng: template_attack(spec, train, rng, cfg))

@@ -10,15 +10,24 @@ from advrec.utils.seeding import check_seed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from advrec.attack.registry import ATTACKS
-    from advrec.defend.defences import DEFENCES
-
     attack = sub.add_parser(
         "attack",
         help="poison the training split with fake users, retrain, and probe the targets' exposure",
     )
     attack.add_argument("config", help="YAML config of the victim")
-    attack.add_argument("--attack", required=True, help=f"one of: {', '.join(ATTACKS)}")
+    attack.add_argument(
+        "--attack",
+        required=True,
+        help="a registered attack, e.g. bandwagon or template (a wrong name lists them)",
+    )
+    attack.add_argument(
+        "--attack-set",
+        dest="attack_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the attack, e.g. --attack-set n_selected=5 (repeatable)",
+    )
     attack.add_argument("--size", required=True, help="fake users as a share of real users, e.g. 0.03")
     attack.add_argument(
         "--targets", required=True, help="unpopular:K, mid:K, random:K or comma-separated original item ids"
@@ -28,14 +37,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="filler items per profile: a share of the catalogue (< 1) or a count (default: the mean "
         "real training profile length)",
     )
-    attack.add_argument("--defence", default="none", help=f"one of: {', '.join(DEFENCES)} (default: none)")
+    attack.add_argument("--defence", default="none", help="none, apr, filter or filter+apr (default: none)")
+    attack.add_argument(
+        "--defence-set",
+        dest="defence_overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the defence, e.g. --defence-set adversary.eps=0.25 (repeatable)",
+    )
     attack.add_argument(
         "--detector",
-        default="simulated",
-        help="the filter defences' detector: simulated (default; supervised, trained on fake profiles "
+        help="the filter defences' detector: simulated (the default; supervised, trained on fake profiles "
         "the defender simulates itself), simulated+template (the same, also simulating the template "
         "attack), iforest or pca (unsupervised, flag the expected attack size), co-rating (users who "
-        "hold a group of items co-rated far beyond chance, e.g. an attack's targets)",
+        "hold a group of items co-rated far beyond chance, e.g. an attack's targets); the same as "
+        "--defence-set detector=NAME",
     )
     attack.add_argument("--data-root", help="folder that relative data paths resolve against")
     attack.add_argument("--seed", help="run seed (default: the config's)")
@@ -55,35 +72,36 @@ def _number(text: str | None, flag: str, kind: type) -> float | int | None:
         raise ConfigError(f"{flag} {text!r}: expected a {'whole ' if kind is int else ''}number") from None
 
 
+def poison_settings(args: argparse.Namespace):
+    """The experiment's settings from the command line, validated before any training."""
+    from advrec.config.loading import merge, parse_overrides
+    from advrec.experiments.poisoning import poison_config
+
+    defence: dict = {"name": args.defence}
+    if args.detector is not None:
+        defence["detector"] = args.detector
+    raw = {
+        "attack": merge({"name": args.attack}, parse_overrides(args.attack_overrides), "--attack-set"),
+        "size": _number(args.size, "--size", float),
+        "targets": args.targets,
+        "filler": _number(args.filler, "--filler", float),
+        "defence": merge(defence, parse_overrides(args.defence_overrides), "--defence-set"),
+    }
+    flags = {key: f"--{key}" for key in ("attack", "size", "targets", "filler", "defence")}
+    return poison_config(raw, "advrec attack", flags)
+
+
 def run(args: argparse.Namespace) -> None:
-    from advrec.config.loading import load_config
-    from advrec.experiments.poisoning import AttackSettings, attack_run, default_detector
+    from advrec.experiments.poisoning import attack_run
+    from advrec.runs.config import load_config
 
-    settings = AttackSettings(
-        attack=args.attack,
-        size=_number(args.size, "--size", float),
-        targets=args.targets,
-        filler=_number(args.filler, "--filler", float),
-        defence=args.defence,
-    )
-    settings.check()  # bad arguments fail before any training
-    from advrec.defend.filters import FILTER_DETECTORS
-
-    if args.detector not in FILTER_DETECTORS:
-        raise ConfigError(f"--detector {args.detector!r}: expected one of {', '.join(FILTER_DETECTORS)}")
+    settings = poison_settings(args)  # bad arguments fail before any training
     config = load_config(args.config, args.overrides)
     seed = _number(args.seed, "--seed", int)
     if seed is not None:
         config = config.model_copy(update={"seed": check_seed(seed, "--seed")})
-    detector = default_detector(settings, seed=config.seed, name=args.detector)
-    if settings.defence != "none":
-        from advrec.defend.defences import build_defence
-
-        build_defence(settings.defence, detector)
     out = Path(args.out)
-    results = attack_run(
-        config, out, settings, data_root=args.data_root, detector=detector, show_progress=not args.quiet
-    )
+    results = attack_run(config, out, settings, data_root=args.data_root, show_progress=not args.quiet)
     p = results["poisoning"]
     columns = [c for c in ("before", "after", "defended") if c in p]
     print(

@@ -121,7 +121,7 @@ def _print_metrics(title: str, metrics: dict[str, float]) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from advrec.config.loading import load_config
+    from advrec.runs.config import load_config
     from advrec.runs.train import train_run
 
     config = load_config(args.config, args.overrides)

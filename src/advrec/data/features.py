@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.config.schema import ItemFeaturesConfig
+from advrec.data.config import ItemFeaturesConfig
 from advrec.data.interactions import IdMap
 from advrec.data.io import _no_nulls, _parquet_ids, normalise_text, read_bytes
 from advrec.errors import DataError

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.config.schema import DataConfig, SplitConfig
+from advrec.data.config import DataConfig, SplitConfig
 from advrec.data.filtering import apply_rating_threshold, drop_duplicates, k_core
 from advrec.data.interactions import Interactions, RawInteractions
 from advrec.data.io import read_interactions

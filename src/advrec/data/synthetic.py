@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from advrec.config.schema import SyntheticConfig
+from advrec.data.config import SyntheticConfig
 from advrec.data.interactions import RawInteractions
 from advrec.errors import ConfigError
 

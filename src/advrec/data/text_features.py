@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from advrec.config.schema import ItemTextConfig
+from advrec.data.config import ItemTextConfig
 from advrec.data.features import ItemFeatures, align_item_features
 from advrec.data.interactions import IdMap
 from advrec.data.text import ItemTexts, align_texts, read_ml100k_texts, read_text_file

@@ -19,7 +19,8 @@ the item pairs instead:
    ``cap`` × the expected number of fakes.
 
 The defender knows the attack size (``--size``) as the other filters do (``expected_fakes``).
-Known limit (docs/benchmarks.md §14c): fakes that each rate only some of the targets, so that no
+Known limit (docs/notes/2026-11-poisoning-defences.md): fakes that each rate only some of the targets,
+so that no
 target pair is co-rated by half the fakes, form no group and are not flagged.
 """
 
@@ -31,7 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from advrec.data.interactions import Interactions
-from advrec.defend.budget import expected_fakes
+from advrec.defend.base import expected_fakes
 from advrec.errors import ConfigError
 
 DETECTOR_NAME = "co-rating"

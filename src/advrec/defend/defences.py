@@ -1,52 +1,96 @@
-"""Defences against poisoning: a registry of (how to change the victim's training data, how to change
-the victim's training) pairs, each judged with the same probe as the attack.
+"""Defences against poisoning: a registry of (how to change the victim's training data, how to change the
+victim's training) pairs, each judged with the same probe as the attack, each with its own settings.
 
 * ``none``       -- the poisoned victim itself (the 'after' column);
-* ``apr``        -- adversarial training of the victim (APR, He et al. 2018): the victim's config plus the
-                    ``adversary`` section of ``examples/adversarial/ml100k_apr_mf.yaml`` (FGSM, ε = 0.5,
-                    λ = 1,
-                    after a plateau of plain training of min(10, train.patience) evaluations);
-* ``filter``     -- detect, drop the flagged users' training rows, retrain;
+* ``apr``        -- adversarial training of the victim (APR, He et al. 2018): the victim's config plus an
+                    ``adversary`` (default: FGSM, ε = 0.5 absolute, λ = 1, after a plateau of plain training
+                    of min(10, train.patience) evaluations), every key settable;
+* ``filter``     -- detect, drop the flagged users' training rows, retrain (``detector``: see
+                    ``advrec.defend.filters.FILTER_DETECTORS``);
 * ``filter+apr`` -- both.
 
-The filter defences need a *detector*: a callable from the poisoned TRAIN interactions to a boolean
-mask over its users (True = flagged as fake), e.g. a fitted ``advrec.defend`` model thresholded.
-Pass it as ``build_defence("filter", detector=...)``; without one they cannot be built.
+A filter's detector is a callable from the poisoned TRAIN interactions to a boolean mask over its users
+(True = flagged as fake), e.g. a fitted ``advrec.defend`` detector thresholded; ``build_defence`` makes
+the one its settings name, or takes the caller's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+from pydantic import Field
 
-from advrec.config.schema import AdversaryConfig, RunConfig
-from advrec.data.interactions import Interactions
+from advrec.config.base import Component, Registry
 from advrec.data.split import Split
-from advrec.errors import ConfigError
+from advrec.defend.base import Detector
+from advrec.defend.filters import FILTER_DETECTORS, filter_detector
+from advrec.runs.config import RunConfig
+from advrec.train.adversaries.apr import APRConfig
 
-Detector = Callable[[Interactions], np.ndarray]
+FilterDetectorName = Literal[FILTER_DETECTORS]  # type: ignore[valid-type]
 
-APR_ADVERSARY = AdversaryConfig(
-    name="apr", method="fgsm", eps=0.5, eps_mode="absolute", reg_adv=1.0, start_after_plateau=10
-)
+
+class DefenceConfig(Component):
+    """A defence against poisoning; ``name`` picks it."""
+
+
+Build = Callable[[Any, float, int, Detector | None], "Defence"]
+DEFENCES: Registry[Build] = Registry("defence", "--defence", "advrec.defend", default="none")
+DefenceConfig.registry = DEFENCES
+
+
+def _example_adversary() -> APRConfig:
+    return APRConfig(method="fgsm", eps=0.5, eps_mode="absolute", reg_adv=1.0, start_after_plateau=10)
+
+
+class NoDefence(DefenceConfig):
+    """The poisoned victim as it is."""
+
+    name: Literal["none"] = "none"
+
+
+class APRDefence(DefenceConfig):
+    """Adversarial training of the victim (its config plus this adversary)."""
+
+    name: Literal["apr"] = "apr"
+    adversary: APRConfig = Field(default_factory=_example_adversary, description="the victim's APR settings")
+
+
+class FilterDefence(DefenceConfig):
+    """Detect fake users in the poisoned TRAIN, drop their rows, retrain."""
+
+    name: Literal["filter"] = "filter"
+    detector: FilterDetectorName = Field("simulated", description="the detector that flags the users")
+
+
+class FilterAPRDefence(DefenceConfig):
+    """The filter, then adversarial training of the victim on what is left."""
+
+    name: Literal["filter+apr"] = "filter+apr"
+    detector: FilterDetectorName = Field("simulated", description="the detector that flags the users")
+    adversary: APRConfig = Field(default_factory=_example_adversary, description="the victim's APR settings")
 
 
 @dataclass(frozen=True)
 class Defence:
     name: str
-    adversarial: bool = False
+    adversary: APRConfig | None = None
     detector: Detector | None = None
 
+    @property
+    def adversarial(self) -> bool:
+        return self.adversary is not None
+
     def victim_config(self, config: RunConfig) -> RunConfig:
-        if not self.adversarial:
+        if self.adversary is None:
             return config
         # pre-train until the victim's own early stopping would call it converged (at most the
-        # example's 10 evaluations), so a victim with a short patience still reaches its APR epochs
-        plateau = min(APR_ADVERSARY.start_after_plateau, config.train.patience)
-        adversary = APR_ADVERSARY.model_copy(update={"start_after_plateau": plateau})
+        # adversary's plateau), so a victim with a short patience still reaches its APR epochs
+        plateau = min(self.adversary.start_after_plateau, config.train.patience)
+        adversary = self.adversary.model_copy(update={"start_after_plateau": plateau})
         return config.model_copy(update={"adversary": adversary})
 
     def train_split(self, split: Split) -> tuple[Split, dict[str, Any]]:
@@ -72,21 +116,28 @@ class Defence:
         return Split(kept, split.valid, split.test), report
 
 
-DEFENCES: dict[str, tuple[bool, bool]] = {  # name -> (adversarial training, filter)
-    "none": (False, False),
-    "apr": (True, False),
-    "filter": (False, True),
-    "filter+apr": (True, True),
-}
+def _detector(cfg: Any, size: float, seed: int, detector: Detector | None) -> Detector:
+    return detector if detector is not None else filter_detector(cfg.detector, size, seed)
 
 
-def build_defence(name: str, detector: Detector | None = None) -> Defence:
-    if name not in DEFENCES:
-        raise ConfigError(f"--defence {name!r}: unknown defence; valid: {', '.join(DEFENCES)}")
-    adversarial, filters = DEFENCES[name]
-    if filters and detector is None:
-        raise ConfigError(
-            f"defence {name!r} needs a fake-profile detector: pass detector= (see "
-            f"advrec.defend.filters); advrec attack's default is simulated_filter"
-        )
-    return Defence(name, adversarial, detector if filters else None)
+DEFENCES.register(NoDefence)(lambda cfg, size, seed, detector: Defence("none"))
+DEFENCES.register(APRDefence)(lambda cfg, size, seed, detector: Defence("apr", adversary=cfg.adversary))
+DEFENCES.register(FilterDefence)(
+    lambda cfg, size, seed, detector: Defence("filter", detector=_detector(cfg, size, seed, detector))
+)
+DEFENCES.register(FilterAPRDefence)(
+    lambda cfg, size, seed, detector: Defence(
+        "filter+apr", adversary=cfg.adversary, detector=_detector(cfg, size, seed, detector)
+    )
+)
+
+
+def build_defence(
+    cfg: DefenceConfig | str, size: float = 0.03, seed: int = 0, detector: Detector | None = None
+) -> Defence:
+    """The defence ``cfg`` names (or the defence of that name with its default settings), against an
+    attack of ``size`` (the filters' expected share of fakes); ``detector`` replaces the filter's named
+    one (e.g. a supervised detector the caller fitted)."""
+    if isinstance(cfg, str):
+        cfg = DEFENCES[cfg].config()
+    return DEFENCES[cfg.name].build(cfg, size, seed, detector)

@@ -24,8 +24,8 @@ import scipy.sparse as sp
 from advrec.attack.gan_attack import rating_matrix
 from advrec.attack.profiles import AttackSpec, FakeProfiles
 from advrec.data.interactions import Interactions
-from advrec.defend.budget import expected_fakes
-from advrec.defend.defences import Detector as DefenceDetector
+from advrec.defend.base import Detector as DefenceDetector
+from advrec.defend.base import expected_fakes
 from advrec.errors import ConfigError
 
 # simulated: the default, below; simulated+template also simulates the light-user template attack
@@ -299,7 +299,7 @@ def simulated_filter(
 
     The threshold, so that an attack smaller than assumed does not force k genuine users out; the
     cap, because a fully grown forest gives a few unusual genuine users P ≈ 1 (on ML-100K bandwagon,
-    docs/benchmarks.md section 14: 24 genuine users ≥ 0.5 while all 28 fakes were ≥ 0.99)."""
+    docs/notes/2026-11-poisoning-defences.md: 24 genuine users ≥ 0.5 while all 28 fakes were ≥ 0.99)."""
     settings = settings or SimulationSettings()
     expected_fakes(1, size)  # bad sizes and settings fail when the defence is built
     settings.check()

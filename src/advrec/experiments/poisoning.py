@@ -20,23 +20,25 @@ attack run continues where it stopped, and the folder reproduces the experiment.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field, SerializeAsAny, field_validator
 
+from advrec.attack.base import AttackSpec
 from advrec.attack.inject import inject, read_fake_users, write_poisoned_split
-from advrec.attack.profiles import AttackSpec
-from advrec.attack.registry import get_attack
+from advrec.attack.registry import ATTACKS, AttackConfig, generate
 from advrec.attack.targets import select_targets
-from advrec.config.schema import RunConfig
+from advrec.config.base import Strict
+from advrec.config.loading import validate
 from advrec.data.split import load_saved_split, save_split
-from advrec.defend.defences import Defence, Detector, build_defence
+from advrec.defend.base import Detector
+from advrec.defend.defences import DEFENCES, Defence, DefenceConfig, build_defence
 from advrec.errors import AdvrecError, ConfigError
 from advrec.measure.poisoning import exposure_metrics, mean_shift, score_targets
+from advrec.runs.config import RunConfig
 from advrec.runs.fingerprint import split_complete, write_fingerprint
 from advrec.runs.folder import clear_stray_temps
 from advrec.utils.files import atomic_write_json, read_json_object
@@ -46,43 +48,54 @@ from advrec.utils.seeding import child_seed
 SETTINGS_FILE = "attack.json"
 
 
-@dataclass(frozen=True)
-class AttackSettings:
-    attack: str
-    size: float  # fake users as a share of real users
-    targets: str  # a band (mid:5) or original item ids
-    filler: float | None = None  # < 1: share of the catalogue; >= 1: items; None: mean real profile
-    defence: str = "none"
-    n_selected: int = 10  # bandwagon / segment selected items
+class PoisonConfig(Strict):
+    """One poisoning experiment: the attack (a registered generator and its settings), its budget, and
+    optionally a defence (a registered defence and its settings). ``attack`` and ``defence`` also take a
+    bare name (their default settings)."""
 
-    def check(self) -> None:
-        """Bad settings fail here, before any training (a filter defence's detector is checked later)."""
-        from advrec.defend.defences import DEFENCES
+    attack: SerializeAsAny[AttackConfig] = Field(description="the fake-user generator and its settings")
+    size: float = Field(0.03, gt=0, le=1, description="fake users as a share of the real users")
+    targets: str = Field(description="unpopular:K, mid:K, random:K, or comma-separated original item ids")
+    filler: float | None = Field(
+        None,
+        gt=0,
+        description="filler items per profile: a share of the catalogue (< 1) or a whole number of items "
+        "(default: the mean real training profile length)",
+    )
+    defence: SerializeAsAny[DefenceConfig] = Field(
+        default_factory=DEFENCES.default_config,
+        description="the defence and its settings (none: the poisoned victim only)",
+    )
+    n_selected: int = Field(10, ge=1, description="selected items per profile (bandwagon, segment, gan)")
 
-        get_attack(self.attack)
-        if self.defence not in DEFENCES:
-            raise ConfigError(f"--defence {self.defence!r}: unknown defence; valid: {', '.join(DEFENCES)}")
-        if not 0 < self.size <= 1:
-            raise ConfigError(f"--size {self.size}: expected a share of real users in (0, 1], e.g. 0.03")
-        finite = self.filler is not None and math.isfinite(self.filler)
-        whole = finite and self.filler >= 1 and self.filler == int(self.filler)
-        if self.filler is not None and not (0 < self.filler < 1 or whole):
-            raise ConfigError(
-                f"--filler {self.filler}: expected a share in (0, 1) or a whole number of items"
-            )
-        if self.n_selected < 1:
-            raise ConfigError(f"n_selected {self.n_selected}: expected at least 1")
+    @field_validator("attack", mode="before")
+    @classmethod
+    def _attack(cls, value: Any) -> AttackConfig:
+        return ATTACKS.validate(value)
+
+    @field_validator("defence", mode="before")
+    @classmethod
+    def _defence(cls, value: Any) -> DefenceConfig:
+        return DEFENCES.validate(value)
+
+    @field_validator("filler")
+    @classmethod
+    def _filler(cls, value: float | None) -> float | None:
+        whole = value is not None and math.isfinite(value) and value == int(value)
+        if value is not None and value >= 1 and not whole:
+            raise ValueError(f"expected a share in (0, 1) or a whole number of items, got {value}")
+        return value
+
+    def record(self, seed: int) -> dict[str, Any]:
+        """What makes the poisoned victim (the defence left out: a folder can be rerun with a defence
+        added, reusing its clean and poisoned victims), as ``attack.json`` keeps it."""
+        return {**self.model_dump(mode="json", exclude={"defence"}), "seed": seed}
 
 
-def default_detector(settings: AttackSettings, seed: int = 0, name: str = "simulated") -> Detector | None:
-    """The detector a filter defence uses when the caller brings none: by default a supervised one
-    trained on attacks the defender simulates, no labels of the attacked data needed
-    (``advrec.defend.filters.simulated_filter``); ``name`` iforest / pca: unsupervised."""
-    if not settings.defence.startswith("filter"):
-        return None
-    from advrec.defend.filters import filter_detector
-
-    return filter_detector(name, settings.size, seed)
+def poison_config(raw: dict[str, Any], where: str, flags: dict[str, str] | None = None) -> PoisonConfig:
+    """A ``PoisonConfig`` from plain data (a study step's options, the CLI's), errors on one line each
+    (``flags``: the command-line options that set the keys, named in the errors)."""
+    return validate(PoisonConfig, raw, where, "poison settings", flags)
 
 
 def defended_folder(out: Path, defence: Defence) -> Path:
@@ -92,16 +105,21 @@ def defended_folder(out: Path, defence: Defence) -> Path:
     return out / f"defended-{defence.name}{suffix}"
 
 
-def _check_detector(folder: Path, defence: Defence) -> None:
-    """A defended folder is reused only with the detector that made it."""
+def _check_defence(folder: Path, defence: Defence, settings: dict[str, Any]) -> None:
+    """A defended folder is reused only with the detector and the settings that made it."""
     path = folder / "defence.json"
-    if defence.detector is None or not path.exists():
+    if not path.exists():
         return
-    made_by = json.loads(path.read_text(encoding="utf-8")).get("detector")
-    wanted = getattr(defence.detector, "name", "custom")
-    if made_by != wanted:
+    made = read_json_object(path)
+    wanted = getattr(defence.detector, "name", "custom") if defence.detector is not None else None
+    if defence.detector is not None and made.get("detector") != wanted:
         raise AdvrecError(
-            f"{path}: this defended run was filtered by detector {made_by!r}, not {wanted!r}; "
+            f"{path}: this defended run was filtered by detector {made.get('detector')!r}, not {wanted!r}; "
+            f"delete {folder} or choose another --out"
+        )
+    if "settings" in made and made["settings"] != settings:
+        raise AdvrecError(
+            f"{path}: this defended run was made with other defence settings ({made['settings']}); "
             f"delete {folder} or choose another --out"
         )
 
@@ -163,7 +181,10 @@ def train_or_reuse(
 def _check_settings(out: Path, record: dict[str, Any]) -> None:
     path = out / SETTINGS_FILE
     if path.exists():
-        previous = json.loads(path.read_text(encoding="utf-8"))
+        previous = read_json_object(path)
+        if isinstance(previous.get("attack"), str):  # written by an earlier version: attack by name only
+            seed = previous.pop("seed", None)
+            previous = {**poison_config(previous, str(path)).record(seed)}
         if previous != record:
             raise AdvrecError(f"{out} holds an attack run with other settings ({path}); choose another --out")
     else:
@@ -225,7 +246,7 @@ def parse_fillers(spec: str) -> dict[str, float]:
 def attack_run(
     config: RunConfig,
     out: str | Path,
-    settings: AttackSettings,
+    settings: PoisonConfig,
     *,
     data_root: str | Path | None = None,
     detector: Detector | None = None,
@@ -235,11 +256,11 @@ def attack_run(
     """Run (or resume) the whole experiment; return ``results.json``'s content.
 
     ``clean_dir``: an already trained run folder of ``config`` to use as the clean victim instead of
-    training ``out/clean`` (a study's cell: its attack step reuses the cell's own run)."""
-    settings.check()
+    training ``out/clean`` (a study's cell: its attack step reuses the cell's own run); ``detector``: a
+    filter's detector instead of the one the defence's settings name."""
     defence: Defence | None = None
-    if settings.defence != "none":
-        defence = build_defence(settings.defence, detector)
+    if settings.defence.name != "none":
+        defence = build_defence(settings.defence, settings.size, config.seed, detector)
     out = Path(out)
     with folder_lock(out):
         clear_stray_temps(out)
@@ -249,15 +270,13 @@ def attack_run(
 def _attack_locked(
     config: RunConfig,
     out: Path,
-    settings: AttackSettings,
+    settings: PoisonConfig,
     defence: Defence | None,
     data_root: str | Path | None,
     show_progress: bool,
     clean_dir: str | Path | None,
 ) -> dict[str, Any]:
-    # the defence is left out: a folder can be rerun with a defence added, reusing clean and poisoned
-    record = {k: v for k, v in asdict(settings).items() if k != "defence"}
-    _check_settings(out, {**record, "seed": config.seed})
+    _check_settings(out, settings.record(config.seed))
 
     clean_dir = out / "clean" if clean_dir is None else Path(clean_dir)
     clean_results = train_or_reuse(config, clean_dir, data_root, show_progress)
@@ -273,7 +292,7 @@ def _attack_locked(
             targets=targets,
             n_selected=settings.n_selected,
         )
-        profiles = get_attack(settings.attack)(spec, train, attack_rng(config.seed, 1))
+        profiles = generate(settings.attack, spec, train, attack_rng(config.seed, 1))
         poisoned, fake_ids = inject(clean, profiles)
         write_poisoned_split(poisoned_dir / "split", poisoned, fake_ids)
     after_results = train_or_reuse(config, poisoned_dir, None, show_progress)
@@ -284,7 +303,7 @@ def _attack_locked(
     after_p = probe(poisoned_dir, real_ids, train, targets)
     fake_users = read_fake_users(poisoned_dir / "split")
     poisoning: dict[str, Any] = {
-        "attack": settings.attack,
+        "attack": settings.attack.name,
         "size": settings.size,
         "n_fake": len(fake_users),
         "filler": filler_count(settings.filler, train, train.n_items),
@@ -296,13 +315,16 @@ def _attack_locked(
     }
     if defence is not None:
         folder = defended_folder(out, defence)
-        _check_detector(folder, defence)
+        defence_settings = settings.defence.model_dump(mode="json")
+        _check_defence(folder, defence, defence_settings)
         if not split_complete(folder / "split"):
             split, report = defence.train_split(load_saved_split(poisoned_dir / "split"))
             if defence.detector is not None:
                 report["detector"] = getattr(defence.detector, "name", "custom")
             save_split(split, folder / "split")
-            atomic_write_json(folder / "defence.json", {"defence": defence.name, **report})
+            atomic_write_json(
+                folder / "defence.json", {"defence": defence.name, "settings": defence_settings, **report}
+            )
             write_fingerprint(folder / "split", given={"defence": defence.name, "of": "poisoned/split"})
         defended_results = _train_defended(defence, config, folder, show_progress)
         defended_p = probe(folder, real_ids, train, targets)

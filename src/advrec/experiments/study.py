@@ -40,34 +40,35 @@ import re
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from advrec.config.loading import parse_config
-from advrec.config.schema import RunConfig
+from advrec.config.base import Strict
+from advrec.config.loading import merge, validate
 from advrec.config.yaml_safe import read_yaml_file
 from advrec.errors import ConfigError
+from advrec.runs.config import RunConfig, apply_overrides, parse_config, read_run_config
 from advrec.runs.folder import clear_stray_temps
 from advrec.train.hooks import TrainHook
 from advrec.utils.files import atomic_write_json, atomic_write_text, update_json_object
 from advrec.utils.locking import folder_lock
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ProbeOptions(_Strict):
+class ProbeOptions(Strict):
     """The robustness probe run on each cell (as ``advrec evaluate RUN --attack ... --eps ...``)."""
 
     attack: str = Field("fgsm", description="fgsm, pgd or fgsm,pgd")
-    eps: list[float] = Field(default_factory=lambda: [0.1, 0.25, 0.5, 1.0], min_length=1)
-    eps_mode: Literal["absolute", "relative"] = "absolute"
-    pgd_steps: int = Field(10, ge=1)
+    eps: list[float] = Field(
+        default_factory=lambda: [0.1, 0.25, 0.5, 1.0], min_length=1, description="per-row budgets"
+    )
+    eps_mode: Literal["absolute", "relative"] = Field(
+        "absolute", description="absolute, or relative to each row's norm"
+    )
+    pgd_steps: int = Field(10, ge=1, description="PGD steps")
 
     @field_validator("attack")
     @classmethod
@@ -84,7 +85,7 @@ class ProbeOptions(_Strict):
         return value
 
 
-class AxisValue(_Strict):
+class AxisValue(Strict):
     """One value of an axis: run-config overrides and extra steps (see the module docstring)."""
 
     set: dict[str, Any] = Field(default_factory=dict)
@@ -100,21 +101,41 @@ class AxisValue(_Strict):
         return value
 
 
-class ReportOptions(_Strict):
+class ReportOptions(Strict):
+    """The report written at the end of the study."""
+
     baseline: str | None = Field(None, description="system the others are tested against")
-    paired_by: Literal["auto", "seeds", "users"] = "auto"
+    paired_by: Literal["auto", "seeds", "users"] = Field(
+        "auto",
+        description="significance paired over seeds, over users, or auto (users where every run has "
+        "per-user metrics)",
+    )
     eps: str | None = Field(None, description="ε of the trade-off plot (default: the middle one probed)")
 
 
-class StudyConfig(_Strict):
-    name: str | None = None
+class StudyConfig(Strict):
+    """A study: a grid of runs (axes x seeds) from one file, each cell a run folder, then the report."""
+
+    name: str | None = Field(
+        None, description="the study's name (its default folder is runs/<name>): a plain folder name"
+    )
     base_config: str | None = Field(None, description="run config YAML, relative to the study file")
     base: dict[str, Any] = Field(default_factory=dict, description="run config, merged over base_config")
-    axes: dict[str, dict[str, AxisValue]] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [2020], min_length=1)
-    probe: ProbeOptions | None = None
-    per_user: bool = True
-    report: ReportOptions = Field(default_factory=ReportOptions)
+    axes: dict[str, dict[str, AxisValue]] = Field(
+        min_length=1,
+        description="axis -> value name -> run-config overrides (and steps); every combination of one "
+        "value per axis is a cell",
+    )
+    seeds: list[int] = Field(
+        default_factory=lambda: [2020],
+        min_length=1,
+        description="each cell runs once per seed (the run config's seed)",
+    )
+    probe: ProbeOptions | None = Field(
+        None, description="the robustness probe run on each cell (as advrec evaluate --attack)"
+    )
+    per_user: bool = Field(True, description="write per_user_test.csv (significance paired by user)")
+    report: ReportOptions = Field(default_factory=ReportOptions, description="the report's settings")
 
     @field_validator("name")
     @classmethod
@@ -229,22 +250,22 @@ def _per_user_run(run_dir: Path, options: dict[str, Any], data_root: str | Path 
 POISON_DIR = "poisoning"
 
 
-def _attack_settings(options: dict[str, Any], where: str):
-    """A ``poison`` step's options -> the attack's settings, checked (bad options fail at study load)."""
-    from advrec.experiments.poisoning import AttackSettings
+def _poison_settings(options: dict[str, Any], where: str):
+    """A ``poison`` step's options (``advrec attack``'s: attack, targets, size = 0.03, filler, defence)
+    -> the experiment's settings, checked (bad options fail when the study is read)."""
+    from advrec.experiments.poisoning import poison_config
 
-    known = {"attack", "size", "targets", "filler", "defence", "n_selected"}
-    unknown = set(options) - known
-    if unknown or "attack" not in options or "targets" not in options:
-        raise ConfigError(
-            f"{where}: poison step: expected keys attack, targets (required) and size, filler, defence, "
-            f"n_selected; got {sorted(options)}"
-        )
-    try:
-        settings = AttackSettings(**{"size": 0.03, **options})
-        settings.check()
-    except (ConfigError, TypeError) as exc:
-        raise ConfigError(f"{where}: poison step: {exc}") from None
+    return poison_config({"size": 0.03, **options}, f"{where}: poison step")
+
+
+def _recorded_settings(entry: dict[str, Any], where: str) -> dict[str, Any] | None:
+    """A cell's recorded poison settings in the current layout (earlier versions named the attack only)."""
+    settings = entry.get("settings")
+    if isinstance(settings, dict) and isinstance(settings.get("attack"), str):
+        try:
+            settings = _poison_settings(settings, where).model_dump(mode="json")
+        except ConfigError:
+            return None
     return settings
 
 
@@ -253,26 +274,21 @@ def _poison_done(run_dir: Path, options: dict[str, Any]) -> bool:
     if not path.exists():
         return False
     entry = json.loads(path.read_text(encoding="utf-8")).get("poisoning") or {}
-    return entry.get("settings") == asdict(_attack_settings(options, str(run_dir)))
+    wanted = _poison_settings(options, str(run_dir)).model_dump(mode="json")
+    return _recorded_settings(entry, str(run_dir)) == wanted
 
 
 def _poison_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | None) -> None:
     """The cell's run is the clean victim; ``<cell>/poisoning/`` holds the poisoned (and defended)
     victims (``advrec attack``'s layout, without ``clean/``); the ``poisoning`` entry is copied into the
     cell's ``results.json``, where the report's poisoning section reads it."""
-    from advrec.experiments.poisoning import attack_run, default_detector
+    from advrec.experiments.poisoning import attack_run
     from advrec.runs.load import load_run
 
-    settings = _attack_settings(options, str(run_dir))
+    settings = _poison_settings(options, str(run_dir))
     config = load_run(run_dir)[0]
-    attacked = attack_run(
-        config,
-        run_dir / POISON_DIR,
-        settings,
-        detector=default_detector(settings, seed=config.seed),
-        clean_dir=run_dir,
-    )
-    entry = {**attacked["poisoning"], "settings": asdict(settings)}
+    attacked = attack_run(config, run_dir / POISON_DIR, settings, clean_dir=run_dir)
+    entry = {**attacked["poisoning"], "settings": settings.model_dump(mode="json")}
     update_json_object(run_dir / "results.json", {"poisoning": entry})
 
 
@@ -284,44 +300,8 @@ def cell_steps() -> dict[str, CellStep]:
     return {
         "per_user": CellStep(_per_user_done, _per_user_run),
         "probe": CellStep(_probe_done, _probe_run),
-        "poison": CellStep(_poison_done, _poison_run, _attack_settings),
+        "poison": CellStep(_poison_done, _poison_run, _poison_settings),
     }
-
-
-def _explain(exc: ValidationError, source: str) -> str:
-    """One line (the CLI's error format): every problem, separated by '; '."""
-    problems = []
-    for err in exc.errors():
-        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            problems.append(f"unknown key {key!r}")
-        else:
-            problems.append(f"{key}: {err['msg']} (got {err.get('input')!r})")
-    return f"{source}: invalid study file: " + "; ".join(problems)
-
-
-def _set_path(raw: dict[str, Any], dotted: str, value: Any, where: str) -> None:
-    node = raw
-    parts = dotted.split(".")
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{where}: {dotted!r}: {part!r} is a value, not a section")
-        node = child
-    last = parts[-1]
-    if isinstance(value, dict) and isinstance(node.get(last), dict):
-        for key, sub in value.items():
-            _set_path(node[last], str(key), sub, where)
-    else:
-        node[last] = value
-
-
-def merge(raw: dict[str, Any], overrides: dict[str, Any], where: str = "overrides") -> dict[str, Any]:
-    """``raw`` with ``overrides`` merged in: nested mappings merge key by key, dotted keys are paths."""
-    out = json.loads(json.dumps(raw))  # a deep copy of plain YAML data
-    for key, value in overrides.items():
-        _set_path(out, str(key), json.loads(json.dumps(value)), where)
-    return out
 
 
 def load_study(path: str | Path) -> tuple[StudyConfig, list[Cell]]:
@@ -334,17 +314,14 @@ def load_study(path: str | Path) -> tuple[StudyConfig, list[Cell]]:
 def parse_study(
     raw: dict[str, Any], source: str = "<study>", base_dir: Path | None = None, default_name: str = "study"
 ) -> tuple[StudyConfig, list[Cell]]:
-    try:
-        study = StudyConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_explain(exc, source)) from None
+    study = validate(StudyConfig, raw, source, "study file")
     if study.name is None:
         study = study.model_copy(update={"name": default_name})
     base: dict[str, Any] = {}
     if study.base_config is not None:
         file = (base_dir or Path(".")) / study.base_config
         try:
-            base = read_yaml_file(file, "config")
+            base = read_run_config(file)
         except ConfigError as exc:
             raise ConfigError(f"{source}: base_config {study.base_config!r}: {exc}") from None
     base = merge(base, study.base, f"{source}: base")
@@ -381,7 +358,7 @@ def expand(study: StudyConfig, base: dict[str, Any], source: str) -> list[Cell]:
         if study.probe is not None:
             steps["probe"] = study.probe.model_dump()
         for (axis, _), (name, value) in zip(axes, combo):
-            raw = merge(raw, value.set, f"{where}: axes.{axis}.{name}")
+            raw = apply_overrides(raw, value.set, f"{where}: axes.{axis}.{name}")
             steps.update(value.steps)
         label = "/".join(names.values())
         for seed in study.seeds:

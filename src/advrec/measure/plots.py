@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from advrec.perturb.methods.registry import color as attack_color
+from advrec.perturb.methods.registry import label as attack_label
+from advrec.perturb.methods.registry import probe_attacks
 from advrec.utils.plotting import new_figure, save_figure
-
-ATTACK_LABELS = {"fgsm": "FGSM", "pgd": "PGD"}
-ATTACK_COLORS = {"fgsm": "tab:blue", "pgd": "tab:red"}
 
 
 def _metric_label(metric: str) -> str:
@@ -36,7 +36,7 @@ def plot_run_robustness(
     """One panel per metric (those of ``metrics`` the run has; else its first metric): the perturbed
     value against ε for each attack (solid) and its same-norm random control (dashed, same colour),
     the clean value as a horizontal line. ``robustness`` is ``results.json``'s entry."""
-    attacks = [a for a in ATTACK_LABELS if a in robustness]
+    attacks = [a for a in probe_attacks() if a in robustness]
     if not attacks:
         raise ValueError("no attack in the robustness entry")
     shown = [m for m in metrics if m in robustness["clean"]] or list(robustness["clean"])[:1]
@@ -44,10 +44,10 @@ def plot_run_robustness(
     for ax, metric in zip(axes[0], shown):
         ax.axhline(robustness["clean"][metric], color="black", linestyle=":", linewidth=1.2, label="clean")
         for attack in attacks:
-            color = ATTACK_COLORS[attack]
+            color = attack_color(attack)
             for source, style, label in (
-                (robustness[attack], "-o", ATTACK_LABELS[attack]),
-                (robustness["random"][attack], "--s", f"random, {ATTACK_LABELS[attack]} norms"),
+                (robustness[attack], "-o", attack_label(attack)),
+                (robustness["random"][attack], "--s", f"random, {attack_label(attack)} norms"),
             ):
                 eps = sorted(source, key=float)
                 ax.plot(
@@ -80,7 +80,7 @@ def plot_method_comparison(
     attack, control, eps, metric, clean_mean, perturbed_mean, perturbed_std, drop_mean, drop_std)."""
     rows = [r for r in rows if r["metric"] == metric]
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    attacks = [a for a in ATTACK_LABELS if any(r["attack"] == a for r in rows)]
+    attacks = [a for a in probe_attacks() if any(r["attack"] == a for r in rows)]
     if not rows or not attacks:
         raise ValueError(f"no rows for metric {metric!r}")
     colors = [f"C{i}" for i in range(10)]
@@ -104,7 +104,7 @@ def plot_method_comparison(
                 kw = {"color": color, "markersize": 4, "capsize": 2, "linewidth": 1.3}
                 axes[0][col].errorbar(eps, value, yerr=value_std, fmt=style, label=label, **kw)
                 axes[1][col].errorbar(eps, drop, yerr=drop_std, fmt=style, **kw)
-        axes[0][col].set_title(f"{ATTACK_LABELS[attack]} probe", fontsize=10)
+        axes[0][col].set_title(f"{attack_label(attack)} probe", fontsize=10)
         axes[0][col].set_ylabel(f"test {_metric_label(metric)}")
         axes[1][col].set_ylabel(f"relative drop of {_metric_label(metric)} (%)")
         for ax in (axes[0][col], axes[1][col]):

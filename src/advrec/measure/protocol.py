@@ -7,8 +7,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.sparse as sp
 
-from advrec.config.schema import EvalConfig
 from advrec.data.split import Split
+from advrec.measure.config import EvalConfig
 from advrec.measure.ranking import evaluate_ranking, topk_items
 from advrec.models.base import Deltas, Recommender
 

@@ -151,12 +151,27 @@ def topk_items(
     ``exclude`` (users x items, e.g. the training matrix) lists items never to recommend. Slots beyond a
     user's number of candidates are ``-1``. Ties are broken by ``torch.topk`` (unspecified order).
     """
+    return topk_scored(scorer, users, exclude, k, memory_budget_mb=memory_budget_mb, device=device)[0]
+
+
+def topk_scored(
+    scorer: Scorer,
+    users: np.ndarray,
+    exclude: sp.csr_matrix | None,
+    k: int,
+    *,
+    memory_budget_mb: float = 256,
+    device: torch.device | str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``topk_items`` and the score of each of those items: float32 ``[len(users), k]``, NaN where the
+    item slot is ``-1``."""
     if k < 1:
         raise ValueError(f"k must be positive, got {k}")
     users = np.asarray(users, dtype=np.int64).reshape(-1)
     exclude = _as_csr(exclude, "exclude")
     device = _resolve_device(scorer, device)
     out = np.full((len(users), k), -1, dtype=np.int64)
+    values = np.full((len(users), k), np.nan, dtype=np.float32)
     n_items: int | None = None if exclude is None else exclude.shape[1]
     with torch.inference_mode():
         if n_items is None and len(users):
@@ -165,9 +180,11 @@ def topk_items(
         for start, chunk in _chunks(users, size):
             scores, _ = _masked_scores(scorer, chunk, exclude, n_items, device)
             top, valid = _topk(scores, k, _n_candidates(exclude, chunk, n_items))
+            picked = torch.where(valid, scores.gather(1, top).float(), float("nan"))
             top = torch.where(valid, top, torch.full_like(top, -1))
             out[start : start + len(chunk), : top.shape[1]] = top.cpu().numpy()
-    return out
+            values[start : start + len(chunk), : top.shape[1]] = picked.cpu().numpy()
+    return out, values
 
 
 def _probe_n_items(scorer: Scorer, users: np.ndarray, device: torch.device) -> int:

@@ -18,19 +18,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.config.schema import RunConfig
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import ConfigError
+from advrec.measure.config import AdversarialValidConfig
 from advrec.measure.protocol import Protocol
 from advrec.models.base import Deltas, Recommender
 from advrec.objectives.pairwise import PairwiseObjective
 from advrec.perturb.builder import PerturbationBuilder, select_tables
 from advrec.perturb.gradients import full_data_gradient_fn
+from advrec.perturb.methods.registry import probe_attacks
 from advrec.perturb.perturbation import EpsMode, row_norms
 from advrec.utils.seeding import numpy_rng, torch_generator
-
-ATTACKS = ("fgsm", "pgd")
 
 
 def training_batches(
@@ -138,7 +137,8 @@ def robustness_probe(
 
 
 def validation_under_attack(
-    config: RunConfig,
+    settings: AdversarialValidConfig,
+    seed: int,
     model: Recommender,
     protocol: Protocol,
     objective: PairwiseObjective,
@@ -150,16 +150,16 @@ def validation_under_attack(
     training and then decays while training robustness keeps rising (Rice et al., ICML 2020,
     "Overfitting in adversarially robust deep learning"). On SASRec one epoch's valid FGSM drop ranges
     from 1.5% to 51% across the epochs of one run, and a model kept on the FGSM figures can still lose as
-    much to PGD as a plain one (docs/benchmarks.md, sections 15d and 15e): judge it with a stronger probe.
+    much to PGD as a plain one (docs/notes/2026-11-sasrec-robustness.md): judge it with a stronger probe.
 
     A sequential model's other masking is kept too (``adv_masked_ndcg@10``): unmasked, the FGSM step
     (which raises the training loss) lowers the scores of the training items, which then stop crowding
-    the valid item out of the top k, so unmasked valid figures under attack can even rise (docs §15e).
+    the valid item out of the top k, so unmasked valid figures under attack can even rise
+    (docs/notes/2026-11-sasrec-robustness.md).
 
     The perturbed figures come from ``protocol.valid_as_test()``, whose ``test_metrics`` takes the
     perturbation. The model is in eval mode (the trainer's), so the gradient sees no dropout, as in the
     probe."""
-    settings = config.eval.adversarial_valid
     if not model.embedding_tables():
         raise ConfigError(
             f"eval.adversarial_valid: {type(model).__name__} has no embedding tables to perturb"
@@ -170,7 +170,7 @@ def validation_under_attack(
         eps=settings.eps,
         eps_mode=settings.eps_mode,
         pgd_steps=settings.pgd_steps,
-        generator=torch_generator(config.seed, "attack"),
+        generator=torch_generator(seed, "attack"),
     )
 
     def validate_under_attack(model: Recommender) -> dict[str, float]:
@@ -209,15 +209,16 @@ def parse_attacks(attack: str | Sequence[str]) -> list[str]:
     """``"fgsm"``, ``"fgsm,pgd"`` or ``["fgsm", "pgd"]`` -> a list without repeats, in the given order."""
     parts = attack.split(",") if isinstance(attack, str) else list(attack)
     names = list(dict.fromkeys(p.strip() for p in parts if p.strip()))
-    bad = [n for n in names if n not in ATTACKS]
+    offered = probe_attacks()
+    bad = [n for n in names if n not in offered]
     if bad or not names:
-        raise ValueError(f"unknown attack {', '.join(bad) or repr(attack)}; valid: {', '.join(ATTACKS)}")
+        raise ValueError(f"unknown attack {', '.join(bad) or repr(attack)}; valid: {', '.join(offered)}")
     return names
 
 
 def probed_attacks(robustness: dict[str, Any]) -> list[str]:
-    """The attacks a ``robustness`` entry holds, in ``ATTACKS`` order."""
-    return [a for a in ATTACKS if a in robustness]
+    """The attacks a ``robustness`` entry holds, in the registry's order."""
+    return [a for a in probe_attacks() if a in robustness]
 
 
 def upgrade_layout(robustness: dict[str, Any]) -> dict[str, Any]:
@@ -241,14 +242,15 @@ def merge_robustness(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[st
     merged = upgrade_layout(old) if old else {}
     random_, settings = dict(merged.get("random", {})), dict(merged.get("settings", {}))
     out: dict[str, Any] = {"clean": new["clean"]}
-    for name in ATTACKS:
+    attacks = probe_attacks()
+    for name in attacks:
         if name in new:
             out[name] = new[name]
             random_[name], settings[name] = new["random"][name], new["settings"][name]
         elif name in merged:
             out[name] = merged[name]
-    out["random"] = {a: random_[a] for a in ATTACKS if a in out}
-    out["settings"] = {a: settings[a] for a in ATTACKS if a in out}
+    out["random"] = {a: random_[a] for a in attacks if a in out}
+    out["settings"] = {a: settings[a] for a in attacks if a in out}
     return out
 
 

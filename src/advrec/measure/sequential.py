@@ -16,9 +16,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from advrec.config.schema import EvalConfig, RunConfig
 from advrec.data.sequences import append_targets, padded_histories, user_sequences
 from advrec.data.split import Split
+from advrec.measure.config import EvalConfig
 from advrec.measure.protocol import Protocol, validation_metrics
 from advrec.measure.ranking import evaluate_ranking, topk_items
 from advrec.models.base import Deltas
@@ -107,12 +107,3 @@ class SequentialProtocol:
             device=self.device,
         )
         return users, items
-
-
-def build_protocol(config: RunConfig, split: Split):
-    """The run's protocol: sequential for sequential models, the general one otherwise."""
-    from advrec.models.registry import SEQUENTIAL_MODELS
-
-    if config.model.name in SEQUENTIAL_MODELS:
-        return SequentialProtocol.from_split(split, config.eval, config.model.sasrec.max_len, config.device)
-    return Protocol.from_split(split, config.eval, config.device)

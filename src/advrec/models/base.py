@@ -1,4 +1,5 @@
-"""What every recommender offers: pair scores, full scores for a batch of users, and a scorer.
+"""What every model offers. A ``Recommender`` scores user ids: pair scores, full scores for a batch of
+users, and a scorer; a ``SequentialRecommender`` scores the next item after a history of items.
 
 Models only score. Losses, sampling and adversaries live elsewhere and call these methods.
 
@@ -20,7 +21,9 @@ Scorer = Callable[[torch.Tensor], torch.Tensor]
 Deltas = dict[str, torch.Tensor]
 
 
-class Recommender(nn.Module):
+class ScoringModel(nn.Module):
+    """What every model shares: its sizes and the tables a perturbation may move."""
+
     def __init__(self, n_users: int, n_items: int):
         super().__init__()
         self.n_users = n_users
@@ -29,6 +32,17 @@ class Recommender(nn.Module):
     def embedding_tables(self) -> dict[str, torch.Tensor]:
         """The perturbable tables by name (the keys ``deltas`` may use): parameters, or input buffers."""
         raise NotImplementedError
+
+    def table(self, name: str, deltas: Deltas | None) -> torch.Tensor:
+        """The named embedding table, plus its delta when one is given (the parameter itself otherwise)."""
+        weight = self.embedding_tables()[name]
+        if deltas is None or name not in deltas:
+            return weight
+        return weight + deltas[name]
+
+
+class Recommender(ScoringModel):
+    """A model that scores items for user ids (MF, NeuMF, LightGCN, GAN recommenders, ...)."""
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         """Scores of (user, item) pairs: ``users`` [N], ``items`` [N] or [N, M] -> same shape as items."""
@@ -48,12 +62,27 @@ class Recommender(nn.Module):
         """Half the squared L2 norm of the parameters this batch used (summed over rows)."""
         raise NotImplementedError
 
-    def table(self, name: str, deltas: Deltas | None) -> torch.Tensor:
-        """The named embedding table, plus its delta when one is given (the parameter itself otherwise)."""
-        weight = self.embedding_tables()[name]
-        if deltas is None or name not in deltas:
-            return weight
-        return weight + deltas[name]
+
+class SequentialRecommender(ScoringModel):
+    """A model that scores the next item after a history of items (SASRec, ...), not user ids.
+
+    Histories are [B, L] tensors of shifted item ids (item index + 1), left-padded with 0, at most
+    ``max_len`` long; the sequential protocol (``advrec.measure.sequential``) evaluates such models."""
+
+    max_len: int
+
+    def hidden(self, seqs: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        """[B, L] histories -> [B, L, dim] states (zero at padding positions)."""
+        raise NotImplementedError
+
+    def output_items(self, deltas: Deltas | None = None) -> torch.Tensor:
+        """The scored item embeddings, [n_items + 1, dim] (row 0, padding, is never a candidate)."""
+        raise NotImplementedError
+
+    def sequence_scores(self, seqs: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
+        """Next-item scores of every item after each history: [B, L] -> [B, n_items]."""
+        last = self.hidden(seqs, deltas)[:, -1]
+        return last @ self.output_items(deltas)[1:].T
 
 
 def check_deltas(model: Recommender, deltas: Deltas | None) -> None:

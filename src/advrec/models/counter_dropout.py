@@ -1,7 +1,8 @@
 """Dropout masks from a counter-based hash (SplitMix64) instead of torch's Mersenne Twister.
 
 On the CPU, ``torch.bernoulli_`` draws one Mersenne-Twister number per element on one thread: about a
-quarter of a SASRec training step (docs/benchmarks.md, section 15k). A counter-based generator makes each
+quarter of a SASRec training step (docs/notes/2026-11-sasrec-accuracy-and-speed.md). A counter-based
+generator makes each
 mask a few vectorised integer operations on ``seed + counter``: every output is SplitMix64 (Steele, Lea &
 Flood, OOPSLA 2014; the seeding generator of xoshiro) of its own counter, so masks need no state but
 ``(seed, counter)``, split into independent streams by counter ranges, and come out the same on every device

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from advrec.data.graph import symmetric_matmul
+from advrec.data.graph import normalized_adjacency, symmetric_matmul
+from advrec.data.interactions import Interactions
 from advrec.models.base import Deltas, Recommender, Scorer, check_deltas, gather_rows, init_embedding
+from advrec.models.registry import MODELS, EmbeddingConfig
+
+
+class LightGCNConfig(EmbeddingConfig):
+    """LightGCN: embeddings averaged over ``n_layers`` rounds of normalised propagation."""
+
+    name: Literal["lightgcn"] = "lightgcn"
+    n_layers: int = Field(2, ge=0, description="propagation layers")
 
 
 class LightGCN(Recommender):
@@ -92,3 +103,11 @@ def pair_scores(
     if items.dim() == 2:
         return (u.unsqueeze(1) * i).sum(-1)
     return (u * i).sum(-1)
+
+
+@MODELS.register(LightGCNConfig)
+def build_lightgcn(
+    cfg: LightGCNConfig, train: Interactions, generator: torch.Generator, item_features=None
+) -> LightGCN:
+    adjacency = normalized_adjacency(train)
+    return LightGCN(train.n_users, train.n_items, adjacency, cfg.dim, cfg.n_layers, cfg.init_std, generator)

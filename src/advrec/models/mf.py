@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
+from advrec.data.interactions import Interactions
 from advrec.models.base import Deltas, Recommender, check_deltas, gather_rows, init_embedding
+from advrec.models.registry import MODELS, EmbeddingConfig
+
+
+class MFConfig(EmbeddingConfig):
+    """Matrix factorisation: a user and an item embedding table, scores by inner product."""
+
+    name: Literal["mf"] = "mf"
 
 
 class MF(Recommender):
@@ -35,3 +45,8 @@ class MF(Recommender):
         u = self.user_embedding.weight.index_select(0, users)
         i = self.item_embedding.weight.index_select(0, items.reshape(-1))
         return 0.5 * (u.pow(2).sum() + i.pow(2).sum())
+
+
+@MODELS.register(MFConfig)
+def build_mf(cfg: MFConfig, train: Interactions, generator: torch.Generator, item_features=None) -> MF:
+    return MF(train.n_users, train.n_items, cfg.dim, cfg.init_std, generator)

@@ -29,11 +29,37 @@ projection E and w are not in it (use the optimizer's weight decay to shrink the
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
+from pydantic import Field
 from torch import nn
 
+from advrec.data.interactions import Interactions
 from advrec.models.base import Deltas, Recommender, Scorer, check_deltas, gather_rows, init_embedding
 from advrec.models.counter_dropout import check_dropout_rng, draw_seed, keep_mask
+from advrec.models.registry import DROPOUT_RNG_DOC, MODELS, DropoutRng, EmbeddingConfig
+
+
+class MFFeaturesConfig(EmbeddingConfig):
+    """MF with item content features (``data.item_features`` or ``data.item_text``): <p_u, q_i + E f_i>."""
+
+    name: Literal["mf_features"] = "mf_features"
+    item_bias: bool = Field(False, description="add VBPR's item bias b_i + <w, f_i>")
+    id_dropout: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="while training, score each item occurrence by its content alone (drop q_i) with this "
+        "probability (DropoutNet); evaluation always uses q_i + E f_i",
+    )
+    id_min_count: int = Field(
+        0,
+        ge=0,
+        description="items with fewer TRAINING interactions than this have no ID embedding (scored by their "
+        "content alone, in training and evaluation); 0 = every item has one",
+    )
+    dropout_rng: DropoutRng = Field("torch", description="the id_dropout masks: " + DROPOUT_RNG_DOC)
 
 
 class MFFeatures(Recommender):
@@ -132,3 +158,25 @@ class MFFeatures(Recommender):
         if self.item_bias:
             total = total + self.bias.index_select(0, items.reshape(-1)).pow(2).sum()
         return 0.5 * total
+
+
+@MODELS.register(MFFeaturesConfig, item_features=True)
+def build_mf_features(
+    cfg: MFFeaturesConfig, train: Interactions, generator: torch.Generator, item_features: torch.Tensor
+) -> MFFeatures:
+    id_mask = None
+    if cfg.id_min_count > 0:
+        counts = torch.bincount(torch.as_tensor(train.items, dtype=torch.long), minlength=train.n_items)
+        id_mask = (counts >= cfg.id_min_count).float()
+    return MFFeatures(
+        train.n_users,
+        train.n_items,
+        item_features,
+        cfg.dim,
+        cfg.init_std,
+        cfg.item_bias,
+        generator,
+        id_dropout=cfg.id_dropout,
+        id_mask=id_mask,
+        dropout_rng=cfg.dropout_rng,
+    )

@@ -6,12 +6,30 @@ Dropout before each MLP layer: torch's (``nn.Dropout``), or with ``dropout_rng="
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 from torch import nn
 
+from advrec.data.interactions import Interactions
 from advrec.models.base import Deltas, Recommender, check_deltas, init_embedding
 from advrec.models.counter_dropout import MaskStream, check_dropout_rng
+from advrec.models.registry import DROPOUT_RNG_DOC, MODELS, DropoutRng, EmbeddingConfig
+
+
+class NeuMFConfig(EmbeddingConfig):
+    """NeuMF: a GMF branch (``dim``) and an MLP tower (``mlp_layers``), fused by a linear layer."""
+
+    name: Literal["neumf"] = "neumf"
+    mlp_layers: list[int] = Field(
+        default_factory=lambda: [64, 32, 16],
+        min_length=1,
+        description="MLP tower widths (the first: both halves)",
+    )
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout before each MLP layer")
+    dropout_rng: DropoutRng = Field("torch", description=DROPOUT_RNG_DOC)
 
 
 class NeuMF(Recommender):
@@ -92,3 +110,19 @@ class NeuMF(Recommender):
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         terms = [self.gmf_user(users), self.mlp_user(users), self.gmf_item(items), self.mlp_item(items)]
         return 0.5 * sum(t.pow(2).sum() for t in terms)
+
+
+@MODELS.register(NeuMFConfig)
+def build_neumf(
+    cfg: NeuMFConfig, train: Interactions, generator: torch.Generator, item_features=None
+) -> NeuMF:
+    return NeuMF(
+        train.n_users,
+        train.n_items,
+        cfg.dim,
+        cfg.mlp_layers,
+        cfg.dropout,
+        cfg.init_std,
+        generator,
+        cfg.dropout_rng,
+    )

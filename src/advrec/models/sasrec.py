@@ -25,14 +25,71 @@ delta on one perturbs only that use of it, so an adversary can attack the input 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field, model_validator
 from torch import nn
 
+from advrec.data.interactions import Interactions
 from advrec.errors import AdvrecError
-from advrec.models.base import Deltas, Recommender, gather_rows
+from advrec.models.base import Deltas, SequentialRecommender, gather_rows
 from advrec.models.counter_dropout import MaskStream, check_dropout_rng
+from advrec.models.registry import DROPOUT_RNG_DOC, MODELS, DropoutRng, EmbeddingConfig
+
+
+class SASRecConfig(EmbeddingConfig):
+    """SASRec (Kang & McAuley 2018): causal self-attention over each user's item sequence."""
+
+    name: Literal["sasrec"] = "sasrec"
+    dropout: float = Field(
+        0.0, ge=0, lt=1, description="dropout of the embeddings, attention and feed-forward layers"
+    )
+    dropout_rng: DropoutRng = Field("torch", description=DROPOUT_RNG_DOC)
+
+    n_blocks: int = Field(2, ge=1, description="self-attention blocks")
+    n_heads: int = Field(1, ge=1, description="attention heads (dim must be divisible by it)")
+    max_len: int = Field(50, ge=1, description="longest history the model reads (older items are cut)")
+    ffn_dim: int | None = Field(
+        None, ge=1, description="width of the point-wise feed-forward layer (default dim, Kang's)"
+    )
+    activation: Literal["relu", "gelu"] = Field(
+        "relu", description="feed-forward activation: relu (Kang's) or gelu (RecBole's default)"
+    )
+    loss: Literal["ce", "bce"] = Field(
+        "ce", description="ce: softmax over all items; bce: one uniformly sampled negative per position"
+    )
+    windows: Literal["last", "all"] = Field(
+        "last",
+        description="training windows per user and epoch: the last max_len items (Kang's), or the whole "
+        "train sequence cut into consecutive windows of max_len (every item is a target once)",
+    )
+    span: int | None = Field(
+        None,
+        ge=1,
+        description="windows all: windows every span items, each with max_len items of input and only its "
+        "last span positions as targets, so every target sees >= max_len - span items before it (1: "
+        "RecBole's prefixes; default max_len: consecutive windows)",
+    )
+    norm: Literal["pre", "post"] = Field(
+        "pre",
+        description="pre: Kang's blocks (layer norm before attention and feed-forward, a final norm); post: "
+        "RecBole's / BERT's (norm after each residual sum and of the embedding sum, no sqrt(dim) scale)",
+    )
+    ffn_hidden_dropout: bool = Field(
+        True,
+        description="dropout on the feed-forward hidden layer too (Kang's); false: only on its output "
+        "(RecBole's)",
+    )
+
+    @model_validator(mode="after")
+    def _span_fits(self) -> SASRecConfig:
+        if self.span is not None and self.span > self.max_len:
+            raise ValueError(f"span ({self.span}) must be at most max_len ({self.max_len})")
+        if self.span is not None and self.windows != "all":
+            raise ValueError("span applies to windows: all only")
+        return self
 
 
 def _drop(x: torch.Tensor, p: float, training: bool, masks: MaskStream | None) -> torch.Tensor:
@@ -103,7 +160,7 @@ class _Block(nn.Module):
         return _drop(self.ffn2(hidden), self.dropout, self.training, masks)
 
 
-class SASRec(Recommender):
+class SASRec(SequentialRecommender):
     def __init__(
         self,
         n_users: int,
@@ -123,11 +180,11 @@ class SASRec(Recommender):
     ):
         super().__init__(n_users, n_items)
         if norm not in ("pre", "post"):
-            raise AdvrecError(f"model.sasrec.norm must be pre or post, got {norm!r}")
+            raise AdvrecError(f"model.norm must be pre or post, got {norm!r}")
         if activation not in ("relu", "gelu"):
-            raise AdvrecError(f"model.sasrec.activation must be relu or gelu, got {activation!r}")
+            raise AdvrecError(f"model.activation must be relu or gelu, got {activation!r}")
         if dim % n_heads:
-            raise AdvrecError(f"model.dim ({dim}) must be divisible by model.sasrec.n_heads ({n_heads})")
+            raise AdvrecError(f"model.dim ({dim}) must be divisible by model.n_heads ({n_heads})")
         self.dim = dim
         self.max_len = max_len
         self.dropout = dropout
@@ -189,17 +246,24 @@ class SASRec(Recommender):
         """The scored item embeddings, [n_items + 1, dim] (row 0, padding, is never a candidate)."""
         return self.table("item_output", deltas)
 
-    def sequence_scores(self, seqs: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        """Next-item scores of every item after each history: [B, L] -> [B, n_items]."""
-        last = self.hidden(seqs, deltas)[:, -1]
-        return last @ self.output_items(deltas)[1:].T
 
-    # -- what sequence models do not offer ------------------------------------------------
-    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        raise AdvrecError("SASRec scores histories, not user ids: evaluate it with the sequential protocol")
-
-    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        raise AdvrecError("SASRec scores histories, not user ids: evaluate it with the sequential protocol")
-
-    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        raise AdvrecError("SASRec has no per-batch L2 term: use train.optimizer.weight_decay")
+@MODELS.register(SASRecConfig, procedure="sequential")
+def build_sasrec(
+    cfg: SASRecConfig, train: Interactions, generator: torch.Generator, item_features=None
+) -> SASRec:
+    return SASRec(
+        train.n_users,
+        train.n_items,
+        cfg.dim,
+        cfg.n_blocks,
+        cfg.n_heads,
+        cfg.max_len,
+        cfg.dropout,
+        cfg.init_std,
+        generator,
+        ffn_dim=cfg.ffn_dim,
+        activation=cfg.activation,
+        norm=cfg.norm,
+        ffn_hidden_dropout=cfg.ffn_hidden_dropout,
+        dropout_rng=cfg.dropout_rng,
+    )

@@ -1,7 +1,7 @@
-"""The next-item objective of a sequential model (SASRec), and the windows and batches it reads.
+"""The next-item objective of a sequential model (SASRec, ...), and the windows and batches it reads.
 
 Loss per batch: the sum over the batch's target positions of the per-position loss, divided by
-``span * n_windows`` (span: target positions per window, ``max_len`` unless ``model.sasrec.span`` says
+``span * n_windows`` (span: target positions per window, ``max_len`` unless ``model.span`` says
 otherwise), i.e. a mean over windows of their summed position losses / span. Every
 position weighs the same in every batch, and the loss is a mean over rows (windows), which is what the
 DDP scaling and the APR hook's cross-rank gradient average assume. ``ce``: softmax cross-entropy over
@@ -11,16 +11,18 @@ items, redrawn where it hits the target).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from advrec.config.schema import RunConfig
 from advrec.data.sequences import training_windows, user_sequences
 from advrec.data.split import Split
 from advrec.errors import ConfigError
-from advrec.models.sasrec import SASRec
+from advrec.models.base import SequentialRecommender
 from advrec.perturb.perturbation import EpsMode, row_radius
+from advrec.utils.seeding import numpy_rng
 
 Batch = dict[str, torch.Tensor]
 
@@ -38,19 +40,21 @@ class SequentialObjective:
 
     def __init__(self, loss: str = "ce", span: int | None = None):
         if loss not in LOSSES:
-            raise ConfigError(f"model.sasrec.loss: unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+            raise ConfigError(f"model.loss: unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         self.loss = loss
         self.span = span  # target positions per window (default: all of them, the window's length)
         # the last clean call: (batch inputs, their states, their ce logits or None)
         self._clean: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
 
-    def states(self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None):
+    def states(
+        self, model: SequentialRecommender, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
+    ):
         """Hidden states at the batch's target positions, [n_positions, dim]."""
         return model.hidden(batch["inputs"], deltas)[batch["targets"] > 0]
 
     def loss_from_states(
         self,
-        model: SASRec,
+        model: SequentialRecommender,
         batch: Batch,
         states: torch.Tensor,
         deltas: dict[str, torch.Tensor] | None = None,
@@ -58,7 +62,7 @@ class SequentialObjective:
         return self._loss(model.output_items(deltas), batch, states)
 
     def worst_case_loss(
-        self, model: SASRec, batch: Batch, states: torch.Tensor, eps: float, eps_mode: EpsMode
+        self, model: SequentialRecommender, batch: Batch, states: torch.Tensor, eps: float, eps_mode: EpsMode
     ) -> torch.Tensor:
         """The loss with every scored row moved against each target position separately, as far as its
         budget r_j (ε, or ε·‖q_j‖ for ``relative``) allows: exact, in closed form. A score s_j = h·q_j
@@ -110,7 +114,7 @@ class SequentialObjective:
         return states @ items[1:].T  # row 0 (padding) is never a candidate
 
     def pair_loss(
-        self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
+        self, model: SequentialRecommender, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
         return self.loss_from_states(model, batch, self.states(model, batch, deltas), deltas)
 
@@ -121,7 +125,7 @@ class SequentialObjective:
         return self._clean[1]
 
     def __call__(
-        self, model: SASRec, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
+        self, model: SequentialRecommender, batch: Batch, deltas: dict[str, torch.Tensor] | None = None
     ) -> torch.Tensor:
         if deltas is not None:
             return self.pair_loss(model, batch, deltas)
@@ -166,19 +170,18 @@ def window_batches(
 
 
 def probe_batches(
-    config: RunConfig, split: Split, device: torch.device | str, batch_size: int | None = None
+    cfg: Any, split: Split, seed: int, device: torch.device | str, batch_size: int
 ) -> list[Batch]:
-    """Every training window once, in order, with seeded negatives for bce: the robustness probe's data
-    (in batches of ``train.batch_size`` windows, or ``batch_size``: the same mean gradient, fewer steps)."""
-    from advrec.utils.seeding import numpy_rng
-
-    inputs, targets, users = sequence_windows(config, split)
+    """Every training window of ``cfg`` (a sequential model's settings: ``max_len``, ``windows``,
+    ``span``, ``loss``) once, in order, with seeded negatives for bce: the robustness probe's data."""
+    inputs, targets, users = sequence_windows(cfg, split)
     negatives = None
-    if config.model.sasrec.loss == "bce":
-        negatives = sample_negatives(targets, split.train.n_items, numpy_rng(config.seed, "attack"))
-    return window_batches(inputs, targets, users, batch_size or config.train.batch_size, device, negatives)
+    if cfg.loss == "bce":
+        negatives = sample_negatives(targets, split.train.n_items, numpy_rng(seed, "attack"))
+    return window_batches(inputs, targets, users, batch_size, device, negatives)
 
 
-def sequence_windows(config: RunConfig, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    s = config.model.sasrec
-    return training_windows(user_sequences(split.train), s.max_len, s.windows, s.span)
+def sequence_windows(cfg: Any, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training windows of ``split``'s train sequences, as ``cfg`` (``max_len``, ``windows``,
+    ``span``) cuts them."""
+    return training_windows(user_sequences(split.train), cfg.max_len, cfg.windows, cfg.span)

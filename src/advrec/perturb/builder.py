@@ -1,22 +1,15 @@
 """Perturbation builders: from gradients of the objective to a bounded Δ per embedding row.
 
-Methods (each row bounded on its own; rows whose gradient is zero are not perturbed):
+Each row is bounded on its own (``eps`` absolute, or relative to the row's norm); rows whose gradient is
+zero are not perturbed. How Δ is built from the gradients is the method's (``advrec.perturb.methods``: fgsm,
+pgd, random, worst_case, ...); ``random_start`` starts fgsm and pgd from a uniformly random point of each
+row's ball instead of Δ = 0.
 
-- ``fgsm``: Δ = r · g / ||g|| (APR, He et al. SIGIR 2018), r the row's radius;
-- ``fgsm_sign``: Δ = r · sign(g) (Goodfellow et al.); its row norm is r·√d, an L∞ budget;
-- ``pgd``: k steps Δ ← Π_r(Δ + α r · g/||g||), g taken at Θ + Δ, Π the projection onto the L2 ball;
-- ``random``: the ``fgsm`` perturbation's per-row norms in uniformly random directions (the control).
-
-``random_start`` (fgsm, pgd): start from a uniformly random point of each row's ball instead of Δ = 0;
-for fgsm the step from there is 1.25 r along the gradient, then projected (FGSM-RS, Wong et al. ICLR 2020,
-"Fast is better than free": a zero-start FGSM adversary trains models that resist that one direction and
-become more sensitive around it, which the random start prevents).
-
-``universal_step`` (a method of its own, used by the APR hook's ``universal_step`` option) keeps one Δ for
-the whole table across batches and moves it by one projected step per batch (universal adversarial
-training, Shafahi et al. AAAI 2020): Δ then follows the gradient summed over many batches, i.e. the
-perturbation of the tables that hurts the whole training objective, which is what the robustness probe
-applies, rather than each batch's own (noisy, for rows the batch barely touches) direction.
+``universal_step`` (used by the APR hook's ``universal_step`` option) keeps one Δ for the whole table
+across batches and moves it by one projected step per batch (universal adversarial training, Shafahi et
+al. AAAI 2020): Δ then follows the gradient summed over many batches, i.e. the perturbation of the tables
+that hurts the whole training objective, which is what the robustness probe applies, rather than each
+batch's own (noisy, for rows the batch barely touches) direction.
 """
 
 from __future__ import annotations
@@ -28,14 +21,11 @@ import torch
 
 from advrec.errors import ConfigError
 from advrec.models.base import Deltas
+from advrec.perturb.methods.registry import PERTURBATIONS
 from advrec.perturb.perturbation import EpsMode, project_rows, random_like, row_radius, unit_rows
 
 GradientFn = Callable[[Deltas], Deltas]
 """Gradient of the objective with respect to the tables at Θ + Δ, given Δ (same keys and shapes)."""
-
-METHODS = ("fgsm", "fgsm_sign", "pgd", "random")
-# Adversaries of the APR hook that build no Δ: the loss at the worst case is computed in closed form.
-CLOSED_FORM = ("worst_case",)
 
 
 def select_tables(
@@ -67,15 +57,20 @@ class PerturbationBuilder:
     random_start: bool = False
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS + CLOSED_FORM:
-            valid = ", ".join(METHODS + CLOSED_FORM)
-            raise ValueError(f"unknown perturbation method {self.method!r}; valid: {valid}")
-        if self.random_start and self.method not in ("fgsm", "pgd"):
-            raise ValueError(f"random_start applies to fgsm and pgd, not {self.method!r}")
+        if self.method not in PERTURBATIONS:
+            raise ValueError(PERTURBATIONS.unknown(self.method))
+        info = PERTURBATIONS[self.method].info
+        if self.random_start and not info.get("random_start"):
+            raise ValueError(f"random_start does not apply to method {self.method!r}")
         if self.eps < 0 or self.pgd_steps < 1 or (self.pgd_alpha is not None and self.pgd_alpha <= 0):
             raise ValueError("need eps >= 0, pgd_steps >= 1, pgd_alpha > 0")
         if self.generator is None:
             self.generator = torch.Generator().manual_seed(0)
+
+    @property
+    def closed_form(self) -> bool:
+        """Whether the method builds no Δ (its adversary computes the worst-case loss itself)."""
+        return self.method in PERTURBATIONS and bool(PERTURBATIONS[self.method].info.get("closed_form"))
 
     @property
     def alpha(self) -> float:
@@ -85,28 +80,11 @@ class PerturbationBuilder:
         self, tables: dict[str, torch.Tensor], gradient_fn: GradientFn, eps: float | None = None
     ) -> Deltas:
         """Δ for every table (detached: the adversary is a fixed point of the outer minimisation)."""
-        if self.method in CLOSED_FORM:
-            raise ValueError(f"method {self.method!r} builds no Δ: its loss is computed in closed form")
         eps = self.eps if eps is None else eps
         radius = {name: row_radius(t, eps, self.eps_mode) for name, t in tables.items()}
         zeros = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
         start = self._random_start(zeros, radius) if self.random_start else zeros
-        if self.method == "pgd":
-            deltas = self._pgd(start, radius, gradient_fn)
-        elif self.random_start:  # FGSM-RS: one step of 1.25 r from the random start
-            grads = gradient_fn(start)
-            deltas = {
-                name: project_rows(d + 1.25 * radius[name] * unit_rows(grads[name]), radius[name])
-                for name, d in start.items()
-            }
-        else:
-            grads = gradient_fn(zeros)
-            if self.method == "fgsm_sign":
-                deltas = {name: radius[name] * torch.sign(g) for name, g in grads.items()}
-            else:
-                deltas = {name: radius[name] * unit_rows(g) for name, g in grads.items()}
-                if self.method == "random":
-                    deltas = self.random_like(deltas)
+        deltas = PERTURBATIONS[self.method].build(self, start, radius, gradient_fn)
         return {name: d.detach() for name, d in deltas.items()}
 
     def universal_step(
@@ -133,12 +111,3 @@ class PerturbationBuilder:
             scale = torch.rand((z.shape[0], 1), generator=self.generator, dtype=z.dtype).to(z.device)
             out[name] = unit * scale * radius[name]
         return out
-
-    def _pgd(self, deltas: Deltas, radius: Deltas, gradient_fn: GradientFn) -> Deltas:
-        for _ in range(self.pgd_steps):
-            grads = gradient_fn(deltas)
-            deltas = {
-                name: project_rows(d + self.alpha * radius[name] * unit_rows(grads[name]), radius[name])
-                for name, d in deltas.items()
-            }
-        return deltas

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from advrec.measure.plots import ATTACK_LABELS
+from advrec.perturb.methods.registry import label as attack_label
 from advrec.report.collect import RunRecord
 
 ATTACK_STYLES = {"fgsm": "-", "pgd": "--"}
@@ -145,7 +145,7 @@ def robustness_curves(table: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10"
                 marker="o",
                 ms=3,
                 capsize=2,
-                label=f"{system} ({ATTACK_LABELS.get(attack, attack)})",
+                label=f"{system} ({attack_label(attack)})",
             )
         ax.set_title(f"{_label(metric)} under attack", fontsize=10)
         ax.set_xlabel("ε (perturbation budget per embedding row)")
@@ -185,7 +185,7 @@ def tradeoff(table: pd.DataFrame, eps: str, metric: str = "ndcg@10"):
         hi = float(max(rows.perturbed.max(), rows.clean.max()))
         pad = 0.1 * (hi - lo) + 1e-3
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ":", color="grey", lw=1)
-        ax.set_title(f"accuracy vs robustness ({ATTACK_LABELS.get(attack, attack)}, ε = {eps})", fontsize=10)
+        ax.set_title(f"accuracy vs robustness ({attack_label(attack)}, ε = {eps})", fontsize=10)
         ax.set_xlabel(f"clean {_label(metric)}")
         ax.set_ylabel(f"{_label(metric)} at ε = {eps}")
         ax.grid(alpha=0.3)

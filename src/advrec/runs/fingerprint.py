@@ -19,8 +19,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from advrec.config.schema import RunConfig
 from advrec.errors import DataError
+from advrec.runs.config import RunConfig
 from advrec.utils.files import TEMP_SUFFIX, atomic_write_json, sha256_of
 
 FINGERPRINT_FILE = "fingerprint.json"

@@ -8,8 +8,6 @@ from pathlib import Path
 
 import torch
 
-from advrec.config.loading import parse_config
-from advrec.config.schema import RunConfig
 from advrec.config.yaml_safe import read_yaml_file
 from advrec.data.features import (
     FEATURES_FILE,
@@ -22,7 +20,7 @@ from advrec.data.features import (
 from advrec.data.loading import load_split
 from advrec.data.split import Split, check_split, load_saved_split, save_split
 from advrec.errors import AdvrecError, ConfigError, DataError, warn
-from advrec.models.registry import FEATURE_MODELS
+from advrec.runs.config import RunConfig, parse_config
 from advrec.runs.fingerprint import (
     check_outputs,
     difference,
@@ -184,28 +182,6 @@ def _prepare_text_features(
 def saved_item_features(folder: Path, split: Split) -> torch.Tensor:
     features = read_item_features(folder / FEATURES_FILE, ids_path=folder / IDS_FILE)
     return torch.from_numpy(align_item_features(features, split.train.item_map))
-
-
-def check_feature_config(config: RunConfig) -> None:
-    """Features and the model that reads them go together; checked before anything is written."""
-    reads = config.model.name in FEATURE_MODELS
-    if config.data.item_features is not None and config.data.item_text is not None:
-        raise ConfigError("data.item_features and data.item_text are both set; keep one of them")
-    has_features = config.data.item_features is not None or config.data.item_text is not None
-    if reads and not has_features:
-        raise ConfigError(
-            f"model.name {config.model.name!r} reads item features: set data.item_features or data.item_text"
-        )
-    if not reads and has_features:
-        raise ConfigError(
-            f"data.item_features is set but model {config.model.name!r} does not read features; models that "
-            f"do: {', '.join(FEATURE_MODELS)} (or drop it: --set data.item_features=null)"
-        )
-    if config.augment.feature_noise is not None and not reads:
-        raise ConfigError(
-            f"augment.feature_noise: model {config.model.name!r} reads no item features; "
-            f"use one of {', '.join(FEATURE_MODELS)} with data.item_features"
-        )
 
 
 def saved_config(run_dir: Path) -> RunConfig | None:

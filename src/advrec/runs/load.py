@@ -6,22 +6,21 @@ from pathlib import Path
 
 import torch
 
-from advrec.config.schema import RunConfig
 from advrec.data.split import Split, load_saved_split
 from advrec.errors import AdvrecError, ConfigError
-from advrec.measure.sequential import build_protocol
-from advrec.models.base import Recommender
+from advrec.models.base import ScoringModel
 from advrec.models.registry import build_model
+from advrec.runs.config import RunConfig
 from advrec.runs.folder import check_saved_split, saved_config, saved_item_features
+from advrec.runs.setup import build_protocol
 from advrec.train.checkpoint import load_model_state
-from advrec.train.gan.builder import build_gan_model
 from advrec.utils.devices import check_device, check_device_name
 from advrec.utils.files import atomic_write_json, atomic_write_text, read_json_object
 from advrec.utils.locking import folder_lock
 from advrec.utils.seeding import torch_generator
 
 
-def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig, Split, Recommender]:
+def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig, Split, ScoringModel]:
     """The config, the exact split and the best model of a finished (or interrupted) run, on the run's
     device or on ``device`` (e.g. ``"cpu"`` for a run trained on a GPU; the config returned says so)."""
     run_dir = Path(run_dir)
@@ -40,13 +39,10 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig,
         )
     check_saved_split(run_dir)
     split = load_saved_split(run_dir / "split")
-    if config.gan.name != "none":
-        model = build_gan_model(config, split.train)
-    else:
-        features = None
-        if config.data.item_features is not None or config.data.item_text is not None:
-            features = saved_item_features(run_dir / "split", split)
-        model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
+    features = None
+    if config.data.item_features is not None or config.data.item_text is not None:
+        features = saved_item_features(run_dir / "split", split)
+    model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
     model.load_state_dict(load_model_state(run_dir / "checkpoints" / "best.pt", model))
     return config, split, model.to(config.device).eval()
 

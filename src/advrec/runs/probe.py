@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import Any
 
 from advrec.errors import AdvrecError, ConfigError
-from advrec.measure.sequential import build_protocol
-from advrec.models.registry import SEQUENTIAL_MODELS
+from advrec.models.registry import procedure_of
 from advrec.objectives.pairwise import build_objective
 from advrec.runs.load import load_run
+from advrec.runs.setup import build_protocol
 from advrec.utils.files import atomic_write_json, atomic_write_text, read_json_object
 
 
@@ -50,11 +50,11 @@ def robustness_run(
     if not model.embedding_tables():
         raise AdvrecError(f"{run_dir}: the probe perturbs embedding tables; {type(model).__name__} has none")
     objective, batches = build_objective(config.train.objective, config.train.l2), None
-    if config.model.name in SEQUENTIAL_MODELS:  # the probe's gradient: the sequence loss on all windows
+    if procedure_of(config.model.name) == "sequential":  # the probe's gradient: the sequence loss
         from advrec.objectives.sequential import SequentialObjective, probe_batches
 
-        objective = SequentialObjective(config.model.sasrec.loss, config.model.sasrec.span)
-        batches = probe_batches(config, data, config.device)
+        objective = SequentialObjective(config.model.loss, config.model.span)
+        batches = probe_batches(config.model, data, config.seed, config.device, config.train.batch_size)
     protocol = build_protocol(config, data)
     probe = robustness_probe(
         model,

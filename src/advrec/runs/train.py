@@ -10,21 +10,19 @@ from typing import Any
 
 import torch
 
-from advrec.config.loading import dump_config
-from advrec.config.schema import RunConfig
 from advrec.data.split import Split
 from advrec.measure.protocol import Protocol
 from advrec.models.base import Recommender
+from advrec.runs.config import RunConfig, dump_config, parse_config
 from advrec.runs.folder import (
     _check_run_dir,
-    check_feature_config,
     clear_stray_temps,
     prepare_item_features,
     prepare_split,
 )
+from advrec.runs.setup import build_setup
 from advrec.train.distributed import DistContext, init_distributed
 from advrec.train.hooks import TrainHook
-from advrec.train.setup import build_setup
 from advrec.train.trainer import Trainer, TrainResult
 from advrec.utils.devices import check_device
 from advrec.utils.environment import run_environment
@@ -50,7 +48,9 @@ def train_run(
     null`` in ``results.json``, for tuning runs; ``evaluate_run`` reads and records it later).
     ``hooks``: monitors or trackers added after the method's own (their states are not needed to resume)."""
     run_dir = Path(run_dir)
-    check_feature_config(config)
+    # validated again as a whole: a config changed after it was read (model_copy, an assignment to a
+    # section) has not been checked across its sections
+    config = parse_config(config.model_dump(mode="json"), "config")
     if config.threads:
         torch.set_num_threads(config.threads)
     check_device(config.device)
@@ -114,7 +114,7 @@ def _train_locked(
 
 
 def _describe(config: RunConfig) -> str:
-    parts = [config.gan.name if config.gan.name != "none" else config.model.name]
+    parts = [config.model.name]
     if config.adversary.name != "none":
         parts.append(f"with {config.adversary.name}")
     return " ".join(parts) + f", seed {config.seed}"

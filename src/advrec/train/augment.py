@@ -13,16 +13,41 @@ hook): a resumed run draws exactly the same noise, on every rank under DDP too.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
+from pydantic import Field
 
-from advrec.config.schema import RunConfig
+from advrec.config.base import Strict
 from advrec.errors import ConfigError
 from advrec.models.base import Deltas, Recommender
 from advrec.train.hooks import TrainHook
 from advrec.utils.seeding import child_seed
+
+
+class FeatureNoiseConfig(Strict):
+    """Random noise on the item feature inputs of each training batch (std ``level`` per coordinate)."""
+
+    kind: Literal["gaussian", "uniform"] = Field(
+        "gaussian", description="gaussian: N(0, level^2); uniform: U(-a, a) with a = sqrt(3) * level"
+    )
+    level: float = Field(
+        gt=0, description="std per coordinate: N(0, level^2), or U(-a, a) with a = sqrt(3) * level"
+    )
+
+
+class AugmentConfig(Strict):
+    """Input-level augmentation during training; every draw comes from the run's seed streams."""
+
+    feature_noise: FeatureNoiseConfig | None = Field(None, description="mf_features only")
+    drop_interactions: float = Field(
+        0.0, ge=0, lt=1, description="each epoch, leave out exactly round(p * n_train) training rows"
+    )
+    add_interactions: float = Field(
+        0.0, ge=0, le=1, description="each epoch, add round(q * n_train) random unobserved pairs as positives"
+    )
+
 
 NOISE_KINDS = ("gaussian", "uniform")
 
@@ -73,9 +98,9 @@ class FeatureNoiseHook(TrainHook):
         self.step = int(state["step"])
 
 
-def build_augmentation(config: RunConfig) -> list[TrainHook]:
+def build_augmentation(config: AugmentConfig, seed: int) -> list[TrainHook]:
     """The hooks of the ``augment`` section (dropping/adding interactions is the sampler's job)."""
-    noise = config.augment.feature_noise
+    noise = config.feature_noise
     if noise is None:
         return []
-    return [FeatureNoiseHook(noise.kind, noise.level, child_seed(config.seed, "augment"))]
+    return [FeatureNoiseHook(noise.kind, noise.level, child_seed(seed, "augment"))]

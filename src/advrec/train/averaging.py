@@ -6,7 +6,7 @@ Why: a small-batch Adam run moves far between epochs, and what a probe measures 
 jumps with it (on SASRec the valid FGSM drop ranges from 1.5% to 51% across the epochs of one run); the
 average sits in the middle of the region the run explores, which Chen et al. (ICLR 2021) found to curb
 robust overfitting in adversarial training. On SASRec it did not make APR models more robust under PGD
-(docs/benchmarks.md §15e).
+(docs/notes/2026-11-sasrec-robustness.md).
 """
 
 from __future__ import annotations

@@ -1,19 +1,23 @@
-"""Data parallelism with torch DDP under ``torchrun`` (gloo on CPU, nccl on GPU).
+"""Data parallelism under ``torchrun`` (gloo on CPU, nccl on GPU), handled in one place.
 
-How a global batch is shared: every rank builds the same epoch of triples (same sampler seed),
-cuts each global batch into ``world_size`` contiguous slices and trains on its own slice. Each rank's
-loss is scaled by ``world_size * n_local / n_global``, so DDP's gradient average equals the gradient
-of the single-process global batch mean, also for an uneven last batch. Parameters therefore match
-a single-process run up to floating-point summation order.
+How a global batch is shared: every rank builds the same epoch (same sampler seed), cuts each global
+batch into ``world_size`` contiguous slices and trains on its own slice. Each rank's loss is scaled by
+``world_size * n_local / n_global``, and after ``backward`` every procedure's guarded step averages the
+gradients across ranks (``average_gradients``), which then equal the gradient of the single-process
+global batch mean, also for an uneven last batch. Parameters therefore match a single-process run up
+to floating-point summation order. One all-reduce after the whole backward (rather than DDP's hooks on
+one forward) serves procedures with several forwards per step: plain and adversarial, a GAN's players.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 
 @dataclass(frozen=True)
@@ -56,3 +60,28 @@ def init_distributed(device: str) -> DistContext:
 def shutdown_distributed(ctx: DistContext) -> None:
     if ctx.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def average_gradients(params: Sequence[nn.Parameter], world_size: int) -> None:
+    """Every rank's gradients replaced by their mean over the ranks, in one all-reduce of one buffer (one
+    per parameter costs more than the step itself). A parameter a rank's slice did not use still joins,
+    with a zero gradient."""
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    flat = torch.cat([p.grad.reshape(-1) for p in params])
+    dist.all_reduce(flat)
+    flat /= world_size
+    offset = 0
+    for p in params:
+        p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
+        offset += p.numel()
+
+
+def global_sum(value: float, ctx: DistContext) -> float:
+    """``value`` summed over the ranks (itself in one process)."""
+    if not ctx.enabled:
+        return value
+    total = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(total)
+    return float(total.item())

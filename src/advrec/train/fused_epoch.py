@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.config.schema import TrainConfig
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import ConfigError, TrainingDiverged
+from advrec.train.config import TrainConfig
 from advrec.train.fused import why_not_fused
 from advrec.train.hooks import TrainHook
 

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from advrec.config.schema import OptimizerConfig, ScheduleConfig
+from advrec.config.optim import OptimizerConfig, ScheduleConfig
 from advrec.errors import ConfigError
 
 

@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.config.schema import TrainConfig
 from advrec.errors import AdvrecError, DataError, NothingSelected, TrainingDiverged
 from advrec.models.base import Recommender
 from advrec.train.averaging import WeightAverage
 from advrec.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
+from advrec.train.config import TrainConfig
 from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
 from advrec.train.procedure import TrainingProcedure, Validate

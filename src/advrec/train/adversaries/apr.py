@@ -46,11 +46,13 @@ has peaked, so selection on valid accuracy alone would otherwise stop the advers
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
+from pydantic import Field, field_validator, model_validator
 
-from advrec.models.base import Deltas, Recommender
+from advrec.errors import ConfigError
+from advrec.models.base import Deltas, Recommender, SequentialRecommender
 from advrec.objectives.pairwise import Batch, PairwiseObjective
 from advrec.perturb.builder import PerturbationBuilder, select_tables
 from advrec.perturb.gradients import (
@@ -59,7 +61,129 @@ from advrec.perturb.gradients import (
     full_data_gradient_fn,
     global_mean_gradients,
 )
+from advrec.perturb.methods.registry import PERTURBATIONS
+from advrec.train.adversaries.registry import ADVERSARIES, AdversaryConfig, AdversaryContext
 from advrec.train.hooks import TrainHook
+from advrec.utils.seeding import torch_generator
+
+
+class APRConfig(AdversaryConfig):
+    """APR (He et al., SIGIR 2018): loss + reg_adv * pair loss at the tables + Δ_adv; with ``targets:
+    [item_features]`` AMR (Tang et al., TKDE 2019)."""
+
+    name: Literal["apr"] = "apr"
+    method: str = Field(
+        "fgsm",
+        description="how Δ is built from the gradient (advrec.perturb.methods): fgsm (eps * g/||g|| per "
+        "row), fgsm_sign (eps * sign(g)), pgd, random (the control), worst_case (sasrec with targets "
+        "[item_output]: the exact per-position worst case in closed form)",
+    )
+    eps: float = Field(0.5, ge=0, description="per-row budget of the perturbation (L2; L-inf for fgsm_sign)")
+    eps_mode: Literal["absolute", "relative"] = Field(
+        "absolute", description="relative: eps times each embedding row's norm"
+    )
+    reg_adv: float = Field(1.0, ge=0, description="lambda, the weight of the adversarial loss")
+    pgd_steps: int = Field(3, ge=1, description="method pgd: projected steps")
+    pgd_alpha: float | None = Field(
+        None, gt=0, description="PGD step as a fraction of eps (default 2.5/steps)"
+    )
+    start_epoch: int = Field(
+        0, ge=0, description="plain-loss epochs before the adversary switches on (not selected as best)"
+    )
+    eps_ramp_epochs: int = Field(
+        0, ge=0, description="ramp eps linearly over this many epochs from the start"
+    )
+    start_after_plateau: int = Field(
+        0,
+        ge=0,
+        description="switch on once plain training has converged: after this many evaluations (from "
+        "start_epoch) without a better valid eval.select_metric, as the paper pre-trains; 0 = at start_epoch",
+    )
+    min_adv_epochs: int = Field(
+        0,
+        ge=0,
+        description="adversarial epochs that run before any epoch may be selected as the best or count "
+        "for early stopping; robustness keeps growing after valid accuracy peaks",
+    )
+    targets: list[str] | None = Field(
+        None, description="tables to perturb, e.g. [item_features] for AMR (default: all the model's tables)"
+    )
+    random_start: bool = Field(
+        False,
+        description="fgsm or pgd: start each Δ at a random point of the ball (fgsm then steps 1.25 "
+        "eps: FGSM-RS, Wong et al. 2020); default: from Δ = 0",
+    )
+    universal_step: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="fgsm: keep one Δ across batches and move it by this fraction of eps per batch "
+        "(universal adversarial training); default: a fresh Δ per batch",
+    )
+    full_data_every: int | None = Field(
+        None,
+        ge=1,
+        description="train against the robustness probe's own Δ (gradient of the whole training "
+        "objective, eval mode, fgsm or pgd), rebuilt every this many batches; default: a fresh Δ per batch",
+    )
+    shared_forward: bool = Field(
+        False,
+        description="sasrec with targets [item_output]: the adversarial term reuses the clean "
+        "forward's hidden states (same dropout masks) instead of two more passes through the network",
+    )
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct_targets(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError(f"targets must be a non-empty list of distinct table names; got {v}")
+        return v
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, v: str) -> str:
+        if v not in PERTURBATIONS:
+            raise ValueError(f"unknown method {v!r}; valid: {', '.join(PERTURBATIONS.names())}")
+        return v
+
+    @model_validator(mode="after")
+    def _combinations(self) -> APRConfig:
+        """What the Δ options combine with (one component's own settings; the run is checked at build)."""
+        info = PERTURBATIONS[self.method].info
+        if self.random_start and not info.get("random_start"):
+            raise ValueError(f"random_start: applies to method fgsm or pgd; got method {self.method!r}")
+        if self.random_start and self.universal_step is not None:
+            raise ValueError("random_start: not with universal_step (the kept Δ starts it)")
+        if self.universal_step is not None and self.method != "fgsm":
+            raise ValueError(
+                f"universal_step: works with method fgsm only (one projected L2 step per batch); got "
+                f"method {self.method!r}"
+            )
+        if self.full_data_every is not None:
+            if self.universal_step is not None:
+                raise ValueError("full_data_every: not with universal_step (two kept Δs)")
+            if self.method not in ("fgsm", "pgd"):
+                raise ValueError(
+                    f"full_data_every: needs method fgsm or pgd (the probe's); got {self.method!r}"
+                )
+        closed_form = bool(info.get("closed_form"))
+        for label, on in ((f"method {self.method}", closed_form), ("shared_forward", self.shared_forward)):
+            if not on:
+                continue
+            if self.targets != ["item_output"]:
+                raise ValueError(
+                    f"{label}: needs targets [item_output] (the hidden states must not depend on the "
+                    f"perturbed table), on a sequential model; got targets {self.targets}"
+                )
+            if self.universal_step is not None or self.full_data_every is not None:
+                raise ValueError(
+                    f"{label}: not with universal_step or full_data_every (a per-batch term only)"
+                )
+        if closed_form and self.shared_forward:
+            raise ValueError(
+                f"method {self.method} builds no Δ; remove shared_forward (it reuses the states)"
+            )
+        return self
 
 
 class APRHook(TrainHook):
@@ -83,7 +207,7 @@ class APRHook(TrainHook):
             raise ValueError("universal_step needs a step > 0 and the fgsm method")
         if full_data_every is not None and (full_data_every < 1 or universal_step is not None):
             raise ValueError("full_data_every needs at least 1 batch and no universal_step")
-        if builder.method == "worst_case" and not hasattr(objective, "worst_case_loss"):
+        if builder.closed_form and not hasattr(objective, "worst_case_loss"):
             raise ValueError("worst_case: the objective has no closed-form worst case (a sequential one has)")
         if shared_forward and (universal_step is not None or full_data_every is not None):
             raise ValueError("shared_forward: a fresh per-batch Δ only (no universal_step, full_data_every)")
@@ -139,7 +263,7 @@ class APRHook(TrainHook):
         if not self.active(self.epoch):
             return loss
         eps = self.eps_at(self.epoch)
-        if self.builder.method == "worst_case":  # closed form on the clean forward's states: no Δ to find
+        if self.builder.closed_form:  # closed form on the clean forward's states: no Δ to find
             states = self.objective.clean_states(batch)
             adv = self.objective.worst_case_loss(model, batch, states, eps, self.builder.eps_mode)
         elif self.shared_forward:  # the clean forward's states; Δ's gradient treats them as constants
@@ -233,3 +357,58 @@ class APRHook(TrainHook):
             self._kept_eps, self._since_refresh = eps, 0
         self._since_refresh += 1
         return self._kept
+
+
+@ADVERSARIES.register(APRConfig)
+def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
+    """The APR hook of ``cfg`` for the run ``ctx`` describes (checked against the run before any epoch)."""
+    epochs = ctx.epochs
+    if cfg.start_epoch >= epochs:
+        raise ConfigError(
+            f"adversary.start_epoch: {cfg.start_epoch} >= train.epochs ({epochs}); the adversary would never "
+            "switch on"
+        )
+    if cfg.start_epoch + cfg.min_adv_epochs >= epochs:
+        raise ConfigError(
+            f"adversary.min_adv_epochs: start_epoch ({cfg.start_epoch}) + min_adv_epochs "
+            f"({cfg.min_adv_epochs}) >= train.epochs ({epochs}); no epoch could be selected"
+        )
+    closed_form = bool(PERTURBATIONS[cfg.method].info.get("closed_form"))
+    if (closed_form or cfg.shared_forward) and not isinstance(ctx.model, SequentialRecommender):
+        what = f"adversary.method: {cfg.method}" if closed_form else "adversary.shared_forward"
+        raise ConfigError(f"{what} needs a sequential model (e.g. sasrec); got {type(ctx.model).__name__}")
+    select_tables(ctx.model.embedding_tables(), cfg.targets)  # the model's table names, checked now
+    if cfg.full_data_every is not None:
+        if ctx.full_data is None:
+            raise ConfigError("adversary.full_data_every: this run's training path has no full-data gradient")
+        if ctx.world_size > 1:
+            raise ConfigError(
+                f"adversary.full_data_every: not under distributed training (world size {ctx.world_size}); "
+                "every rank would repeat the same full pass: run it in one process"
+            )
+    builder = PerturbationBuilder(
+        method=cfg.method,
+        eps=cfg.eps,
+        eps_mode=cfg.eps_mode,
+        pgd_steps=cfg.pgd_steps,
+        pgd_alpha=cfg.pgd_alpha,
+        generator=torch_generator(ctx.seed, "adversary"),
+        random_start=cfg.random_start,
+    )
+    hook = APRHook(
+        ctx.objective,
+        builder,
+        cfg.reg_adv,
+        cfg.start_epoch,
+        cfg.eps_ramp_epochs,
+        cfg.targets,
+        start_after_plateau=cfg.start_after_plateau,
+        select_metric=ctx.select_metric,
+        min_adv_epochs=cfg.min_adv_epochs,
+        universal_step=cfg.universal_step,
+        full_data_every=cfg.full_data_every,
+        shared_forward=cfg.shared_forward,
+    )
+    if cfg.full_data_every is not None:
+        hook.use_full_data(ctx.full_data())
+    return [hook]

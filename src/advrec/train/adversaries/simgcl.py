@@ -19,22 +19,26 @@ L2-normalised rows with temperature τ: mean_i −log softmax_j(⟨v1_i, v2_j⟩
 
 Differences from the reference code: its clean encoder (and XSimGCL's final embedding) averages layers
 1..K, whereas advrec's LightGCN averages 0..K (He et al. 2020) in training and at evaluation alike. Not
-supported under DDP (the registry refuses it): a rank's in-batch InfoNCE sees only its slice of the
+supported under DDP (the builder refuses it): a rank's in-batch InfoNCE sees only its slice of the
 batch, so it is not the single-process loss, and XSimGCL's own forward bypasses DDP's gradient averaging.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
+from pydantic import Field
 
+from advrec.errors import ConfigError
 from advrec.models.base import Deltas, Recommender
 from advrec.models.lightgcn import LightGCN, mean_of_layers, pair_scores
 from advrec.objectives.pairwise import Batch, PairwiseObjective
 from advrec.perturb.perturbation import unit_rows
+from advrec.train.adversaries.registry import ADVERSARIES, AdversaryConfig, AdversaryContext
 from advrec.train.hooks import TrainHook
+from advrec.utils.seeding import torch_generator
 
 Views = tuple[torch.Tensor, torch.Tensor]
 
@@ -166,3 +170,59 @@ class _Propagated(Recommender):
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self.model.reg_loss(users, items)
+
+
+class SimGCLConfig(AdversaryConfig):
+    """SimGCL (Yu et al., SIGIR 2022), LightGCN only: loss + cl_weight * InfoNCE between two noisy
+    propagations. Defaults: the paper's."""
+
+    name: Literal["simgcl"] = "simgcl"
+    cl_eps: float = Field(0.1, ge=0, description="noise norm per row and layer")
+    cl_weight: float = Field(0.5, ge=0, description="lambda, the weight of InfoNCE")
+    cl_temperature: float = Field(0.2, gt=0, description="InfoNCE temperature")
+
+
+class XSimGCLConfig(AdversaryConfig):
+    """XSimGCL (Yu et al., TKDE 2023), LightGCN only: one noisy propagation per batch, its final embedding
+    contrasted with its layer ``cl_layer``. Defaults: the paper's."""
+
+    name: Literal["xsimgcl"] = "xsimgcl"
+    cl_eps: float = Field(0.2, ge=0, description="noise norm per row and layer")
+    cl_weight: float = Field(0.2, ge=0, description="lambda, the weight of InfoNCE")
+    cl_temperature: float = Field(0.15, gt=0, description="InfoNCE temperature")
+    cl_layer: int = Field(1, ge=1, description="the layer l* contrasted with the final embedding")
+
+
+def _check_run(cfg: SimGCLConfig | XSimGCLConfig, ctx: AdversaryContext) -> LightGCN:
+    model = ctx.model
+    if not isinstance(model, LightGCN):
+        raise ConfigError(
+            f"adversary.name: {cfg.name} works on model.name lightgcn only (it perturbs the propagation "
+            f"layers); got a {type(model).__name__}"
+        )
+    if model.n_layers < 1:
+        raise ConfigError(f"adversary.name: {cfg.name} needs model.n_layers >= 1; got {model.n_layers}")
+    if ctx.world_size > 1:
+        raise ConfigError(
+            f"adversary.name: {cfg.name} does not support distributed training (world size "
+            f"{ctx.world_size}): each rank's in-batch InfoNCE would see only its slice of the batch; run it "
+            "in one process"
+        )
+    return model
+
+
+@ADVERSARIES.register(SimGCLConfig)
+def build_simgcl(cfg: SimGCLConfig, ctx: AdversaryContext) -> list[TrainHook]:
+    _check_run(cfg, ctx)
+    return [SimGCLHook(cfg.cl_eps, cfg.cl_weight, cfg.cl_temperature, torch_generator(ctx.seed, "adversary"))]
+
+
+@ADVERSARIES.register(XSimGCLConfig)
+def build_xsimgcl(cfg: XSimGCLConfig, ctx: AdversaryContext) -> list[TrainHook]:
+    model = _check_run(cfg, ctx)
+    if cfg.cl_layer > model.n_layers:
+        raise ConfigError(f"adversary.cl_layer: {cfg.cl_layer} > model.n_layers ({model.n_layers})")
+    generator = torch_generator(ctx.seed, "adversary")
+    return [
+        XSimGCLHook(ctx.objective, cfg.cl_eps, cfg.cl_weight, cfg.cl_temperature, cfg.cl_layer, generator)
+    ]

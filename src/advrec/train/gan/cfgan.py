@@ -16,84 +16,14 @@ Recommendations are the generator's output at zero noise (the mode of the noise)
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
-from torch import nn
 
-from advrec.models.base import Deltas, Recommender, Scorer, check_deltas
+from advrec.models.cfgan import CFGAN, CFGANConfig
 from advrec.train.gan.game import Game
 from advrec.train.gan.losses import GanLoss, gradient_penalty
 from advrec.train.gan.monitor import RunningMeans
-from advrec.train.gan.nets import mlp
 from advrec.train.gan.players import Player
-
-
-class CFGAN(Recommender):
-    def __init__(
-        self,
-        train: sp.csr_matrix,
-        *,
-        variant: str = "item",
-        g_hidden: list[int] | None = None,
-        d_hidden: list[int] | None = None,
-        noise_dim: int = 0,
-        generator: torch.Generator | None = None,
-    ) -> None:
-        n_users, n_items = train.shape
-        super().__init__(n_users, n_items)
-        if variant not in ("user", "item"):
-            raise ValueError(f"variant must be 'user' or 'item', not {variant!r}")
-        self.variant = variant
-        self.noise_dim = noise_dim
-        rows = train if variant == "user" else train.T
-        dense = torch.from_numpy((rows.toarray() > 0).astype(np.float32))
-        # Rebuilt from the split, never saved: the checkpoint holds the two networks only.
-        self.register_buffer("purchases", dense, persistent=False)
-        n_cols = dense.shape[1]
-        self.generator_net = mlp([n_cols + noise_dim, *(g_hidden or [400]), n_cols], generator)
-        self.discriminator_net = mlp([2 * n_cols, *(d_hidden or [125]), 1], generator)
-
-    # -- the players --------------------------------------------------------------------------
-    def generate(self, rows: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
-        """Purchase probabilities [B, n_cols] of the given rows, conditioned on their real vectors."""
-        cond = self.purchases[rows]
-        if self.noise_dim:
-            if noise is None:
-                noise = cond.new_zeros(len(rows), self.noise_dim)
-            cond = torch.cat([cond, noise], dim=1)
-        return torch.sigmoid(self.generator_net(cond))
-
-    def discriminate(self, vectors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """Logits [B] that each (vector, condition of its row) pair is real."""
-        return self.discriminator_net(torch.cat([vectors, self.purchases[rows]], dim=1)).squeeze(1)
-
-    # -- the recommender --------------------------------------------------------------------------
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
-        return {}
-
-    def user_item_scores(self) -> torch.Tensor:
-        """The generator's [n_users, n_items] matrix at zero noise."""
-        rows = torch.arange(self.purchases.shape[0], device=self.purchases.device)
-        out = self.generate(rows)
-        return out if self.variant == "user" else out.T
-
-    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        check_deltas(self, deltas)
-        if self.variant == "user":
-            return self.generate(users)
-        return self.user_item_scores()[users]
-
-    def scorer(self, deltas: Deltas | None = None) -> Scorer:
-        check_deltas(self, deltas)
-        scores = self.user_item_scores()  # once per evaluation, not once per chunk of users
-        return lambda users: scores[users]
-
-    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        full = self.full_scores(users, deltas)
-        return full.gather(1, items if items.dim() == 2 else items.unsqueeze(1)).reshape(items.shape)
-
-    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self.purchases.new_zeros(())
+from advrec.train.gan.registry import GAMES, MakePlayer
 
 
 def sample_negatives(real: torch.Tensor, ratio: float, generator: torch.Generator) -> torch.Tensor:
@@ -215,3 +145,26 @@ class CFGANGame(Game):
     def generator_scores(self) -> tuple[torch.Tensor, torch.Tensor]:
         seen = self.model.purchases > 0
         return self.model.user_item_scores(), seen if self.model.variant == "user" else seen.T
+
+
+@GAMES.register(CFGANConfig)
+def build_cfgan_game(
+    cfg: CFGANConfig, model: CFGAN, train, make_player: MakePlayer, loss: GanLoss, **game_kw
+) -> CFGANGame:
+    if not cfg.use_discriminator:
+        game_kw["d_steps"] = 0  # the ablation: the discriminator never trains and is never consulted
+    return CFGANGame(
+        model,
+        make_player("generator", model.generator_net, cfg.generator),
+        make_player("discriminator", model.discriminator_net, cfg.discriminator),
+        loss,
+        scheme=cfg.scheme,
+        zr_ratio=cfg.zr_ratio,
+        pm_ratio=cfg.pm_ratio,
+        zr_coefficient=cfg.zr_coefficient,
+        use_discriminator=cfg.use_discriminator,
+        gp_weight=cfg.gp_weight,
+        g_batch=cfg.generator.batch_size,
+        d_batch=cfg.discriminator.batch_size,
+        **game_kw,
+    )

@@ -13,57 +13,18 @@ uniform negatives (the reference starts from a pre-trained MF). Either player ca
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
-from advrec.models.base import Deltas, Recommender, check_deltas
+from advrec.models.irgan import IRGAN, IRGANConfig
 from advrec.objectives.losses import bpr_loss
 from advrec.train.gan.game import Game
 from advrec.train.gan.losses import GanLoss
 from advrec.train.gan.monitor import RunningMeans
-from advrec.train.gan.nets import BiasedMF
 from advrec.train.gan.players import Player
-
-
-class IRGAN(Recommender):
-    def __init__(
-        self,
-        train: sp.csr_matrix,
-        *,
-        dim: int = 64,
-        init_std: float = 0.01,
-        recommend_with: str = "generator",
-        generator: torch.Generator | None = None,
-    ) -> None:
-        n_users, n_items = train.shape
-        super().__init__(n_users, n_items)
-        if recommend_with not in ("generator", "discriminator"):
-            raise ValueError(f"recommend_with must be 'generator' or 'discriminator', not {recommend_with!r}")
-        self.recommend_with = recommend_with
-        self.generator_mf = BiasedMF(n_users, n_items, dim, init_std, generator)
-        self.discriminator_mf = BiasedMF(n_users, n_items, dim, init_std, generator)
-        self.register_buffer("positives", torch.from_numpy(train.toarray() > 0), persistent=False)
-
-    def _recommender(self) -> BiasedMF:
-        return self.generator_mf if self.recommend_with == "generator" else self.discriminator_mf
-
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
-        return {}
-
-    def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        check_deltas(self, deltas)
-        return self._recommender().score(users, items)
-
-    def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        check_deltas(self, deltas)
-        return self._recommender().full_scores(users)
-
-    def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return self._recommender().reg_loss(users, items)
+from advrec.train.gan.registry import GAMES, MakePlayer
 
 
 class IRGANGame(Game):
@@ -197,3 +158,26 @@ class IRGANGame(Game):
     def generator_scores(self) -> tuple[torch.Tensor, torch.Tensor]:
         users = torch.arange(self.model.n_users, device=self.device)
         return self.model.generator_mf.full_scores(users), self.model.positives
+
+
+@GAMES.register(IRGANConfig)
+def build_irgan_game(
+    cfg: IRGANConfig, model: IRGAN, train: Interactions, make_player: MakePlayer, loss: GanLoss, **game_kw
+) -> IRGANGame:
+    return IRGANGame(
+        model,
+        train,
+        make_player("generator", model.generator_mf, cfg.generator),
+        make_player("discriminator", model.discriminator_mf, cfg.discriminator),
+        loss,
+        temperature=cfg.temperature,
+        sample_lambda=cfg.sample_lambda,
+        samples_per_positive=cfg.samples_per_positive,
+        reward=cfg.reward,
+        g_l2=cfg.generator.l2,
+        d_l2=cfg.discriminator.l2,
+        g_batch=cfg.generator.batch_size,
+        d_batch=cfg.discriminator.batch_size,
+        pretrain_batch=cfg.pretrain_batch_size,
+        **game_kw,
+    )

@@ -90,4 +90,4 @@ def get_gan_loss(name: str) -> GanLoss:
     try:
         return GAN_LOSSES[name]
     except KeyError:
-        raise ConfigError(f"gan.loss: unknown GAN loss {name!r}; valid: {', '.join(GAN_LOSSES)}") from None
+        raise ConfigError(f"model.loss: unknown GAN loss {name!r}; valid: {', '.join(GAN_LOSSES)}") from None
