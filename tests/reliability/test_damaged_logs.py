@@ -5,7 +5,7 @@ import json
 import pytest
 from reliability_helpers import base_raw, read_results, write_config
 
-from advrec.config.loading import parse_config
+from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 
 

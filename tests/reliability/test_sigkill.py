@@ -16,7 +16,7 @@ import pytest
 import yaml
 from reliability_helpers import base_raw, write_config, write_ratings
 
-from advrec.config.loading import load_config
+from advrec.runs.config import load_config
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
@@ -100,11 +100,11 @@ def test_study_killed_at_random_points_reports_the_same_numbers(soak, startup, t
 
 
 def test_attack_killed_at_random_points_gives_the_same_exposure(soak, startup, tmp_path):
-    from advrec.experiments.poisoning import AttackSettings, attack_run
+    from advrec.experiments.poisoning import attack_run, poison_config
 
     data = write_ratings(tmp_path / "u.data", n_users=80, n_items=100, per_user=15)
     config = write_config(tmp_path / "c.yaml", base_raw(data, epochs=8, patience=100))
-    settings = AttackSettings(attack="bandwagon", size=0.05, targets="random:2")
+    settings = poison_config({"attack": "bandwagon", "size": 0.05, "targets": "random:2"}, "test")
     attack_run(load_config(config), tmp_path / "reference", settings)
     argv = ["attack", str(config), "--attack", "bandwagon", "--size", "0.05", "--targets", "random:2"]
     attempts = soak.run_with_kills([*argv, "--out", "killed"], _points(soak, startup, seed=3), tmp_path)
