@@ -91,3 +91,18 @@ def test_report_refuses_non_finite_numbers(finished, cli, change, needle):
     (finished / "results.json").write_text(json.dumps(results))  # json writes NaN / Infinity tokens
     result = cli("report", finished, "--no-per-user")
     assert result.code == 2 and needle in result.error_line()
+
+
+def test_an_undefined_metric_is_said_not_recorded_silently(tmp_path, cli):
+    """Found by the fault drill: one user who rated every item has no item to rank below a test item,
+    so AUC is NaN; it was recorded and printed without a word."""
+    from reliability_helpers import base_raw, write_config
+
+    data = tmp_path / "u.data"
+    data.write_text("".join(f"1\t{i}\t3\t{880000000 + i}\n" for i in range(1, 60)))
+    config = write_config(tmp_path / "c.yaml", base_raw(data))
+    result = cli("train", config, "--out", tmp_path / "run", "--quiet")
+    assert result.code == 0, result.err
+    assert "advrec: warning: test auc undefined (NaN)" in result.err
+    evaluated = cli("evaluate", tmp_path / "run")
+    assert evaluated.code == 0 and "test auc undefined (NaN)" in evaluated.err

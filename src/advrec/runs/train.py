@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from advrec.data.split import Split
-from advrec.measure.protocol import Protocol
+from advrec.measure.protocol import Protocol, say_undefined
 from advrec.models.base import Recommender
 from advrec.runs.config import RunConfig, dump_config, parse_config
 from advrec.runs.folder import (
@@ -134,6 +134,8 @@ def _test_and_record(
     start = time.perf_counter()
     test = protocol.test_metrics(model) if read_test else None
     test_s = time.perf_counter() - start if read_test else None
+    if test is not None and ctx.is_main:
+        say_undefined(test)
     results = {
         "test": test,
         "valid": fit.best_valid,
