@@ -39,3 +39,27 @@ def test_a_damaged_line_inside_the_log_is_one_error_naming_it(cli, killed):
     log.write_text("\n".join(lines) + "\n")
     result = cli("train", config, "--out", run, "--resume", "--quiet")
     assert result.code == 2 and "metrics.jsonl:2" in result.error_line()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="needs the trainer's log reader to read bytes that are not UTF-8 as damage"
+)
+def test_a_log_that_is_not_text_is_one_error(cli, killed):
+    """Found by the fault drill: bytes that are not UTF-8 in metrics.jsonl end --resume in a
+    UnicodeDecodeError traceback (train/trainer.py, _read_log)."""
+    run, config = killed
+    (run / "metrics.jsonl").write_bytes(b"\xff\xfe\x00garbage\n{}\n")
+    result = cli("train", config, "--out", run, "--resume", "--quiet")
+    assert result.code == 2 and "metrics.jsonl" in result.error_line()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="needs the trainer's log reader to check each line's epoch is a number"
+)
+def test_a_log_line_with_a_text_epoch_is_one_error(cli, killed):
+    """Found by the fault drill's reading of _read_log: an entry whose epoch is text is compared with an
+    int (TypeError traceback)."""
+    run, config = killed
+    (run / "metrics.jsonl").write_text('{"epoch": "0", "loss": 0.5}\n{"epoch": 1, "loss": 0.5}\n')
+    result = cli("train", config, "--out", run, "--resume", "--quiet")
+    assert result.code == 2 and "metrics.jsonl" in result.error_line()
