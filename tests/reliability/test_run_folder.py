@@ -243,6 +243,36 @@ def test_resume_refuses_a_trainer_epoch_of_1e9(tmp_path, cli, ratings, crash_at)
     assert result.code == 2 and "'trainer.epoch' should be int, found 1000000000.0" in result.error_line()
 
 
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (
+            lambda s: s["trainer"].update(epoch=10**9),
+            "'trainer.epoch' is 1000000000, outside this run's 0..3",
+        ),
+        (lambda s: s.pop("trainer"), "holds no 'trainer' entry"),
+        (
+            lambda s: s.update(model={k: v[:-1] for k, v in s["model"].items()}),
+            "a checkpoint of another model",
+        ),
+    ],
+)
+def test_resume_refuses_a_last_pt_that_does_not_fit_the_run(tmp_path, cli, ratings, crash_at, change, needle):
+    """Found by the fault drill: an int epoch past the run's (exit 0, nothing trained), no trainer entry
+    (KeyError traceback) and another model's weights (size-mismatch traceback), all on --resume."""
+    config = parse_config(base_raw(ratings, epochs=3))
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, run, hooks=[crash_at(1)], show_progress=False)
+    last = run / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)
+    change(state)
+    save_checkpoint(last, state)
+    cfg = write_config(tmp_path / "c.yaml", base_raw(ratings, epochs=3))
+    result = cli("train", cfg, "--out", run, "--resume", "--quiet")
+    assert result.code == 2 and needle in result.error_line()
+
+
 @pytest.mark.parametrize("text", ['{"test": {"ndcg@10": 0.1', "[1, 2]", ""])
 def test_evaluate_with_a_damaged_results_json_is_exit_2(finished, cli, text):
     """Before: a truncated or non-object results.json gave a JSONDecodeError / AttributeError traceback."""

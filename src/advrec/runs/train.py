@@ -21,6 +21,7 @@ from advrec.runs.folder import (
     prepare_split,
 )
 from advrec.runs.setup import build_setup
+from advrec.train.checkpoint import check_resume_checkpoint
 from advrec.train.distributed import DistContext, init_distributed
 from advrec.train.hooks import TrainHook
 from advrec.train.trainer import Trainer, TrainResult
@@ -92,6 +93,9 @@ def _train_locked(
             hooks=hooks or [],
             show_progress=show_progress,
         )
+        last = run_dir / "checkpoints" / "last.pt"
+        if resume and last.exists():  # a foreign or edited last.pt: one error now, not mid-resume
+            check_resume_checkpoint(last, setup.model, config.train.epochs)
         trainer = Trainer(
             setup.model,
             setup.procedure,

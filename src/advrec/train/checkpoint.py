@@ -180,6 +180,18 @@ def load_model_state(path: str | Path, model: torch.nn.Module) -> dict[str, torc
     return state
 
 
+def check_resume_checkpoint(path: str | Path, model: torch.nn.Module, epochs: int) -> None:
+    """A ``last.pt`` a run of ``model`` and ``epochs`` epochs can resume from: loadable and intact, with
+    a model state that fits the model and a trainer state within the run (checked before resuming, so
+    a foreign or edited file is one error, not a traceback or a run that silently does nothing)."""
+    state = load_checkpoint(path)
+    for key in ("model", "trainer"):
+        if key not in state:
+            raise DataError(f"the checkpoint holds no '{key}' entry; it cannot resume a run", path=path)
+    check_model_state(state["model"], model, path)
+    check_trainer_state(state["trainer"], path, epochs)
+
+
 def rng_state(generators: dict[str, np.random.Generator]) -> dict[str, Any]:
     """Torch's global CPU (and CUDA) state plus each named numpy generator's bit-generator state."""
     state: dict[str, Any] = {
