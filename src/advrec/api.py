@@ -19,15 +19,16 @@ Bad input raises the errors the command line prints (:class:`advrec.errors.Advre
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
 import shutil
 import tempfile
+import typing
 import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -40,10 +41,10 @@ from advrec.data.interactions import IdMap, RawInteractions
 from advrec.data.io import TABLE_KEYS
 from advrec.data.split import Split
 from advrec.errors import AdvrecError, ConfigError, DataError
+from advrec.measure.protocol import EvaluationProtocol
 from advrec.measure.ranking import topk_scored
 from advrec.measure.robustness import curve_rows, parse_attacks
-from advrec.measure.sequential import SequentialProtocol
-from advrec.models.base import Recommender
+from advrec.models.base import ScoringModel
 from advrec.perturb.perturbation import EpsMode
 from advrec.runs.config import RunConfig, apply_overrides, load_config, parse_config
 from advrec.runs.folder import saved_config
@@ -103,8 +104,12 @@ def fit(
     if out is None and resume:
         raise ConfigError("resume=True: name the run folder to continue with out=")
     # a temporary run lives in a folder of its own inside a private one, made with the usual permissions
-    temporary = Path(tempfile.mkdtemp(prefix="advrec-run-")) if out is None else None
-    run_dir = temporary / "run" if temporary is not None else Path(out)
+    temporary: Path | None = None
+    if out is None:
+        temporary = Path(tempfile.mkdtemp(prefix="advrec-run-"))
+        run_dir = temporary / "run"
+    else:
+        run_dir = Path(out)
     try:
         _check_out(run_dir, resume)
         frames = _input_frames(run_dir, df, valid, test, columns, resume)
@@ -143,7 +148,7 @@ class Run:
 
     def __init__(self, run_dir: str | Path, *, _temporary: Path | None = None):
         self._run_dir = Path(run_dir)
-        self._state: tuple[RunConfig, Split, Recommender, Any] | None = None
+        self._state: tuple[RunConfig, Split, ScoringModel, EvaluationProtocol] | None = None
         # _temporary: the folder fit made for this run, deleted with it (unless it is saved first)
         self._cleanup = None
         if _temporary is not None:
@@ -190,7 +195,9 @@ class Run:
         what = config.model.name + (f" + {config.adversary.name}" if config.adversary.name != "none" else "")
         test = (results.get("test") or {}).get(config.eval.select_metric)
         score = f", test {config.eval.select_metric} {test:.4f}" if test is not None else ""
-        return f"<advrec.Run {self._run_dir}: {what}, best epoch {results.get('best_epoch')}{score}>"
+        best = results.get("best_epoch")
+        epoch = f", best epoch {best + 1}" if isinstance(best, int) else ""  # counted from 1, as logs do
+        return f"<advrec.Run {self._run_dir}: {what}{epoch}{score}>"
 
     # -- questions to the best model ------------------------------------------------------------
 
@@ -211,16 +218,8 @@ class Run:
             if users is None
             else _indices(user_map, _given_ids(users, "users"), "users")
         )
-        if isinstance(protocol, SequentialProtocol):
-            histories = protocol.test_histories
-
-            def scorer(u):
-                return model.sequence_scores(histories[u.to(histories.device)])
-
-        else:
-            scorer = model.scorer()
         items, scores = topk_scored(
-            scorer,
+            protocol.test_scorer(model),
             index,
             protocol.seen_at_test if exclude_seen else None,
             k,
@@ -267,7 +266,7 @@ class Run:
                 "excludes; leave them out",
                 path="test",
             )
-        return replace(protocol, test=truth).test_metrics(model)
+        return protocol.with_test(truth).test_metrics(model)
 
     def probe(
         self,
@@ -300,7 +299,7 @@ class Run:
             self.run_dir,
             eps_list,
             attack=attacks,
-            eps_mode=eps_mode,
+            eps_mode=typing.cast(EpsMode, eps_mode),
             pgd_steps=pgd_steps,
             targets=None if targets is None else list(targets),
         )
@@ -401,7 +400,7 @@ class Run:
         if self._closed:
             raise AdvrecError("this run was closed and its temporary folder deleted; save() keeps a run")
 
-    def _loaded(self) -> tuple[RunConfig, Split, Recommender, Any]:
+    def _loaded(self) -> tuple[RunConfig, Split, ScoringModel, EvaluationProtocol]:
         """The config, split, best model and test protocol, read once per folder."""
         if self._state is None:
             config, split, model = load_run(self.run_dir)
@@ -623,7 +622,7 @@ def _store_frames(run_dir: Path, frames: dict[str, pd.DataFrame]) -> None:
                     f"{path}: this folder holds a run on other interactions than {key}; choose another out"
                 )
             continue
-        atomic_write(path, lambda tmp, table=table: pq.write_table(table, tmp))
+        atomic_write(path, functools.partial(pq.write_table, table))
 
 
 def _fit_config(

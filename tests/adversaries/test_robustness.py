@@ -302,3 +302,24 @@ def test_valid_split_is_for_the_probe_only(trained, capsys):
     assert main(["evaluate", str(trained), "--split", "valid"]) == 2
     captured = capsys.readouterr()
     assert "--split valid" in captured.err and captured.out == ""
+
+
+def test_a_run_trained_with_noise_augmentation_is_probed_and_titled_by_its_adversary(tmp_path):
+    """SimGCL has no perturbation method or ε of APR's kind: the probe's plot title names it alone."""
+    config = {
+        **CONFIG,
+        "model": {"name": "lightgcn", "dim": 16, "n_layers": 1},
+        "adversary": {"name": "simgcl", "cl_weight": 0.1},
+        "train": {**CONFIG["train"], "epochs": 2},
+    }
+    run_dir = tmp_path / "run"
+    train_run(parse_config(config), run_dir, show_progress=False)
+    result = robustness_run(run_dir, [0.5], attack="fgsm")
+    assert set(result["fgsm"]) == {"0.5"}
+    assert (run_dir / "robustness" / "curves.png").read_bytes().startswith(PNG_SIGNATURE)
+    assert probe_module._trained_with({"name": "simgcl", "cl_weight": 0.1, "cl_eps": 0.1}) == (
+        ", trained with simgcl"
+    )
+    apr = {"name": "apr", "method": "fgsm", "eps": 0.5, "eps_mode": "absolute"}
+    assert probe_module._trained_with(apr) == ", trained with apr (fgsm, ε = 0.5 absolute)"
+    assert probe_module._trained_with({"name": "none"}) == ""

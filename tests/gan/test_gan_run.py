@@ -129,11 +129,11 @@ class _PoisonGenerator(TrainHook):
 
 
 def test_nan_loss_stops_the_run_keeping_the_last_good_checkpoint(tmp_path, monkeypatch):
-    import advrec.runs.setup as setup
+    import advrec.runs.procedures.gan as setup
 
     built = []
     original = setup.build_model
-    monkeypatch.setattr(setup, "build_model", lambda *a: built.append(original(*a)) or built[-1])
+    monkeypatch.setattr(setup, "build_model", lambda *a, **kw: built.append(original(*a, **kw)) or built[-1])
     with pytest.raises(TrainingDiverged, match="epoch 3: the discriminator loss became nan") as stopped:
         train_run(_config("cfgan"), tmp_path / "r", hooks=[_PoisonGenerator(built, 3)], show_progress=False)
     last = tmp_path / "r" / "checkpoints" / "last.pt"

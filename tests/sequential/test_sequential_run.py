@@ -11,6 +11,7 @@ import yaml
 
 from advrec.cli.main import main
 from advrec.errors import ConfigError
+from advrec.report.per_user import read_per_user, write_per_user
 from advrec.runs.config import parse_config
 from advrec.runs.load import evaluate_run, export_topk
 from advrec.runs.probe import robustness_run
@@ -64,6 +65,10 @@ def test_learns_the_walk_and_records_both_maskings(tmp_path):
     assert log[-1]["loss"] < log[0]["loss"]
     assert evaluate_run(tmp_path / "run") == pytest.approx(results["test"])
     assert export_topk(tmp_path / "run", tmp_path / "top.tsv", k=2) == 40 * 2
+    # per-user test metrics (the report's significance tests) rank as the run's own protocol does
+    per_user = read_per_user(write_per_user(tmp_path / "run").parent)
+    assert per_user is not None and len(per_user) == 40
+    assert per_user["hit@1"].mean() == pytest.approx(results["test"]["hit@1"])
 
 
 @pytest.mark.parametrize(("loss", "dropout_rng"), [("ce", "torch"), ("bce", "torch"), ("ce", "counter")])

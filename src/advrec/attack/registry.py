@@ -39,5 +39,5 @@ def generate(
 def get_attack(name: str) -> Callable[[AttackSpec, Interactions, np.random.Generator], FakeProfiles]:
     """The generator ``name`` with its default settings, as ``(spec, train, rng) -> profiles``."""
     entry = ATTACKS[name]
-    cfg = entry.config()
+    cfg = entry.config.model_validate({})
     return lambda spec, train, rng: entry.build(cfg, spec, train, rng)

@@ -128,7 +128,7 @@ def text_attack_run(
     original_texts = [filled[t] for t in chosen.tolist()]
     encoded = encoder.encode(original_texts + new_texts)
     reencoded, new_rows = encoded[: len(chosen)], encoded[len(chosen) :]
-    stored = model.item_features[torch.as_tensor(chosen)].cpu().numpy()
+    stored = model.embedding_tables()["item_features"][torch.as_tensor(chosen)].cpu().numpy()
     budget = config.eval.memory_budget_mb
     with torch.inference_mode():
         before_ranks, before_scores = target_exposure(model, train, chosen, budget, config.device)

@@ -139,4 +139,4 @@ class Registry(Generic[T]):
     def default_config(self) -> Component:
         if self.default is None:
             raise TypeError(f"the {self.kind} registry has no default")
-        return self[self.default].config()
+        return self[self.default].config.model_validate({})

@@ -68,7 +68,7 @@ class DataConfig(Strict):
     valid_path: str | None = Field(None, description="given validation file (split.method: given)")
     test_path: str | None = Field(None, description="given test file (split.method: given)")
     columns: dict[str, int | str] = Field(
-        default_factory=lambda: {"user": 0, "item": 1, "rating": 2, "timestamp": 3},
+        default_factory=lambda: dict[str, int | str](user=0, item=1, rating=2, timestamp=3),
         description="table format: user/item[/rating/timestamp] -> column name or 0-based position",
     )
     sep: str | None = Field(None, description="table format: separator (default from the extension)")

@@ -79,7 +79,7 @@ def read_ml100k_texts(item_path: str | Path, genre_path: str | Path | None = Non
 
 
 def _read_genres(path: Path) -> list[str]:
-    names = []
+    names: list[str] = []
     for lineno, line in enumerate(_latin1_lines(path), start=1):
         if not line.strip():
             continue  # u.genre ends with blank lines

@@ -138,6 +138,5 @@ def build_defence(
     """The defence ``cfg`` names (or the defence of that name with its default settings), against an
     attack of ``size`` (the filters' expected share of fakes); ``detector`` replaces the filter's named
     one (e.g. a supervised detector the caller fitted)."""
-    if isinstance(cfg, str):
-        cfg = DEFENCES[cfg].config()
-    return DEFENCES[cfg.name].build(cfg, size, seed, detector)
+    settings = DEFENCES[cfg].config.model_validate({}) if isinstance(cfg, str) else cfg
+    return DEFENCES[settings.name].build(settings, size, seed, detector)

@@ -63,16 +63,16 @@ class _TopN(Detector):
         self.n_flag = n_flag
 
     def flag(self, ratings: sp.spmatrix) -> np.ndarray:
-        self._check_n_flag()  # before the scoring work
+        self._checked_n_flag()  # before the scoring work
         return super().flag(ratings)
 
     def flags_from_scores(self, scores: np.ndarray) -> np.ndarray:
-        self._check_n_flag()
-        return top_n_flags(scores, self.n_flag)
+        return top_n_flags(scores, self._checked_n_flag())
 
-    def _check_n_flag(self) -> None:
+    def _checked_n_flag(self) -> int:
         if self.n_flag is None:
             raise ConfigError(f"detector {self.name!r} needs n_flag (the expected number of fake profiles)")
+        return self.n_flag
 
 
 def _train_rows(labels: np.ndarray | None, n_rows: int, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -296,6 +296,7 @@ class ScorerDetector(Detector):
     def flags_from_scores(self, scores: np.ndarray) -> np.ndarray:
         if self.threshold is not None:
             return np.asarray(scores) >= self.threshold
+        assert self.n_flag is not None  # the constructor asks for exactly one of them
         return top_n_flags(scores, self.n_flag)
 
 

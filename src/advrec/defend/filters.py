@@ -259,7 +259,7 @@ def simulated_scores(
     for _ in range(settings.refine):
         from advrec.defend.detectors import top_n_flags
 
-        suspects = top_n_flags(scores, settings.refine_top * n_fake) | (scores >= settings.threshold)
+        suspects = top_n_flags(scores, int(settings.refine_top * n_fake)) | (scores >= settings.threshold)
         scores = _cross_fitted(existing, fakes, ~suspects, folds, make_model)
     return scores
 

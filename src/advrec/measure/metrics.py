@@ -84,7 +84,7 @@ def ndcg(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
 def hit(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     """Hit ratio: 1 when at least one relevant item is in the top-k, else 0."""
     top, _ = _prepare(hits, n_relevant, k)
-    return top.any(axis=1).astype(np.float64)
+    return np.asarray(top.any(axis=1), dtype=np.float64)
 
 
 def mrr(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -12,7 +14,7 @@ from advrec.data.split import Split
 from advrec.errors import warn
 from advrec.measure.config import EvalConfig
 from advrec.measure.ranking import evaluate_ranking, topk_items
-from advrec.models.base import Deltas, Recommender
+from advrec.models.base import Deltas, Recommender, Scorer
 
 
 def validation_metrics(cfg: EvalConfig) -> list[str]:
@@ -20,6 +22,26 @@ def validation_metrics(cfg: EvalConfig) -> list[str]:
     left out unless it is the selection metric; test always has it."""
     select = cfg.select_metric.split("@")[0]
     return [m for m in cfg.metrics if m != "auc" or select == "auc"]
+
+
+class EvaluationProtocol(typing.Protocol):
+    """What the trainer, the probes and the reports need of a protocol: valid metrics for selection,
+    test metrics (optionally under a perturbation), the valid split ranked as a test, top-k lists."""
+
+    def validate(self, model: Any) -> dict[str, float]: ...
+
+    def test_metrics(self, model: Any, per_user: bool = False, deltas: Deltas | None = None) -> dict: ...
+
+    def valid_as_test(self) -> EvaluationProtocol: ...
+
+    def test_topk(self, model: Any, k: int) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def test_scorer(self, model: Any) -> Scorer: ...
+
+    def with_test(self, test: sp.csr_matrix) -> EvaluationProtocol: ...
+
+    @property
+    def seen_at_test(self) -> sp.csr_matrix: ...
 
 
 @dataclass(frozen=True)
@@ -70,11 +92,19 @@ class Protocol:
         """This protocol with valid in the place of test (ranked past train): the probes' view of valid."""
         return replace(self, test=self.valid, seen_at_test=self.train)
 
+    def test_scorer(self, model: Recommender) -> Scorer:
+        """users -> the scores of every item, as the test ranks them."""
+        return model.scorer()
+
+    def with_test(self, test: sp.csr_matrix) -> Protocol:
+        """This protocol with other test interactions (ranked past the same train + valid)."""
+        return replace(self, test=test)
+
     def test_topk(self, model: Recommender, k: int):
         """Top-k items of every user with test items, ranked past train + valid."""
         users = np.flatnonzero(self.test.getnnz(axis=1) > 0)
         items = topk_items(
-            model.scorer(),
+            self.test_scorer(model),
             users,
             self.seen_at_test,
             k,

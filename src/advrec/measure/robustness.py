@@ -22,11 +22,10 @@ from advrec.data.interactions import Interactions
 from advrec.data.sampler import NegativeSampler
 from advrec.errors import ConfigError
 from advrec.measure.config import AdversarialValidConfig
-from advrec.measure.protocol import Protocol
-from advrec.models.base import Deltas, Recommender
-from advrec.objectives.pairwise import PairwiseObjective
+from advrec.measure.protocol import EvaluationProtocol
+from advrec.models.base import Deltas, ScoringModel
 from advrec.perturb.builder import PerturbationBuilder, select_tables
-from advrec.perturb.gradients import full_data_gradient_fn
+from advrec.perturb.gradients import PairLoss, full_data_gradient_fn
 from advrec.perturb.methods.registry import probe_attacks
 from advrec.perturb.perturbation import EpsMode, row_norms
 from advrec.utils.seeding import numpy_rng, torch_generator
@@ -61,10 +60,10 @@ def _with_drops(clean: dict[str, float], perturbed: dict[str, float]) -> dict[st
 
 
 def robustness_probe(
-    model: Recommender,
+    model: ScoringModel,
     train: Interactions,
-    protocol: Protocol,
-    objective: PairwiseObjective,
+    protocol: EvaluationProtocol,
+    objective: PairLoss,
     eps_list: Sequence[float],
     *,
     attack: str | Sequence[str] = "fgsm",
@@ -139,11 +138,11 @@ def robustness_probe(
 def validation_under_attack(
     settings: AdversarialValidConfig,
     seed: int,
-    model: Recommender,
-    protocol: Protocol,
-    objective: PairwiseObjective,
+    model: ScoringModel,
+    protocol: EvaluationProtocol,
+    objective: PairLoss,
     batches: list[dict[str, torch.Tensor]],
-) -> Callable[[Recommender], dict[str, float]]:
+) -> Callable[[Any], dict[str, float]]:
     """``protocol.validate`` plus every one of its metrics under ``eval.adversarial_valid``'s move (the
     probe's FGSM, full-data gradient, or its PGD), prefixed ``adv_``: selecting on ``adv_ndcg@10`` keeps
     the epoch most accurate under attack. Why per epoch: robustness on held-out data peaks early in
@@ -173,7 +172,7 @@ def validation_under_attack(
         generator=torch_generator(seed, "attack"),
     )
 
-    def validate_under_attack(model: Recommender) -> dict[str, float]:
+    def validate_under_attack(model: Any) -> dict[str, float]:
         clean = protocol.validate(model)
         # the trainer validates in inference mode; the gradient needs autograd back for this pass
         with torch.inference_mode(False), torch.enable_grad():

@@ -21,7 +21,7 @@ from advrec.data.split import Split
 from advrec.measure.config import EvalConfig
 from advrec.measure.protocol import Protocol, validation_metrics
 from advrec.measure.ranking import evaluate_ranking, topk_items
-from advrec.models.base import Deltas
+from advrec.models.base import Deltas, Scorer
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,20 @@ class SequentialProtocol:
         """This protocol with valid in the place of test (history = train): the probes' view of valid."""
         return replace(self, test_histories=self.valid_histories, test=self.valid, seen_at_test=self.train)
 
+    def test_scorer(self, model) -> Scorer:
+        """users -> the scores of every next item after the user's test history (train + valid)."""
+        histories = self.test_histories
+        return lambda users: model.sequence_scores(histories[users.to(histories.device)])
+
+    def with_test(self, test: sp.csr_matrix) -> SequentialProtocol:
+        """This protocol with other test interactions (after the same histories)."""
+        return replace(self, test=test)
+
     def test_topk(self, model, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-k next items of every test user after train + valid, with the configured masking."""
         users = np.flatnonzero(self.test.getnnz(axis=1) > 0)
-        histories = self.test_histories
         items = topk_items(
-            lambda u: model.sequence_scores(histories[u.to(histories.device)]),
+            self.test_scorer(model),
             users,
             self.seen_at_test if self.cfg.sequential_mask_seen else None,
             k,

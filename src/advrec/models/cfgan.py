@@ -21,7 +21,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from pydantic import Field, model_validator
-from torch import nn
 
 from advrec.data.interactions import Interactions
 from advrec.models.base import Deltas, Recommender, Scorer, check_deltas
@@ -55,6 +54,8 @@ class CFGANConfig(GanModelConfig):
 
 
 class CFGAN(Recommender):
+    purchases: torch.Tensor  # a buffer: each row's purchase vector (the condition)
+
     def __init__(
         self,
         train: sp.csr_matrix,
@@ -94,7 +95,7 @@ class CFGAN(Recommender):
         return self.discriminator_net(torch.cat([vectors, self.purchases[rows]], dim=1)).squeeze(1)
 
     # -- the recommender --------------------------------------------------------------------------
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
         return {}
 
     def user_item_scores(self) -> torch.Tensor:

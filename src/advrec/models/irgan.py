@@ -17,7 +17,6 @@ from typing import Literal
 import scipy.sparse as sp
 import torch
 from pydantic import Field, model_validator
-from torch import nn
 
 from advrec.data.interactions import Interactions
 from advrec.models.base import Deltas, Recommender, check_deltas
@@ -54,6 +53,8 @@ class IRGANConfig(GanModelConfig):
 
 
 class IRGAN(Recommender):
+    positives: torch.Tensor  # a buffer: the training matrix as booleans
+
     def __init__(
         self,
         train: sp.csr_matrix,
@@ -75,7 +76,7 @@ class IRGAN(Recommender):
     def _recommender(self) -> BiasedMF:
         return self.generator_mf if self.recommend_with == "generator" else self.discriminator_mf
 
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
         return {}
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:

@@ -7,7 +7,6 @@ from typing import Literal
 
 import torch
 from pydantic import Field
-from torch import nn
 
 from advrec.data.graph import normalized_adjacency, symmetric_matmul
 from advrec.data.interactions import Interactions
@@ -23,6 +22,8 @@ class LightGCNConfig(EmbeddingConfig):
 
 
 class LightGCN(Recommender):
+    adjacency: torch.Tensor  # a buffer: the normalised user-item graph
+
     def __init__(
         self,
         n_users: int,
@@ -40,7 +41,7 @@ class LightGCN(Recommender):
         # A buffer so that .to(device) moves it; not saved: it is rebuilt from the split.
         self.register_buffer("adjacency", adjacency, persistent=False)
 
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
         return {"user": self.user_embedding.weight, "item": self.item_embedding.weight}
 
     def propagate_layers(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
-from torch import nn
 
 from advrec.data.interactions import Interactions
 from advrec.models.base import Deltas, Recommender, check_deltas, gather_rows, init_embedding
@@ -26,7 +25,7 @@ class MF(Recommender):
         self.user_embedding = init_embedding(n_users, dim, init_std, generator)
         self.item_embedding = init_embedding(n_items, dim, init_std, generator)
 
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
         return {"user": self.user_embedding.weight, "item": self.item_embedding.weight}
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:

@@ -63,6 +63,9 @@ class MFFeaturesConfig(EmbeddingConfig):
 
 
 class MFFeatures(Recommender):
+    item_features: torch.Tensor  # a buffer: the fixed feature rows
+    id_mask: torch.Tensor | None  # a buffer: 0 for items without an ID embedding
+
     def __init__(
         self,
         n_users: int,

@@ -67,7 +67,7 @@ class NeuMF(Recommender):
                     module.weight.uniform_(-bound, bound, generator=generator)
                     module.bias.zero_()
 
-    def embedding_tables(self) -> dict[str, nn.Parameter]:
+    def embedding_tables(self) -> dict[str, torch.Tensor]:
         return {
             "gmf_user": self.gmf_user.weight,
             "gmf_item": self.gmf_item.weight,

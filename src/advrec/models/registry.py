@@ -9,7 +9,7 @@ registered model from its settings and the training split.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, TypeVar, overload
 
 import torch
 from pydantic import Field
@@ -19,7 +19,8 @@ from advrec.data.interactions import Interactions
 from advrec.errors import ConfigError
 from advrec.models.base import ScoringModel
 
-Builder = Callable[[Component, Interactions, torch.Generator, torch.Tensor | None], ScoringModel]
+M = TypeVar("M", bound=ScoringModel)
+Builder = Callable[..., ScoringModel]  # (settings, train, generator, item features) -> model
 MODELS: Registry[Builder] = Registry("model", "model.name", "advrec.models", default="mf")
 PROCEDURES = ("pairwise", "sequential", "gan")
 
@@ -56,14 +57,38 @@ def reads_item_features(name: str) -> bool:
     return bool(MODELS[name].info.get("item_features", False))
 
 
+@overload
 def build_model(
     cfg: ModelConfig,
     train: Interactions,
     generator: torch.Generator,
     item_features: torch.Tensor | None = None,
+) -> ScoringModel: ...
+
+
+@overload
+def build_model(
+    cfg: ModelConfig,
+    train: Interactions,
+    generator: torch.Generator,
+    item_features: torch.Tensor | None = None,
+    *,
+    kind: type[M],
+) -> M: ...
+
+
+def build_model(
+    cfg: ModelConfig,
+    train: Interactions,
+    generator: torch.Generator,
+    item_features: torch.Tensor | None = None,
+    *,
+    kind: type[ScoringModel] = ScoringModel,
 ) -> ScoringModel:
     """The model ``cfg`` names, for the users and items of ``train``, its weights drawn from ``generator``
-    (``item_features``: [n_items, d] rows aligned to ``train``'s items, for models that read them)."""
+    (``item_features``: [n_items, d] rows aligned to ``train``'s items, for models that read them).
+    ``kind``: the model class the caller's procedure drives (a user-id ``Recommender``, a
+    ``SequentialRecommender``); a model of another kind is a registration error."""
     entry = MODELS[cfg.name]
     if entry.info.get("item_features") and item_features is None:
         raise ConfigError(
@@ -75,4 +100,8 @@ def build_model(
             f"data.item_features is set but model {cfg.name!r} does not read features; models that do: "
             f"{', '.join(readers)} (or drop it: --set data.item_features=null)"
         )
-    return entry.build(cfg, train, generator, item_features)
+    model = entry.build(cfg, train, generator, item_features)
+    if not isinstance(model, kind):
+        built, wanted = type(model).__name__, kind.__name__
+        raise TypeError(f"model {cfg.name!r} builds a {built}, not the {wanted} its procedure drives")
+    return model

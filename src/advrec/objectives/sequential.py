@@ -11,7 +11,7 @@ items, redrawn where it hits the target).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 import torch
@@ -28,6 +28,21 @@ Batch = dict[str, torch.Tensor]
 
 
 LOSSES = ("ce", "bce")
+
+
+class WindowSettings(Protocol):
+    """What the sequential procedure reads from a sequential model's settings (``SASRecConfig``'s)."""
+
+    max_len: int
+    loss: str
+    windows: str
+    span: int | None
+
+
+def window_settings(model_config: Any) -> WindowSettings:
+    """``model_config`` as the window settings of a sequential model (one that registered the
+    sequential procedure, so it has them)."""
+    return cast(WindowSettings, model_config)
 
 
 class SequentialObjective:
@@ -170,7 +185,7 @@ def window_batches(
 
 
 def probe_batches(
-    cfg: Any, split: Split, seed: int, device: torch.device | str, batch_size: int
+    cfg: WindowSettings, split: Split, seed: int, device: torch.device | str, batch_size: int
 ) -> list[Batch]:
     """Every training window of ``cfg`` (a sequential model's settings: ``max_len``, ``windows``,
     ``span``, ``loss``) once, in order, with seeded negatives for bce: the robustness probe's data."""
@@ -181,7 +196,7 @@ def probe_batches(
     return window_batches(inputs, targets, users, batch_size, device, negatives)
 
 
-def sequence_windows(cfg: Any, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def sequence_windows(cfg: WindowSettings, split: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The training windows of ``split``'s train sequences, as ``cfg`` (``max_len``, ``windows``,
     ``span``) cuts them."""
     return training_windows(user_sequences(split.train), cfg.max_len, cfg.windows, cfg.span)

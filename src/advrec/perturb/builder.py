@@ -73,6 +73,12 @@ class PerturbationBuilder:
         return self.method in PERTURBATIONS and bool(PERTURBATIONS[self.method].info.get("closed_form"))
 
     @property
+    def rng(self) -> torch.Generator:
+        """The builder's generator (random starts, the random control), checkpointed by its users."""
+        assert self.generator is not None  # set in __post_init__
+        return self.generator
+
+    @property
     def alpha(self) -> float:
         return self.pgd_alpha if self.pgd_alpha is not None else 2.5 / self.pgd_steps
 
@@ -101,13 +107,13 @@ class PerturbationBuilder:
 
     def random_like(self, deltas: Deltas) -> Deltas:
         """Same per-row norms as ``deltas``, random directions (advances this builder's generator)."""
-        return {name: random_like(d, self.generator) for name, d in deltas.items()}
+        return {name: random_like(d, self.rng) for name, d in deltas.items()}
 
     def _random_start(self, zeros: Deltas, radius: Deltas) -> Deltas:
         """A uniformly random direction per row at a uniformly random fraction of the row's radius."""
         out = {}
         for name, z in zeros.items():
-            unit = random_like(torch.ones_like(z), self.generator) / z.shape[1] ** 0.5
-            scale = torch.rand((z.shape[0], 1), generator=self.generator, dtype=z.dtype).to(z.device)
+            unit = random_like(torch.ones_like(z), self.rng) / z.shape[1] ** 0.5
+            scale = torch.rand((z.shape[0], 1), generator=self.rng, dtype=z.dtype).to(z.device)
             out[name] = unit * scale * radius[name]
         return out

@@ -68,7 +68,11 @@ def full_data_gradient_fn(
             return cache["zero"]
         acc = {name: torch.zeros_like(d) for name, d in deltas.items()}
         for batch in batches:
-            grads = delta_gradients(lambda d, b=batch: objective.pair_loss(model, b, d), deltas)
+
+            def loss_of(d: Deltas, b: dict[str, torch.Tensor] = batch) -> torch.Tensor:
+                return objective.pair_loss(model, b, d)
+
+            grads = delta_gradients(loss_of, deltas)
             for name, g in grads.items():
                 acc[name] += g * (len(batch["users"]) / total)
         if at_zero:

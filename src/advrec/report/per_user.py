@@ -23,13 +23,13 @@ def write_per_user(run_dir: str | Path, device: str | None = None) -> Path:
     (``device``: instead of the run's own, e.g. ``"cpu"`` for a run trained on a GPU)."""
     import torch
 
-    from advrec.measure.protocol import Protocol
     from advrec.runs.load import load_run
+    from advrec.runs.setup import build_protocol
 
     run_dir = Path(run_dir)
     config, split, model = load_run(run_dir, device)
     with torch.inference_mode():
-        result = Protocol.from_split(split, config.eval, config.device).test_metrics(model, per_user=True)
+        result = build_protocol(config, split).test_metrics(model, per_user=True)
     users = np.asarray(result["users"])
     frame = pd.DataFrame({"user": np.asarray(split.train.user_map.raw)[users]})
     for name, values in result["per_user"].items():

@@ -155,7 +155,7 @@ def robustness_curves(table: pd.DataFrame, metrics: tuple[str, ...] = ("ndcg@10"
     return _png(fig)
 
 
-def tradeoff(table: pd.DataFrame, eps: str, metric: str = "ndcg@10"):
+def tradeoff(table: pd.DataFrame, eps: str | None, metric: str = "ndcg@10"):
     """Clean metric (x) vs the metric at ε (y), one point per system (error bars: std over seeds), one
     panel per attack; the dotted diagonal is 'no loss'."""
     part = table[(table.metric == metric) & (table.eps == eps)] if not table.empty else table

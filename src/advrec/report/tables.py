@@ -46,8 +46,8 @@ def leaderboard(groups: dict[str, list[RunRecord]], sort_by: str = "ndcg@10") ->
     rows = []
     for label, runs in groups.items():
         for metric in test_metric_names(groups):
-            values = [(r.results.get("test") or {}).get(metric) for r in runs]
-            values = [float(v) for v in values if isinstance(v, (int, float))]
+            found = [(r.results.get("test") or {}).get(metric) for r in runs]
+            values = [float(v) for v in found if isinstance(v, (int, float))]
             mean, std = _mean_std(values)
             rows.append({"system": label, "metric": metric, "mean": mean, "std": std, "n": len(values)})
     frame = pd.DataFrame(rows, columns=["system", "metric", "mean", "std", "n"])

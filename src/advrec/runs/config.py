@@ -17,12 +17,13 @@ keys beside APR's) are converted when read, so old run folders still load.
 from __future__ import annotations
 
 import logging
+import typing
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from advrec.config.base import Registry, Strict
+from advrec.config.base import Component, Registry, Strict
 from advrec.config.loading import dump_yaml, merge, parse_overrides, read_config_file, validate
 from advrec.data.config import DataConfig, SplitConfig
 from advrec.errors import ConfigError
@@ -37,6 +38,13 @@ logger = logging.getLogger(__name__)
 
 # config sections that name a registered component
 COMPONENTS: dict[str, Registry[Any]] = {"model": MODELS, "adversary": ADVERSARIES}
+
+
+C = typing.TypeVar("C", bound=Component)
+
+
+def _default(registry: Registry[Any], kind: type[C]) -> C:
+    return typing.cast(C, registry.default_config())
 
 
 class RunConfig(Strict):
@@ -54,21 +62,23 @@ class RunConfig(Strict):
     )
     data: DataConfig = Field(default_factory=DataConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
-    model: SerializeAsAny[ModelConfig] = Field(default_factory=MODELS.default_config)
+    model: SerializeAsAny[ModelConfig] = Field(default_factory=lambda: _default(MODELS, ModelConfig))
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
-    adversary: SerializeAsAny[AdversaryConfig] = Field(default_factory=ADVERSARIES.default_config)
+    adversary: SerializeAsAny[AdversaryConfig] = Field(
+        default_factory=lambda: _default(ADVERSARIES, AdversaryConfig)
+    )
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
 
     @field_validator("model", mode="before")
     @classmethod
     def _model(cls, value: Any) -> ModelConfig:
-        return MODELS.validate(value)
+        return typing.cast(ModelConfig, MODELS.validate(value))
 
     @field_validator("adversary", mode="before")
     @classmethod
     def _adversary(cls, value: Any) -> AdversaryConfig:
-        return ADVERSARIES.validate(value)
+        return typing.cast(AdversaryConfig, ADVERSARIES.validate(value))
 
     @field_validator("device")
     @classmethod
@@ -163,7 +173,8 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], where: str =
         new = out.get(section)
         if not isinstance(new, dict) or "name" not in new:
             continue
-        old = raw.get(section) if isinstance(raw.get(section), dict) else {}
+        before = raw.get(section)
+        old: dict[str, Any] = before if isinstance(before, dict) else {}
         if new["name"] == old.get("name", registry.default) or new["name"] not in registry:
             continue
         given = _section_keys(overrides, section)
@@ -222,13 +233,14 @@ def upgrade_layout(raw: dict[str, Any], source: str) -> dict[str, Any]:
     if isinstance(gan, dict) and not isinstance(gan.get("name", "none"), str):
         raise ConfigError(f"{source}: gan.name: expected the name of a GAN model, got {gan['name']!r}")
     if isinstance(gan, dict) and gan.get("name", "none") != "none":
+        assert gan is not None
         name = gan["name"]
         new_model = {key: gan[key] for key in _GAN_COMMON if key in gan}
         new_model.update(gan.get(name) or {})
         if name == "irgan" and "recommend_with" in gan:
             new_model["recommend_with"] = gan["recommend_with"]
         out["model"] = {"name": name, **new_model}
-    elif old_model:
+    elif old_model and isinstance(model, dict):
         flat = {k: v for k, v in model.items() if k != "sasrec"}
         if flat.get("name", "mf") == "sasrec":
             flat.update(model["sasrec"])
@@ -241,7 +253,7 @@ def upgrade_layout(raw: dict[str, Any], source: str) -> dict[str, Any]:
 
 def _known(section: dict[str, Any], registry: Registry[Any]) -> dict[str, Any]:
     name = section.get("name", registry.default)
-    if name not in registry:
+    if not isinstance(name, str) or name not in registry:
         return section
     fields = registry[name].config.model_fields
     return {k: v for k, v in section.items() if k in fields}

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from advrec.config.yaml_safe import read_yaml_file
+from advrec.data.config import ItemTextConfig
 from advrec.data.features import (
     FEATURES_FILE,
     IDS_FILE,
@@ -153,8 +154,8 @@ def prepare_item_features(
     folder = run_dir / "split"
     if ctx.is_main and not (folder / FEATURES_FILE).exists():
         if config.data.item_text is not None:
-            _prepare_text_features(config, folder, data_root, split)
-        else:
+            _prepare_text_features(config.data.item_text, config.device, folder, data_root, split)
+        elif config.data.item_features is not None:
             matrix = load_item_features(config.data.item_features, data_root, split.train.item_map)
             write_item_features(folder, matrix, split.train.item_map.raw)
         refresh_outputs(folder)  # the fingerprint covers the features from now on
@@ -163,16 +164,15 @@ def prepare_item_features(
 
 
 def _prepare_text_features(
-    config: RunConfig, folder: Path, data_root: str | Path | None, split: Split
+    cfg: ItemTextConfig, device: str, folder: Path, data_root: str | Path | None, split: Split
 ) -> None:
     """Texts embedded (through the cache) into the split folder's features, with the texts and the encoder
     identity beside them for the text attack probe. The features file is written last: it marks done."""
     from advrec.data.text import write_run_texts
     from advrec.data.text_features import build_encoder, load_text_features, write_encoder_record
 
-    cfg = config.data.item_text
     items = split.train.item_map.raw
-    text = load_text_features(cfg, data_root, split.train.item_map, build_encoder(cfg, config.device))
+    text = load_text_features(cfg, data_root, split.train.item_map, build_encoder(cfg, device))
     has = [t is not None for t in text.texts]
     write_run_texts(folder, items[has], [t for t in text.texts if t is not None])
     write_encoder_record(folder, text, cfg.model)

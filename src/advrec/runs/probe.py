@@ -8,6 +8,8 @@ from typing import Any
 from advrec.errors import AdvrecError, ConfigError
 from advrec.models.registry import procedure_of
 from advrec.objectives.pairwise import build_objective
+from advrec.perturb.gradients import PairLoss
+from advrec.perturb.perturbation import EpsMode
 from advrec.runs.load import load_run
 from advrec.runs.setup import build_protocol
 from advrec.utils.files import atomic_write_json, atomic_write_text, read_json_object
@@ -18,7 +20,7 @@ def robustness_run(
     eps_list: list[float],
     *,
     attack: str | list[str] = "fgsm",
-    eps_mode: str = "absolute",
+    eps_mode: EpsMode = "absolute",
     pgd_steps: int = 10,
     targets: list[str] | None = None,
     split: str = "test",
@@ -49,12 +51,14 @@ def robustness_run(
     config, data, model = load_run(run_dir, device)
     if not model.embedding_tables():
         raise AdvrecError(f"{run_dir}: the probe perturbs embedding tables; {type(model).__name__} has none")
-    objective, batches = build_objective(config.train.objective, config.train.l2), None
+    objective: PairLoss = build_objective(config.train.objective, config.train.l2)
+    batches = None
     if procedure_of(config.model.name) == "sequential":  # the probe's gradient: the sequence loss
-        from advrec.objectives.sequential import SequentialObjective, probe_batches
+        from advrec.objectives.sequential import SequentialObjective, probe_batches, window_settings
 
-        objective = SequentialObjective(config.model.loss, config.model.span)
-        batches = probe_batches(config.model, data, config.seed, config.device, config.train.batch_size)
+        windows = window_settings(config.model)
+        objective = SequentialObjective(windows.loss, windows.span)
+        batches = probe_batches(windows, data, config.seed, config.device, config.train.batch_size)
     protocol = build_protocol(config, data)
     probe = robustness_probe(
         model,
@@ -78,13 +82,20 @@ def robustness_run(
     folder = run_dir / key  # robustness_key names the entry and its folder alike
     for name in probe["settings"]:
         atomic_write_text(folder / f"{name}.csv", curve_csv(robustness, name))
-    adv = config.adversary
-    title = f"{run_dir.name}: {config.model.name}"
-    if adv.name != "none":
-        title += f", trained with {adv.name} ({adv.method}, ε = {adv.eps} {adv.eps_mode})"
+    title = f"{run_dir.name}: {config.model.name}{_trained_with(config.adversary.model_dump())}"
     if targets is not None:
         title += f"; perturbed: {', '.join(targets)}"
     if split == "valid":
         title += "; valid split"
     plot_run_robustness(robustness, folder / "curves.png", title=title)
     return robustness
+
+
+def _trained_with(adversary: dict[str, Any]) -> str:
+    """The adversary's part of the plot title: its name, and its perturbation for those that have one."""
+    if adversary["name"] == "none":
+        return ""
+    detail = ""
+    if "method" in adversary:
+        detail = f" ({adversary['method']}, ε = {adversary['eps']} {adversary['eps_mode']})"
+    return f", trained with {adversary['name']}{detail}"

@@ -11,8 +11,8 @@ from typing import Any
 import torch
 
 from advrec.data.split import Split
-from advrec.measure.protocol import Protocol, say_undefined
-from advrec.models.base import Recommender
+from advrec.measure.protocol import EvaluationProtocol, say_undefined
+from advrec.models.base import ScoringModel
 from advrec.runs.config import RunConfig, dump_config, parse_config
 from advrec.runs.folder import (
     _check_run_dir,
@@ -127,8 +127,8 @@ def _describe(config: RunConfig) -> str:
 def _test_and_record(
     run_dir: Path,
     split: Split,
-    protocol: Protocol,
-    model: Recommender,
+    protocol: EvaluationProtocol,
+    model: ScoringModel,
     fit: TrainResult,
     ctx: DistContext,
     read_test: bool = True,

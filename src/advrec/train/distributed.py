@@ -66,16 +66,18 @@ def average_gradients(params: Sequence[nn.Parameter], world_size: int) -> None:
     """Every rank's gradients replaced by their mean over the ranks, in one all-reduce of one buffer (one
     per parameter costs more than the step itself). A parameter a rank's slice did not use still joins,
     with a zero gradient."""
+    grads = []
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
+        grads.append(p.grad)
+    flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
     flat /= world_size
     offset = 0
-    for p in params:
-        p.grad.copy_(flat[offset : offset + p.numel()].view_as(p.grad))
-        offset += p.numel()
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
 
 
 def global_sum(value: float, ctx: DistContext) -> float:

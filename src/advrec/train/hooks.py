@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from advrec.models.base import Deltas, Recommender
+from advrec.models.base import Deltas
 
 
 class TrainHook:
@@ -15,12 +15,12 @@ class TrainHook:
     def on_epoch_start(self, epoch: int) -> None:
         """Called before the epoch's batches (e.g. to switch an adversary on after pre-training)."""
 
-    def input_deltas(self, model: Recommender, batch: dict[str, torch.Tensor]) -> Deltas | None:
+    def input_deltas(self, model: Any, batch: dict[str, torch.Tensor]) -> Deltas | None:
         """Perturbations at which the plain loss of this batch is computed (input noise augmentation),
         or None. Deltas of several hooks are summed; adversaries' terms (``on_loss``) do not see them."""
         return None
 
-    def batch_loss(self, model: Recommender, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+    def batch_loss(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
         """A loss to use instead of the trainer's objective for this batch, or None (the objective).
 
         For methods whose main loss needs a forward of their own (XSimGCL scores the batch on a noisy
@@ -29,7 +29,7 @@ class TrainHook:
         """
         return None
 
-    def on_loss(self, model: Recommender, batch: dict[str, torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
+    def on_loss(self, model: Any, batch: dict[str, torch.Tensor], loss: torch.Tensor) -> torch.Tensor:
         """Return the loss to optimise for this batch (e.g. loss + lambda * adversarial loss)."""
         return loss
 

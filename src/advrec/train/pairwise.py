@@ -118,9 +118,9 @@ class PairwiseProcedure(OneOptimizer):
     def _update(self, batch: Batch, epoch: int, scale: float) -> float:
         if self._fused_step is not None:  # the kernel writes the gradients of the same loss
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self._fused_step(batch)
-            self.step(loss, epoch, gradients_ready=True)
-            return loss
+            value = self._fused_step(batch)
+            self.step(value, epoch, gradients_ready=True)
+            return value
         loss = self._batch_loss(batch)
         for hook in self.hooks:
             loss = hook.on_loss(self.model, batch, loss)
@@ -129,8 +129,7 @@ class PairwiseProcedure(OneOptimizer):
 
     def _batch_loss(self, batch: Batch) -> torch.Tensor:
         """The objective's loss, or the one loss a hook provides instead (``TrainHook.batch_loss``)."""
-        own = [hook.batch_loss(self.model, batch) for hook in self.hooks]
-        own = [loss for loss in own if loss is not None]
+        own = [loss for hook in self.hooks if (loss := hook.batch_loss(self.model, batch)) is not None]
         if not own:
             return self._objective_loss(batch)
         if len(own) > 1:

@@ -16,8 +16,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from advrec.measure.protocol import Protocol as EvaluationProtocol
-from advrec.models.base import Recommender
+from advrec.measure.protocol import EvaluationProtocol
+from advrec.models.base import ScoringModel
 from advrec.train.hooks import TrainHook
 from advrec.train.optim import LRSchedule
 
@@ -68,7 +68,7 @@ class OneOptimizer:
         self.schedule.load_state_dict(state["schedule"])
 
 
-Validate = Callable[[Recommender], dict[str, float]]
+Validate = Callable[[Any], dict[str, float]]
 
 
 @dataclass
@@ -77,7 +77,7 @@ class TrainingSetup:
     and tested by, the validation function (the protocol's, or one under attack), the hooks in checkpoint
     order, and what to do once training has ended (also after a divergence: e.g. plot the GAN's curves)."""
 
-    model: Recommender
+    model: ScoringModel
     procedure: TrainingProcedure
     protocol: EvaluationProtocol
     validate: Validate

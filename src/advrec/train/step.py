@@ -63,6 +63,8 @@ class GuardedStep:
             float(loss) if gradients_ready or not isinstance(loss, torch.Tensor) else loss.item(), epoch
         )
         if not gradients_ready:
+            if not isinstance(loss, torch.Tensor):
+                raise TypeError("a loss without gradients_ready must be a tensor to differentiate")
             self._gradients(loss * scale if scale != 1.0 else loss)
         if self.average is not None:
             self.average(self.params)

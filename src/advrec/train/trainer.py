@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from advrec.errors import AdvrecError, DataError, NothingSelected, TrainingDiverged
-from advrec.models.base import Recommender
+from advrec.models.base import ScoringModel
 from advrec.train.averaging import WeightAverage
 from advrec.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from advrec.train.config import TrainConfig
@@ -56,7 +56,7 @@ class Trainer:
 
     def __init__(
         self,
-        model: Recommender,
+        model: ScoringModel,
         procedure: TrainingProcedure,
         validate: Validate,
         config: TrainConfig,
@@ -180,7 +180,8 @@ class Trainer:
     def _counts_for_selection(self, epoch: int) -> bool:
         if self.average is not None and epoch < self.average.start_epoch:
             return False  # with train.average_from, only averaged models are candidates
-        return all(gate.counts_for_selection(epoch) for gate in [*self.hooks, self.procedure])
+        gates: list[TrainHook | TrainingProcedure] = [*self.hooks, self.procedure]
+        return all(gate.counts_for_selection(epoch) for gate in gates)
 
     def _evaluate(self) -> dict[str, float]:
         self.model.eval()

@@ -20,7 +20,7 @@ TEMP_SUFFIX = ".tmp"
 _STRAY_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: str | Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp_path)`` then rename over ``path`` (same folder, so the rename is atomic).
 
     The temporary file is fsynced before the rename and the folder after it. An OSError on the way

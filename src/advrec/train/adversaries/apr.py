@@ -53,7 +53,7 @@ from pydantic import Field, field_validator, model_validator
 
 from advrec.errors import ConfigError
 from advrec.models.base import Deltas, Recommender, SequentialRecommender
-from advrec.objectives.pairwise import Batch, PairwiseObjective
+from advrec.objectives.pairwise import Batch
 from advrec.perturb.builder import PerturbationBuilder, select_tables
 from advrec.perturb.gradients import (
     LossOfDeltas,
@@ -189,7 +189,7 @@ class APRConfig(AdversaryConfig):
 class APRHook(TrainHook):
     def __init__(
         self,
-        objective: PairwiseObjective,
+        objective: Any,  # pairwise or sequential: its loss and pair_loss at perturbed tables
         builder: PerturbationBuilder,
         reg_adv: float = 1.0,
         start_epoch: int = 0,
@@ -249,6 +249,7 @@ class APRHook(TrainHook):
             return 0.0
         if self.eps_ramp_epochs == 0:
             return self.builder.eps
+        assert self.started_at is not None  # active
         return self.builder.eps * min(1.0, (epoch - self.started_at + 1) / self.eps_ramp_epochs)
 
     # -- hook API ------------------------------------------------------------------
@@ -257,9 +258,10 @@ class APRHook(TrainHook):
         self._adv_sum, self._adv_count = 0.0, 0
 
     def counts_for_selection(self, epoch: int) -> bool:
-        return self.active(epoch) and epoch - self.started_at >= self.min_adv_epochs
+        started = self.started_at
+        return started is not None and self.active(epoch) and epoch - started >= self.min_adv_epochs
 
-    def on_loss(self, model: Recommender, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def on_loss(self, model: Any, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         if not self.active(self.epoch):
             return loss
         eps = self.eps_at(self.epoch)
@@ -296,7 +298,7 @@ class APRHook(TrainHook):
     def state_dict(self) -> dict[str, Any]:
         return {
             "epoch": self.epoch,
-            "generator": self.builder.generator.get_state(),
+            "generator": self.builder.rng.get_state(),
             "started_at": self.started_at,
             "plain_best": self._plain_best,
             "plain_bad": self._plain_bad,
@@ -307,7 +309,7 @@ class APRHook(TrainHook):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.epoch = int(state["epoch"])
-        self.builder.generator.set_state(state["generator"])
+        self.builder.rng.set_state(state["generator"])
         self.started_at = state["started_at"]
         self._plain_best = float(state["plain_best"])
         self._plain_bad = int(state["plain_bad"])
@@ -343,7 +345,8 @@ class APRHook(TrainHook):
 
     def _full_data_deltas(self, model: Recommender, tables: Deltas, eps: float) -> Deltas:
         """The probe's Δ at the current Θ, rebuilt every ``full_data_every`` batches (or when ε changes)."""
-        stale = self._kept is None or self._since_refresh >= self.full_data_every or eps != self._kept_eps
+        every = self.full_data_every
+        stale = self._kept is None or every is None or self._since_refresh >= every or eps != self._kept_eps
         if stale:
             if self._full_batches is None:
                 raise RuntimeError("full_data_every: call use_full_data(batches) before training")
@@ -355,6 +358,7 @@ class APRHook(TrainHook):
             finally:
                 model.train(was_training)
             self._kept_eps, self._since_refresh = eps, 0
+        assert self._kept is not None
         self._since_refresh += 1
         return self._kept
 
@@ -409,6 +413,6 @@ def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
         full_data_every=cfg.full_data_every,
         shared_forward=cfg.shared_forward,
     )
-    if cfg.full_data_every is not None:
+    if cfg.full_data_every is not None and ctx.full_data is not None:
         hook.use_full_data(ctx.full_data())
     return [hook]

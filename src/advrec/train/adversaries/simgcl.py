@@ -116,7 +116,7 @@ class SimGCLHook(_NoisyViews):
         """(users, items) final embeddings of one noisy propagation, averaged over layers 1..K."""
         return model.split(mean_of_layers(self.noisy_layers(model)[1:]))
 
-    def on_loss(self, model: Recommender, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
+    def on_loss(self, model: Any, batch: Batch, loss: torch.Tensor) -> torch.Tensor:
         lightgcn = as_lightgcn(model, self.method)
         (u1, i1), (u2, i2) = self.views(lightgcn), self.views(lightgcn)
         return loss + self.weight * self.contrast(batch, (u1, u2), (i1, i2))
@@ -143,7 +143,7 @@ class XSimGCLHook(_NoisyViews):
         self.objective = objective
         self.layer = layer
 
-    def batch_loss(self, model: Recommender, batch: Batch) -> torch.Tensor:
+    def batch_loss(self, model: Any, batch: Batch) -> torch.Tensor:
         lightgcn = as_lightgcn(model, self.method)
         if self.layer > lightgcn.n_layers:
             raise ValueError(f"xsimgcl layer {self.layer} > the model's {lightgcn.n_layers} layers")

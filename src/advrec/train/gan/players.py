@@ -44,7 +44,9 @@ class Player:
 
     def update(self, loss: torch.Tensor, epoch: int) -> float:
         """One guarded optimizer step on ``loss``; the norm of the gradient before clipping."""
-        return self.step(loss, epoch)
+        norm = self.step(loss, epoch)
+        assert norm is not None  # measured: the step was built with measure_norm
+        return norm
 
     @property
     def lr(self) -> float:
