@@ -150,9 +150,12 @@ def _resolve(name: str, url: str | None, sha256: str | None) -> tuple[str, str]:
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise DataError(f"dataset name {name!r} must be a plain folder name")
     info = DATASETS.get(name)
-    if info is None and url is None:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or pass url= and sha256=)")
-    url = url or info.url
+    if url is None:
+        if info is None:
+            raise DataError(
+                f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or pass url= and sha256=)"
+            )
+        url = info.url
     expected = (sha256 or (info.sha256 if info else "")).lower()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
         raise DataError(f"a 64-hex-digit sha256 is needed to verify {url}, got {expected or 'none'!r}")

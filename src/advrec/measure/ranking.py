@@ -172,10 +172,8 @@ def topk_scored(
     device = _resolve_device(scorer, device)
     out = np.full((len(users), k), -1, dtype=np.int64)
     values = np.full((len(users), k), np.nan, dtype=np.float32)
-    n_items: int | None = None if exclude is None else exclude.shape[1]
     with torch.inference_mode():
-        if n_items is None and len(users):
-            n_items = _probe_n_items(scorer, users, device)
+        n_items = exclude.shape[1] if exclude is not None else _probe_n_items(scorer, users, device)
         size = rows_per_chunk(n_items or 1, memory_budget_mb)
         for start, chunk in _chunks(users, size):
             scores, _ = _masked_scores(scorer, chunk, exclude, n_items, device)
@@ -188,7 +186,9 @@ def topk_scored(
 
 
 def _probe_n_items(scorer: Scorer, users: np.ndarray, device: torch.device) -> int:
-    """Catalogue size from scoring one user, for when no matrix gives it."""
+    """Catalogue size from scoring one user, for when no matrix gives it (0 without users)."""
+    if not len(users):
+        return 0
     return int(scorer(torch.from_numpy(users[:1]).to(device)).shape[1])
 
 
@@ -232,6 +232,8 @@ def _positive_rank_sums(scores: torch.Tensor, rows: torch.Tensor, cols: torch.Te
 def _validate_truth(truth: Any, exclude: Any) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
     truth_csr = _as_csr(truth, "truth")
     exclude_csr = _as_csr(exclude, "exclude")
+    if truth_csr is None:
+        raise ValueError("truth is required (a users x items matrix)")
     if exclude_csr is not None and exclude_csr.shape != truth_csr.shape:
         raise ValueError(f"exclude has shape {exclude_csr.shape} but truth has {truth_csr.shape}")
     return truth_csr, exclude_csr

@@ -203,10 +203,9 @@ def build_fused_step(
         return None
     reason = why_not_fused(model, objective, hooks, distributed, device)
     kernel = None if reason else _compiled_kernel()
-    if kernel is None and not reason:
-        reason = "numba is not installed"
-    if reason:
+    if kernel is None:
         if mode == "fused":
-            raise ConfigError(f"train.kernel: 'fused' asked for, but the kernel does not apply: {reason}")
+            why = reason or "numba is not installed"
+            raise ConfigError(f"train.kernel: 'fused' asked for, but the kernel does not apply: {why}")
         return None
     return FusedBPRMF(model, objective.l2, kernel)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -374,7 +375,8 @@ class FusedEpochBPRMF:
         group = self.optimizer.param_groups[0]
         weights = (self.model.user_embedding.weight, self.model.item_embedding.weight)
         if self.adam:
-            states = [sparse_adam_state(self.optimizer, w) for w in weights]
+            adam = typing.cast(torch.optim.SparseAdam, self.optimizer)  # self.adam says it is one
+            states = [sparse_adam_state(adam, w) for w in weights]
             moments = [t.numpy() for s in states for t in (s["exp_avg"], s["exp_avg_sq"])]
             step = int(states[0]["step"])
             beta1, beta2 = group["betas"]
@@ -463,10 +465,9 @@ def build_fused_epoch(
         return None
     reason = why_not_fused_epoch(config, model, objective, optimizer, sampler, hooks, distributed, device)
     kernels = None if reason else _compiled()
-    if kernels is None and not reason:
-        reason = "numba is not installed"
-    if reason:
-        raise ConfigError(f"train.kernel: the whole-epoch kernel (fused_epoch) does not apply: {reason}")
+    if kernels is None:
+        why = reason or "numba is not installed"
+        raise ConfigError(f"train.kernel: the whole-epoch kernel (fused_epoch) does not apply: {why}")
     return FusedEpochBPRMF(
         model, objective.l2, optimizer, sampler, config.batch_size, kernels, config.max_loss_growth
     )
