@@ -28,6 +28,7 @@ from typing import Any
 
 ADVREC = [sys.executable, "-m", "advrec"]
 VOLATILE = {"timing", "environment"}  # wall-clock seconds and the machine: not results
+RESTART_LINES = 3  # lines every rerun writes again before new work: its cell, 'resuming', the lock
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Attempt:
     point: KillPoint | None  # None: ran to its end
     outcome: str  # "killed", "exit N", or "hung" (ran past the timeout)
     last_line: str  # the last stderr line written before the kill or exit
+    n_lines: int = 0  # stderr lines it wrote
 
 
 def run_with_kills(
@@ -61,7 +63,7 @@ def run_with_kills(
             outcome = _wait(proc, point, log, timeout)
         lines = [line for line in log.read_text().splitlines() if line.strip()]
         log.unlink()
-        attempts.append(Attempt(point, outcome, lines[-1] if lines else ""))
+        attempts.append(Attempt(point, outcome, lines[-1] if lines else "", len(lines)))
         if outcome != "killed":
             break
     return attempts
@@ -178,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill points")
     parser.add_argument(
-        "--max-lines", type=int, default=6, help="a kill falls after one of an attempt's first N lines"
+        "--max-lines",
+        type=int,
+        help="a kill falls after one of an attempt's first N progress lines (default: twice the "
+        "uninterrupted study's lines per kill, plus the few every restart repeats)",
     )
     parser.add_argument("--out", type=Path, default=Path("runs/soak"))
     args = parser.parse_args(argv)
@@ -196,11 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - start
     if reference[-1].outcome != "exit 0":
         raise SystemExit(f"the uninterrupted study failed: {reference[-1]}")
-    points = kill_points(random.Random(args.seed), args.kills, startup, args.max_lines)
+    # twice the work per kill on average, plus what a restart repeats (its cell, resuming, the lock)
+    max_lines = args.max_lines or max(4, round(2 * reference[-1].n_lines / args.kills) + RESTART_LINES)
+    points = kill_points(random.Random(args.seed), args.kills, startup, max_lines)
     start = time.perf_counter()
     attempts = run_with_kills(["study", str(study), "--out", "soaked"], points, args.out)
     soaked = time.perf_counter() - start
     kills = [a for a in attempts if a.outcome == "killed"]
+    print(f"kill points: one in five in the start-up, the others after an attempt's line 1 to {max_lines}")
     print(f"start-up {startup:.1f} s; uninterrupted study {total:.1f} s; soaked study {soaked:.1f} s in "
           f"{len(attempts)} attempts, {len(kills)} killed")  # fmt: skip
     print(f"{'#':>3}  {'kill point':>22}  last line before the kill")
@@ -213,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     n_tables = len(report_tables(args.out / "reference"))
     final = attempts[-1].outcome
     if final == "exit 0" and not diffs:
-        print(
-            f"equal: {n_tables} report tables byte for byte, {n_results} results.json files number for number"
-        )
+        print(f"equal: {n_tables} report tables byte for byte, {n_results} results.json files exactly")
         return 0
     print(f"NOT EQUAL (final attempt: {final}): " + "; ".join(diffs))
     return 1
