@@ -5,10 +5,10 @@ an uninterrupted study's, to the last digit.
     python benchmarks/soak_study.py --data ../shared/data/ml-100k/u.data --rows 3000 --kills 20 \\
         --out runs/soak
 
-Each attempt is killed at a random point: one in five during the process start-up (imports, the
-lock, the split), the others a random fraction of a second after one of the attempt's first progress
-lines (an epoch, a cell, a probe or poison step, the report), so the kills fall across the study's
-work and most attempts save some progress before they die. The stderr line last written before each
+Kill points are drawn at random: one in five during a process's start-up (imports, the lock, the
+split), the others a random fraction of a second after a progress line drawn from the whole
+uninterrupted study (a cell's epoch, its probe or poison step; after the last, the report), in study
+order, so the kills fall across all of the study's work. The stderr line last written before each
 kill says where it fell. Compared: the report's CSV tables byte for byte, and every number of every
 results.json under the study folder (timings and the environment left out), exactly.
 """
@@ -28,16 +28,17 @@ from typing import Any
 
 ADVREC = [sys.executable, "-m", "advrec"]
 VOLATILE = {"timing", "environment"}  # wall-clock seconds and the machine: not results
-RESTART_LINES = 3  # lines every rerun writes again before new work: its cell, 'resuming', the lock
 
 
 @dataclass(frozen=True)
 class KillPoint:
-    """When to kill an attempt: ``seconds`` after its start, or, with ``lines``, ``seconds`` after it
-    has written that many stderr lines (its progress lines: a kill inside the work, not the start-up)."""
+    """When to kill an attempt: ``seconds`` after its start; with ``lines``, ``seconds`` after it has
+    written that many stderr lines; with ``marker``, ``seconds`` after it has written that progress
+    line of a study (see :func:`progress_key`) or one that comes later in the study."""
 
     seconds: float
     lines: int = 0
+    marker: str | None = None
 
 
 @dataclass
@@ -46,10 +47,29 @@ class Attempt:
     outcome: str  # "killed", "exit N", or "hung" (ran past the timeout)
     last_line: str  # the last stderr line written before the kill or exit
     n_lines: int = 0  # stderr lines it wrote
+    lines: list[str] | None = None
+
+
+def progress_key(line: str) -> str | None:
+    """A study's progress line without what varies between runs: ``[cell 3/6 apr seed 1] epoch 4/8``
+    from ``[cell 3/6 apr seed 1] epoch 4/8 valid ndcg@10 0.0044 · ETA 0m14s``; None for other lines."""
+    if not line.startswith("[cell "):
+        return None
+    return line.split(" · ETA")[0].split(" valid ")[0]
+
+
+def progress_markers(lines: list[str]) -> list[str]:
+    """The progress keys of an uninterrupted study's stderr, in order, each once."""
+    return list(dict.fromkeys(k for k in map(progress_key, lines) if k is not None))
 
 
 def run_with_kills(
-    argv: list[str], points: list[KillPoint], cwd: Path, timeout: float = 600.0, next_argv=None
+    argv: list[str],
+    points: list[KillPoint],
+    cwd: Path,
+    timeout: float = 600.0,
+    next_argv=None,
+    markers: list[str] | None = None,
 ) -> list[Attempt]:
     """Run ``advrec argv``; SIGKILL it at each kill point in turn, rerunning it after each kill (with
     ``next_argv(attempt_index)`` if given, e.g. adding --resume); finally let it finish. Returns the
@@ -60,19 +80,21 @@ def run_with_kills(
         log = cwd / f".attempt{index}.err"
         with open(log, "w") as err:
             proc = subprocess.Popen([*ADVREC, *command], cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
-            outcome = _wait(proc, point, log, timeout)
+            outcome = _wait(proc, point, log, timeout, markers or [])
         lines = [line for line in log.read_text().splitlines() if line.strip()]
         log.unlink()
-        attempts.append(Attempt(point, outcome, lines[-1] if lines else "", len(lines)))
+        attempts.append(Attempt(point, outcome, lines[-1] if lines else "", len(lines), lines))
         if outcome != "killed":
             break
     return attempts
 
 
-def _wait(proc: subprocess.Popen, point: KillPoint | None, log: Path, timeout: float) -> str:
+def _wait(
+    proc: subprocess.Popen, point: KillPoint | None, log: Path, timeout: float, markers: list[str]
+) -> str:
     start = time.perf_counter()
-    if point is not None and point.lines:
-        while proc.poll() is None and _count_lines(log) < point.lines:
+    if point is not None and (point.lines or point.marker):
+        while proc.poll() is None and not _reached(point, log, markers):
             if time.perf_counter() - start > timeout:
                 break
             time.sleep(0.01)
@@ -85,8 +107,13 @@ def _wait(proc: subprocess.Popen, point: KillPoint | None, log: Path, timeout: f
         return "killed" if point is not None else "hung"
 
 
-def _count_lines(log: Path) -> int:
-    return log.read_bytes().count(b"\n")
+def _reached(point: KillPoint, log: Path, markers: list[str]) -> bool:
+    text = log.read_text(errors="replace")
+    if point.marker is None:
+        return text.count("\n") >= point.lines
+    order = {key: i for i, key in enumerate(markers)}
+    seen = [order[k] for k in map(progress_key, text.splitlines()) if k in order]
+    return bool(seen) and max(seen) >= order[point.marker]
 
 
 def result_numbers(folder: Path) -> dict[str, Any]:
@@ -114,6 +141,23 @@ def differences(reference: Path, other: Path) -> list[str]:
         if ref_numbers.get(name) != numbers.get(name):
             diffs.append(f"{name} differs")
     return diffs
+
+
+def study_kill_points(rng: random.Random, kills: int, startup: float, markers: list[str]) -> list[KillPoint]:
+    """One kill in five (at random places in the sequence) during the start-up, a random share of its
+    seconds; the others a random 0-0.3 s after progress lines drawn at random from the whole study, in
+    study order: every kill falls in work not done yet, and together they cover the study from its
+    first epoch to its report."""
+    early_ones = set(rng.sample(range(kills), k=kills // 5))
+    in_startup = [i in early_ones for i in range(kills)]
+    work = iter(sorted(rng.sample(range(len(markers)), k=min(in_startup.count(False), len(markers)))))
+    points = []
+    for early in in_startup:
+        if early:
+            points.append(KillPoint(rng.uniform(0.3, 1.0) * startup))
+        elif (index := next(work, None)) is not None:
+            points.append(KillPoint(rng.uniform(0.0, 0.3), marker=markers[index]))
+    return points
 
 
 def kill_points(rng: random.Random, kills: int, startup: float, max_lines: int) -> list[KillPoint]:
@@ -165,9 +209,11 @@ def startup_seconds(cwd: Path) -> float:
 
 
 def _shown_point(point: KillPoint) -> str:
+    if point.marker:
+        return f"{point.seconds:.2f} s after {point.marker}"
     if point.lines:
         return f"{point.seconds:.2f} s after line {point.lines}"
-    return f"{point.seconds:.2f} s after start"
+    return f"{point.seconds:.2f} s after the start"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,12 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill points")
-    parser.add_argument(
-        "--max-lines",
-        type=int,
-        help="a kill falls after one of an attempt's first N progress lines (default: twice the "
-        "uninterrupted study's lines per kill, plus the few every restart repeats)",
-    )
     parser.add_argument("--out", type=Path, default=Path("runs/soak"))
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -201,21 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     total = time.perf_counter() - start
     if reference[-1].outcome != "exit 0":
         raise SystemExit(f"the uninterrupted study failed: {reference[-1]}")
-    # twice the work per kill on average, plus what a restart repeats (its cell, resuming, the lock)
-    max_lines = args.max_lines or max(4, round(2 * reference[-1].n_lines / args.kills) + RESTART_LINES)
-    points = kill_points(random.Random(args.seed), args.kills, startup, max_lines)
+    markers = progress_markers(reference[-1].lines or [])
+    points = study_kill_points(random.Random(args.seed), args.kills, startup, markers)
     start = time.perf_counter()
-    attempts = run_with_kills(["study", str(study), "--out", "soaked"], points, args.out)
+    attempts = run_with_kills(["study", str(study), "--out", "soaked"], points, args.out, markers=markers)
     soaked = time.perf_counter() - start
     kills = [a for a in attempts if a.outcome == "killed"]
-    print(f"kill points: one in five in the start-up, the others after an attempt's line 1 to {max_lines}")
+    print(f"{len(markers)} progress lines in the study; kill points: one in five in the start-up, the others "
+          "after a progress line drawn from the whole study")  # fmt: skip
     print(f"start-up {startup:.1f} s; uninterrupted study {total:.1f} s; soaked study {soaked:.1f} s in "
           f"{len(attempts)} attempts, {len(kills)} killed")  # fmt: skip
-    print(f"{'#':>3}  {'kill point':>22}  last line before the kill")
+    print(f"{'#':>3}  {'kill point':<48}  last line before the kill")
     for i, attempt in enumerate(attempts, start=1):
         when = "-" if attempt.point is None else _shown_point(attempt.point)
-        shown = attempt.last_line[:90] if attempt.outcome == "killed" else attempt.outcome
-        print(f"{i:>3}  {when:>8}  {shown}")
+        shown = attempt.last_line[:70] if attempt.outcome == "killed" else attempt.outcome
+        print(f"{i:>3}  {when:<48}  {shown}")
     diffs = differences(args.out / "reference", args.out / "soaked")
     n_results = len(result_numbers(args.out / "reference"))
     n_tables = len(report_tables(args.out / "reference"))
