@@ -75,13 +75,16 @@ def run_with_kills(
     ``next_argv(attempt_index)`` if given, e.g. adding --resume); finally let it finish. Returns the
     attempts; the last one is the run that ended by itself (its outcome says with which code)."""
     attempts: list[Attempt] = []
+    order = {key: i for i, key in enumerate(markers or [])}
+    reached = -1  # the furthest progress line any attempt wrote: a marker kill waits for a newer one
     for index, point in enumerate([*points, None]):
         command = next_argv(index) if next_argv is not None and index else argv
         log = cwd / f".attempt{index}.err"
         with open(log, "w") as err:
             proc = subprocess.Popen([*ADVREC, *command], cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
-            outcome = _wait(proc, point, log, timeout, markers or [])
+            outcome = _wait(proc, point, log, timeout, order, reached)
         lines = [line for line in log.read_text().splitlines() if line.strip()]
+        reached = max([reached, *(order[k] for k in map(progress_key, lines) if k in order)])
         log.unlink()
         attempts.append(Attempt(point, outcome, lines[-1] if lines else "", len(lines), lines))
         if outcome != "killed":
@@ -90,11 +93,11 @@ def run_with_kills(
 
 
 def _wait(
-    proc: subprocess.Popen, point: KillPoint | None, log: Path, timeout: float, markers: list[str]
+    proc: subprocess.Popen, point: KillPoint | None, log: Path, timeout: float, order: dict, reached: int
 ) -> str:
     start = time.perf_counter()
     if point is not None and (point.lines or point.marker):
-        while proc.poll() is None and not _reached(point, log, markers):
+        while proc.poll() is None and not _reached(point, log, order, reached):
             if time.perf_counter() - start > timeout:
                 break
             time.sleep(0.01)
@@ -107,13 +110,15 @@ def _wait(
         return "killed" if point is not None else "hung"
 
 
-def _reached(point: KillPoint, log: Path, markers: list[str]) -> bool:
+def _reached(point: KillPoint, log: Path, order: dict[str, int], reached: int) -> bool:
+    """Whether the attempt got to its kill point: its line count, or its progress line (or a later one)
+    and in any case one no earlier attempt reached, so that every kill falls in new work."""
     text = log.read_text(errors="replace")
     if point.marker is None:
         return text.count("\n") >= point.lines
-    order = {key: i for i, key in enumerate(markers)}
     seen = [order[k] for k in map(progress_key, text.splitlines()) if k in order]
-    return bool(seen) and max(seen) >= order[point.marker]
+    newer = min(reached + 1, len(order) - 1)  # past the last line: the last again (its step redone)
+    return bool(seen) and max(seen) >= max(order[point.marker], newer)
 
 
 def result_numbers(folder: Path) -> dict[str, Any]:
