@@ -41,25 +41,42 @@ def test_a_damaged_line_inside_the_log_is_one_error_naming_it(cli, killed):
     assert result.code == 2 and "metrics.jsonl:2" in result.error_line()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the trainer's log reader to read bytes that are not UTF-8 as damage"
-)
 def test_a_log_that_is_not_text_is_one_error(cli, killed):
     """Found by the fault drill: bytes that are not UTF-8 in metrics.jsonl end --resume in a
-    UnicodeDecodeError traceback (train/trainer.py, _read_log)."""
+    UnicodeDecodeError traceback."""
     run, config = killed
     (run / "metrics.jsonl").write_bytes(b"\xff\xfe\x00garbage\n{}\n")
     result = cli("train", config, "--out", run, "--resume", "--quiet")
-    assert result.code == 2 and "metrics.jsonl" in result.error_line()
+    assert result.code == 2 and "metrics.jsonl:1: not UTF-8" in result.error_line()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="needs the trainer's log reader to check each line's epoch is a number"
-)
 def test_a_log_line_with_a_text_epoch_is_one_error(cli, killed):
-    """Found by the fault drill's reading of _read_log: an entry whose epoch is text is compared with an
+    """Found by the fault drill's reading of _read_log: an entry whose epoch is text was compared with an
     int (TypeError traceback)."""
     run, config = killed
     (run / "metrics.jsonl").write_text('{"epoch": "0", "loss": 0.5}\n{"epoch": 1, "loss": 0.5}\n')
     result = cli("train", config, "--out", run, "--resume", "--quiet")
-    assert result.code == 2 and "metrics.jsonl" in result.error_line()
+    assert result.code == 2 and "metrics.jsonl:1: 'epoch' must be a whole number" in result.error_line()
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"epoch": 0, "loss": 0.69}', "'train_s' is missing"),  # was a KeyError traceback after training
+        ("[0, 0.69]", "expected a JSON object"),  # was dropped without a word: an epoch lost from history
+        ('{"epoch": true, "train_s": 0.1}', "'epoch' must be a whole number"),  # was read as epoch 1
+        ('{"epoch": 0, "train_s": "fast"}', "'train_s' must be a finite number"),  # a TypeError traceback
+        ("[" * 100_000, "not a JSON object"),  # a RecursionError traceback
+    ],
+)
+def test_a_log_line_the_trainer_cannot_read_back_is_one_error(cli, killed, line, said):
+    """An inner line of metrics.jsonl that parses but lacks what resuming reads from it (the epoch, its
+    seconds) is damage, named by file:line, never a traceback at the end of training or a lost epoch."""
+    run, config = killed
+    log = run / "metrics.jsonl"
+    lines = log.read_text().splitlines()
+    lines[0] = line
+    log.write_text("\n".join(lines) + "\n")
+    result = cli("train", config, "--out", run, "--resume", "--quiet")
+    assert result.code == 2, result.err
+    assert f"metrics.jsonl:1: {said}" in result.error_line()
