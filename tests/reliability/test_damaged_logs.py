@@ -80,3 +80,34 @@ def test_a_log_line_the_trainer_cannot_read_back_is_one_error(cli, killed, line,
     result = cli("train", config, "--out", run, "--resume", "--quiet")
     assert result.code == 2, result.err
     assert f"metrics.jsonl:1: {said}" in result.error_line()
+
+
+@pytest.fixture
+def finished(tmp_path, cli, base_yaml):
+    run = tmp_path / "run"
+    assert cli("train", base_yaml, "--out", run, "--quiet").code == 0
+    return run
+
+
+def test_report_on_a_log_that_is_not_text_is_one_error(cli, finished):
+    """Before: advrec report ended in a UnicodeDecodeError traceback (its own metrics.jsonl reader)."""
+    (finished / "metrics.jsonl").write_bytes(b'{"epoch": 0}\n\xff\xfe\n')
+    result = cli("report", finished, "--no-per-user")
+    assert result.code == 2 and "metrics.jsonl:2: not UTF-8" in result.error_line()
+
+
+def test_report_on_a_line_without_an_epoch_is_one_error(cli, finished):
+    """Before: the report's curves read h["epoch"] of every line (a KeyError traceback)."""
+    (finished / "metrics.jsonl").write_text('{"epoch": 0, "loss": 0.7}\n{"loss": 0.6}\n')
+    result = cli("report", finished, "--no-per-user")
+    assert result.code == 2 and "metrics.jsonl:2: 'epoch' is missing" in result.error_line()
+
+
+def test_the_api_history_of_a_killed_run_drops_only_the_torn_line(finished):
+    """Before: Run.history ended in a JSONDecodeError on the line a kill cut short."""
+    import advrec
+
+    log = finished / "metrics.jsonl"
+    with open(log, "a") as fh:
+        fh.write('{"epoch": 2, "lo')
+    assert list(advrec.load(finished).history["epoch"]) == [0, 1]

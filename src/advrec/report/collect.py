@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from advrec.errors import AdvrecError, DataError
+from advrec.train.metrics_log import read_metrics_log
 
 STUDY_INDEX = "study.json"
 
@@ -65,24 +66,6 @@ def _is_non_finite_number_text(key: str) -> bool:
         return False
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """``metrics.jsonl``: one JSON object per line; a torn last line (a killed run) is ignored."""
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    out = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise DataError("invalid JSON line", path=path, line=number) from None
-    return out
-
-
 def read_run(path: Path) -> RunRecord:
     results = _read_json(path / "results.json")
     if not isinstance(results, dict):
@@ -97,7 +80,7 @@ def read_run(path: Path) -> RunRecord:
         except yaml.YAMLError as exc:
             raise DataError(f"invalid YAML: {exc}", path=path / "config.yaml") from None
     seed = config.get("seed") if isinstance(config.get("seed"), int) else None
-    return RunRecord(path, results, config, read_history(path / "metrics.jsonl"), seed)
+    return RunRecord(path, results, config, read_metrics_log(path / "metrics.jsonl", timings=False), seed)
 
 
 def find_runs(root: str | Path) -> list[RunRecord]:

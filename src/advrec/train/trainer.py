@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.errors import AdvrecError, DataError, NothingSelected, TrainingDiverged
+from advrec.errors import AdvrecError, NothingSelected, TrainingDiverged
 from advrec.models.base import ScoringModel
 from advrec.train.averaging import WeightAverage
 from advrec.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from advrec.train.config import TrainConfig
 from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
+from advrec.train.metrics_log import read_metrics_log
 from advrec.train.procedure import TrainingProcedure, Validate
 from advrec.utils.files import atomic_write_text
 
@@ -257,56 +258,14 @@ class Trainer:
 
     def _read_log(self, upto: int) -> list[dict[str, Any]]:
         """Epoch lines already on disk, dropping any written after the checkpoint (a kill between the
-        two writes) and a last line cut short by a kill while it was written (the log is ASCII JSON, one
-        object a line, so a kill leaves at most an unterminated last line; anything else is damage)."""
+        two writes) and a last line cut short by a kill while it was written."""
         path = self._path("metrics.jsonl")
         if path is None or not path.exists():
             return []
-        lines = path.read_bytes().split(b"\n")
-        entries = []
-        for number, raw in enumerate(lines, start=1):
-            if not raw.strip():
-                continue
-            try:
-                entry = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                raise DataError("not UTF-8 text (a damaged metrics log)", path=path, line=number) from None
-            except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting past Python's limit
-                if number == len(lines):
-                    break  # the line a kill cut short (no newline yet); its epoch is rerun
-                raise DataError("not a JSON object (a damaged metrics log)", path=path, line=number) from None
-            problem = _log_entry_problem(entry)
-            if problem is not None:
-                raise DataError(f"{problem} (a damaged metrics log)", path=path, line=number)
-            entries.append(entry)
-        kept = [e for e in entries if e["epoch"] < upto]
+        kept = [e for e in read_metrics_log(path) if e["epoch"] < upto]
         if self.dist.is_main:
             atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
         return kept
-
-
-def _log_entry_problem(entry: Any) -> str | None:
-    """What is wrong with one parsed metrics.jsonl line for the fields the trainer reads back (the
-    epoch to keep or drop, the seconds summed into the run's timings); None if nothing."""
-    if not isinstance(entry, dict):
-        return f"expected a JSON object, got {type(entry).__name__}"
-    if "epoch" not in entry:
-        return "'epoch' is missing"
-    epoch = entry["epoch"]
-    if type(epoch) is not int or epoch < 0:  # type(): a bool is an int to isinstance
-        return f"'epoch' must be a whole number >= 0, got {_shown(epoch)}"
-    if "train_s" not in entry:
-        return "'train_s' is missing"
-    for key in ("train_s", "eval_s"):
-        value = entry.get(key, 0.0)
-        if type(value) not in (int, float) or not math.isfinite(value) or value < 0:
-            return f"{key!r} must be a finite number of seconds >= 0, got {_shown(value)}"
-    return None
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def log_epoch(entry: dict[str, Any], epochs: int, select_metric: str, state: dict[str, Any]) -> None:
