@@ -205,7 +205,7 @@ def probe(run_dir: Path, real_ids: np.ndarray, clean_train, targets: np.ndarray)
     from advrec.runs.setup import build_protocol
 
     config, split, model = load_run(run_dir)
-    if not isinstance(model, Recommender):
+    if not isinstance(model, (Recommender, SequentialRecommender)):
         raise AdvrecError(
             f"{run_dir}: the poisoning probe scores users by id; {type(model).__name__} does not"
         )
