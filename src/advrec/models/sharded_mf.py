@@ -178,7 +178,9 @@ class ShardedMF(ShardedRecommender):
         batch = self._batch
         if batch is not None and batch[0]() is users:
             seen = batch[1].reshape(-1)
-            if seen.numel() == items.numel() and torch.equal(seen.sort().values, items.reshape(-1).sort().values):
+            if seen.numel() == items.numel() and torch.equal(
+                seen.sort().values, items.reshape(-1).sort().values
+            ):
                 return 0.5 * (batch[2].pow(2).sum() + batch[3].pow(2).sum())
         u, i = self._lookup(users, items)
         return 0.5 * (u.pow(2).sum() + i.pow(2).sum())

@@ -32,7 +32,8 @@ def require_torchrec(key: str) -> None:
     """Refuse, naming ``key``, when torchrec or fbgemm-gpu is not importable (before anything imports it)."""
     missing = [name for name in ("torchrec", "fbgemm_gpu") if importlib.util.find_spec(name) is None]
     if missing:
-        raise ConfigError(f"{key}: {' and '.join(missing)} is not installed; {SCALE_INSTALL}")
+        verb = "is" if len(missing) == 1 else "are"
+        raise ConfigError(f"{key}: {' and '.join(missing)} {verb} not installed; {SCALE_INSTALL}")
 
 
 def require_process_group(key: str) -> tuple[int, int]:
@@ -61,8 +62,8 @@ def fused_optimizer_params(cfg: OptimizerConfig) -> dict[str, Any]:
     if cfg.name == "adagrad":  # torch's Adagrad: eps 1e-10, no initial accumulator
         return {"optimizer": EmbOptimType.EXACT_ADAGRAD, "learning_rate": cfg.lr, "eps": 1e-10}
     raise ConfigError(
-        f"train.optimizer.name: {cfg.name!r} has no fused kernel for sharded tables on every device; "
-        "use sgd or adagrad"
+        f"train.optimizer.name: {cfg.name!r} has no fused kernel for sharded tables that equals torch's "
+        "(FBGEMM's Adam is lazy and has no CPU kernel); use sgd or adagrad"
     )
 
 
