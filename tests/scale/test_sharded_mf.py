@@ -77,10 +77,12 @@ def log(run: Path) -> list[dict]:
 
 
 APR = {"name": "apr", "method": "pgd", "pgd_steps": 2, "eps": 0.1, "start_epoch": 1}
+APR_RELATIVE = {"name": "apr", "method": "fgsm", "eps": 0.5, "eps_mode": "relative", "start_epoch": 1}
 CASES = {
     "row_wise-adagrad": ("row_wise", {"name": "adagrad", "lr": 0.05}, None),
     "table_wise-sgd": ("table_wise", {"name": "sgd", "lr": 0.5}, None),
     "row_wise-sgd-apr": ("row_wise", {"name": "sgd", "lr": 0.5}, APR),
+    "table_wise-adagrad-apr": ("table_wise", {"name": "adagrad", "lr": 0.05}, APR_RELATIVE),
 }
 RESUMED = config({"name": "sharded_mf", "sharding": "row_wise"}, {"name": "adagrad", "lr": 0.05}, epochs=4)
 
@@ -132,6 +134,11 @@ def test_two_sharded_ranks_equal_single_process_mf(tmp_path, sharded_runs, case)
         assert results["test"][key] == pytest.approx(value, abs=1e-4), key
     if adversary:
         assert all(("adv_loss" in entry) == (entry["epoch"] >= 1) for entry in log(sharded))
+        plain = train_single(tmp_path, config({"name": "mf"}, optimizer), "plain")
+        differs = (last(plain)["model"]["item_embedding.weight"] - a["model"]["item_embedding.weight"]).abs()
+        assert differs.max() > 1e-3, "the adversary changed nothing: the comparison would show nothing"
+    # the perturbations are built on the batch's rows: no whole table is gathered while an epoch trains
+    assert json.loads((sharded / "gathers.json").read_text()) == 0
 
 
 @pytest.mark.slow

@@ -79,6 +79,12 @@ class ShardedRecommender(Recommender):
         """Place the tables on the ranks, updated by ``optimizer``; return the optimizer to step."""
         raise NotImplementedError
 
+    def batch_tables(self, users: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The rows of each table the global batch uses (the batch last scored for this rank's ``users``),
+        the same on every rank; deltas of their shapes, given with the same ``users``, perturb these rows.
+        What an adversary perturbs instead of the whole tables."""
+        raise NotImplementedError
+
 
 class SequentialRecommender(ScoringModel):
     """A model that scores the next item after a history of items (SASRec, ...), not user ids.

@@ -37,6 +37,7 @@ from advrec.models.sharding import (
     require_torchrec,
     scatter_dense,
     shard_collection,
+    union_rows,
     weight_of,
 )
 
@@ -78,6 +79,7 @@ class ShardedMF(ShardedRecommender):
         self._initial: dict[str, torch.Tensor] | None = initial
         self.collection: torch.nn.Module | None = None
         self._batch: tuple[weakref.ref, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        self._batch_ids: tuple[weakref.ref, dict[str, torch.Tensor]] | None = None  # see batch_tables
 
     # -- placement ---------------------------------------------------------------------
     def shard(self, optimizer: OptimizerConfig, device: torch.device) -> FusedOptimizer:
@@ -161,13 +163,48 @@ class ShardedMF(ShardedRecommender):
         self._batch = (weakref.ref(users), items, u, i) if training else None
         return u, i
 
+    def batch_tables(self, users: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The rows of each table that the global batch uses, [K, dim] in the order of their sorted ids,
+        the same on every rank (a collective). The batch is the one whose scores were computed last for
+        ``users`` (this rank's slice); until the next batch, deltas of these shapes perturb these rows
+        (``score``), so an adversary needs neither the whole tables nor their gradients."""
+        batch = self._batch
+        if batch is None or batch[0]() is not users:
+            raise RuntimeError("batch_tables: score this batch first (its rows come from its lookup)")
+        _, items, u, i = batch
+        ids, rows = {}, {}
+        for name, index, looked_up in (("user", users, u), ("item", items, i)):
+            ids[name], rows[name] = union_rows(index.reshape(-1), looked_up.detach().reshape(-1, self.dim))
+        self._batch_ids = (weakref.ref(users), ids)
+        return rows
+
+    def _compact_for(self, users: torch.Tensor) -> bool:
+        """Whether deltas given with ``users`` perturb the batch's rows (``batch_tables`` was called)."""
+        return self._batch_ids is not None and self._batch_ids[0]() is users
+
+    def _compact_rows(self, name: str, deltas: Deltas, index: torch.Tensor) -> torch.Tensor:
+        assert self._batch_ids is not None
+        ids = self._batch_ids[1][name]
+        delta = deltas[name]
+        if tuple(delta.shape) != (len(ids), self.dim):
+            raise ValueError(
+                f"delta {name!r} has shape {tuple(delta.shape)}, the batch's rows {len(ids), self.dim}"
+            )
+        return gather_rows(delta, torch.searchsorted(ids, index))
+
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
-        self._check(deltas)
+        compact = bool(deltas) and self._compact_for(users)
+        if not compact:
+            self._check(deltas)
         u, i = self._rows(users, items)
         if deltas and "user" in deltas:
-            u = u + gather_rows(deltas["user"], users)
+            u = u + (
+                self._compact_rows("user", deltas, users) if compact else gather_rows(deltas["user"], users)
+            )
         if deltas and "item" in deltas:
-            i = i + gather_rows(deltas["item"], items)
+            i = i + (
+                self._compact_rows("item", deltas, items) if compact else gather_rows(deltas["item"], items)
+            )
         if items.dim() == 2:
             return (u.unsqueeze(1) * i).sum(-1)
         return (u * i).sum(-1)

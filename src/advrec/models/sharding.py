@@ -158,6 +158,32 @@ def gradient_division() -> bool:
     return bool(get_gradient_division())
 
 
+def union_rows(ids: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sorted distinct ids that any rank passed, and their rows, the same on every rank (collectives).
+
+    ``rows[k]`` is the row of ``ids[k]`` on this rank (a row looked up twice is the same row). Costs two
+    all-gathers of ids and one all-reduce of the union's rows: the size of a batch, not of a table. Each
+    rank writes the rows it has into a buffer of -inf and the all-reduce takes the maximum, which is
+    exactly the row (every rank that has it holds the same value)."""
+    device = ids.device
+    local, inverse = torch.unique(ids, return_inverse=True)
+    local_rows = torch.empty(len(local), rows.shape[1], dtype=rows.dtype, device=device)
+    local_rows[inverse] = rows
+    world = dist.get_world_size()
+    counts = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(world)]
+    dist.all_gather(counts, torch.tensor([len(local)], device=device))
+    padded = torch.full((int(max(c.item() for c in counts)),), -1, dtype=local.dtype, device=device)
+    padded[: len(local)] = local
+    everyone = [torch.empty_like(padded) for _ in range(world)]
+    dist.all_gather(everyone, padded)
+    union = torch.unique(torch.cat(everyone))
+    union = union[union >= 0]
+    buffer = torch.full((len(union), rows.shape[1]), -torch.inf, dtype=rows.dtype, device=device)
+    buffer[torch.searchsorted(union, local)] = local_rows
+    dist.all_reduce(buffer, op=dist.ReduceOp.MAX)
+    return union, buffer
+
+
 def is_sharded(value: Any) -> bool:
     return hasattr(value, "local_shards") and hasattr(value, "metadata")
 
