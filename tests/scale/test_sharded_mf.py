@@ -29,6 +29,7 @@ import yaml
 from advrec.cli.main import main
 from advrec.errors import ConfigError
 from advrec.models.sharding import fused_optimizer_params
+from advrec.runs.load import evaluate_run, load_run
 from advrec.train.checkpoint import load_checkpoint
 from advrec.train.config import TrainConfig
 from advrec.train.pairwise import refuse_for_sharded
@@ -196,3 +197,13 @@ def test_what_sharded_tables_cannot_train_with_is_refused(train, message):
             fused_optimizer_params(settings.optimizer)
         elif train.get("optimizer"):
             pytest.skip("the optimizer's check imports fbgemm_gpu")
+
+
+@pytest.mark.slow
+def test_a_finished_sharded_run_is_evaluated_in_one_process(sharded_runs):
+    """Its checkpoints hold the whole tables under mf's keys: read back as mf, without torchrun."""
+    run = sharded_runs / "row_wise-adagrad"
+    recorded = json.loads((run / "results.json").read_text())["test"]
+    config, _, model = load_run(run)
+    assert config.model.name == "sharded_mf" and type(model).__name__ == "MF"
+    assert evaluate_run(run) == pytest.approx(recorded, abs=1e-9)

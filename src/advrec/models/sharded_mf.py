@@ -234,7 +234,7 @@ class ShardedMF(ShardedRecommender):
         return lambda users: gather_rows(user, users) @ item.T
 
 
-@MODELS.register(ShardedMFConfig, sharded=True)
+@MODELS.register(ShardedMFConfig, sharded=True, dense="mf")
 def build_sharded_mf(
     cfg: ShardedMFConfig, train: Interactions, generator: torch.Generator, item_features=None
 ) -> ShardedMF:
