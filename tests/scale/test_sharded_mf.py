@@ -18,6 +18,7 @@ import importlib.util
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -207,3 +208,32 @@ def test_a_finished_sharded_run_is_evaluated_in_one_process(sharded_runs):
     config, _, model = load_run(run)
     assert config.model.name == "sharded_mf" and type(model).__name__ == "MF"
     assert evaluate_run(run) == pytest.approx(recorded, abs=1e-9)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_node_ranks_joined_by_c10d_rendezvous_equal_single_process_mf(tmp_path):
+    """Multi-node launch simulated on one machine: two torchrun agents (one per node, one rank each) meet
+    at a c10d rendezvous endpoint, as on two hosts; the run equals the single-process one."""
+    need_torchrec()
+    sharding, optimizer, _ = CASES["row_wise-adagrad"]
+    path = write(tmp_path, "c", config({"name": "sharded_mf", "sharding": sharding}, optimizer))
+    out = tmp_path / "two_nodes"
+    endpoint = f"127.0.0.1:{free_port()}"
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1"]
+    launcher += ["--rdzv-backend", "c10d", "--rdzv-endpoint", endpoint, "--rdzv-id", "two-nodes"]
+    command = [*launcher, "-m", "advrec", "train", str(path), "--quiet", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    for node in nodes:
+        _, err = node.communicate(timeout=240)
+        assert node.returncode == 0, err[-3000:]
+    single = train_single(tmp_path, config({"name": "mf"}, optimizer), "single")
+    assert json.loads((out / "results.json").read_text())["world_size"] == 2
+    for name, value in last(single)["model"].items():
+        assert torch.allclose(value, last(out)["model"][name], atol=1e-6), name

@@ -12,8 +12,9 @@ adversary's term) must reach the tables through one lookup, since each lookup's 
 step. The model therefore keeps the rows it looked up for the batch's users tensor and serves the batch's
 later calls (``reg_loss``, an adversary's scores) from them.
 
-Evaluation, checkpoints and perturbations (``embedding_tables``) use the whole tables, gathered on every
-rank: exact, but each rank then holds the whole tables for as long as it evaluates or saves.
+An adversary perturbs the rows the global batch looked up (``batch_tables``). Evaluation, checkpoints and
+whole-table perturbations (``embedding_tables``: the robustness probe) use the whole tables, gathered on
+every rank: exact, but each rank then holds the whole tables for as long as it evaluates or saves.
 """
 
 from __future__ import annotations
