@@ -97,6 +97,8 @@ class PairwiseProcedure(OneOptimizer):
         total, count = 0.0, 0
         batch_size = self.cfg.batch_size
         n_batches = -(-len(triples) // batch_size)
+        if not self.dist.every_rank_gets_rows(len(triples) - (n_batches - 1) * batch_size):
+            n_batches -= 1  # a last batch smaller than the world: every rank skips it (see distributed)
         bar = progress(
             range(n_batches), desc=f"epoch {epoch}", enabled=self.show_progress and self.dist.is_main
         )
