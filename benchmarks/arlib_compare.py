@@ -17,8 +17,9 @@ lines). This driver
 ARLib needs small changes to run on a CPU with current libraries; the driver makes them without editing
 ARLib's logic (``PATCHES`` and ``_RUNNER``): ``.cuda()`` returns its tensor or module unchanged;
 ``random.sample`` accepts a set again (Python 3.11 refuses one); PGA's torch index into a scipy matrix
-becomes a numpy index; ARLib's argument parsers read no command line (options are set on the parsed
-arguments); its model pickling is off; scikit-learn, imported but unused by the white-box attacks, is
+becomes a numpy index; DLAttack's deepcopy of a non-leaf tensor becomes a detached copy; ARLib's
+argument parsers read no command line (options are set on the parsed arguments); its model pickling is
+off; scikit-learn, imported but unused by the white-box attacks, is
 stubbed. ``ARLIB_FIXES`` names the attacks run a second time with their budget bug repaired (``+fix``):
 PGA's projection keeps ``maliciousFeedbackNum`` filler items instead of ``int(0 * n_items)`` = 0.
 
@@ -61,6 +62,7 @@ PATCHES = [
         "int(Pi.shape[0] * 0.05))\n",
         "int(Pi.shape[0] * 0.05))\n        maxRecNumItemInd = maxRecNumItemInd.numpy().ravel()\n",
     ),
+    ("attack/White/DLAttack.py", "torch.tensor(deepcopy(mat))", "mat.detach().clone()"),
 ]
 ARLIB_FIXES = {
     "PGA": [
@@ -180,7 +182,9 @@ def prepare_arlib(checkout: Path, work: Path, targets: str, fixes: list[tuple[st
     """A patched copy of the checkout in ``work`` (made once), its target file naming ``targets``."""
     if not (checkout / "data" / "clean" / "ml-100k" / "train.txt").exists():
         raise ConfigError(f"--arlib {checkout}: no data/clean/ml-100k/train.txt; expected an ARLib checkout")
-    if not (work / ".complete").exists():
+    stamp = json.dumps([PATCHES, fixes, targets])
+    done = work / ".complete"
+    if not done.exists() or done.read_text() != stamp:
         if work.exists():
             shutil.rmtree(work)
         shutil.copytree(checkout, work, ignore=shutil.ignore_patterns(".git", "douban", "ml-1M"))
@@ -194,7 +198,7 @@ def prepare_arlib(checkout: Path, work: Path, targets: str, fixes: list[tuple[st
             path.write_text(text.replace(old, new, 1))
         count = len([t for t in targets.split(",") if t.strip()])
         (work / "data" / "clean" / "ml-100k" / f"targetItem_unpopular_{count}.txt").write_text(targets)
-        (work / ".complete").write_text("")
+        done.write_text(stamp)
     return work
 
 

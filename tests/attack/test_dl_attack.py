@@ -38,12 +38,12 @@ def test_the_attack_loss_by_hand():
     s = DlAttackSettings(attack_users=1, kappa=0.0)
     gen = torch.Generator().manual_seed(0)
     top = torch.tensor([[0]])
-    loss = _attack_loss(Fixed(), (rated, torch.tensor([1]), np.array([0])), top, s, gen)
+    loss = _attack_loss(Fixed(), (rated, torch.tensor([1]), np.array([0]), top), s, gen)
     expected = torch.nn.functional.logsigmoid(torch.tensor(2.0)) - torch.nn.functional.logsigmoid(
         torch.tensor(-1.0)
     )
     assert torch.isclose(loss, expected)
-    floored = _attack_loss(Fixed(), (rated, torch.tensor([0]), np.array([0])), top, s, gen)
+    floored = _attack_loss(Fixed(), (rated, torch.tensor([0]), np.array([0]), top), s, gen)
     assert floored.item() == 0.0  # the target is the top item: gap 0, floored at -κ = 0
 
 
@@ -52,7 +52,7 @@ def test_tuning_with_the_attack_loss_raises_the_targets_in_real_users_rankings(s
     targets = _targets(train)
     model, rated, users, items, gen = _surrogate(train, SMALL)
     eligible = np.flatnonzero(~rated[:, targets].all(axis=1))
-    attack = (rated, torch.from_numpy(targets), eligible)
+    attack = (rated, torch.from_numpy(targets), eligible, _top_unrated(model, rated, SMALL.k))
 
     def mean_target_rank(m):
         with torch.no_grad():

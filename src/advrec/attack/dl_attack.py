@@ -9,8 +9,8 @@ Surrogate: NeuMF (the paper's NCF) trained pointwise, binary cross-entropy on ea
    ``inner_epochs`` more epochs on the data so far (the real users and the fake users built before v);
 2. a copy of it is tuned ``tune_epochs`` epochs on the sum of that recommendation loss and ``weight``
    times the attack loss: over real users u who lack the target t, with L_u the ``k`` unrated items u
-   now ranks highest, l_u = max(log max_{i∈L_u} ŷ_ui - log ŷ_ut, -κ), ŷ the predicted probability
-   (the paper's loss: it falls as t climbs into u's top-k);
+   ranks highest when v's tuning starts, l_u = max(log max_{i∈L_u} ŷ_ui - log ŷ_ut, -κ), ŷ the
+   predicted probability (the paper's loss: it falls as t climbs into u's top-k);
 3. v's filler items are the ``filler`` non-target items with the largest ŷ_vj · p_j in the tuned copy,
    where p_j, the selection weight of item j, starts at 1 and is multiplied by ``decay`` each time j is
    chosen (so the fake users do not all pick the same items); once every weight is below 1 they reset.
@@ -19,8 +19,10 @@ Departures, and why: the paper trains the surrogate afresh on the poisoned data 
 here it continues from the previous fake user's surrogate for ``inner_epochs`` epochs (the data differ
 by one profile), which makes the attack feasible on a CPU. ``weight``, ``decay``, the epochs and the
 surrogate's size are chosen here for that budget (the paper tunes its trade-off on its data); ``kappa``
-is 0 as in the paper. ARLib's version (a BPR surrogate, a margin loss on embeddings) left 27 of 28 fake
-users with the targets only on its ML-100K split; here every fake user gets exactly the budget's filler.
+defaults to 0 (a target already above the list stops counting). L_u is taken once per fake user, not
+per step (NeuMF's full scores are the costliest part). ARLib's version (a BPR surrogate, a margin loss
+on embeddings) left 27 of 28 fake users with the targets only on its ML-100K split; here every fake user
+gets exactly the budget's filler.
 """
 
 from __future__ import annotations
@@ -71,15 +73,14 @@ def _fit(
     epochs: int,
     s: DlAttackSettings,
     gen: torch.Generator,
-    attack: tuple[np.ndarray, torch.Tensor, np.ndarray] | None = None,
+    attack: tuple[np.ndarray, torch.Tensor, np.ndarray, torch.Tensor] | None = None,
 ) -> None:
     """``epochs`` epochs of pointwise BCE on the positives (users, items) with sampled negatives not in
     ``rated`` (a [n_users, n_items] bool matrix); with ``attack`` = (real users' rated mask, targets,
-    eligible real users) each batch adds ``s.weight`` times the attack loss."""
+    eligible real users, their top lists L_u) each batch adds ``s.weight`` times the attack loss."""
     n_items = rated.shape[1]
     pos_u, pos_i = torch.from_numpy(users), torch.from_numpy(items)
     for _ in range(epochs):
-        top = None if attack is None else _top_unrated(model, attack[0], s.k)
         order = torch.randperm(len(pos_u), generator=gen)
         for start in range(0, len(order), s.batch):
             idx = order[start : start + s.batch]
@@ -89,8 +90,8 @@ def _fit(
             labels = torch.zeros_like(i, dtype=torch.float32)
             labels[:, 0] = 1.0
             loss = binary_cross_entropy_with_logits(model.score(u, i.reshape(-1)), labels.reshape(-1))
-            if attack is not None and top is not None:
-                loss = loss + s.weight * _attack_loss(model, attack, top, s, gen)
+            if attack is not None:
+                loss = loss + s.weight * _attack_loss(model, attack, s, gen)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -107,23 +108,28 @@ def _negatives(rated: np.ndarray, users: torch.Tensor, m: int, n_items: int, gen
     return neg
 
 
-def _top_unrated(model: NeuMF, real_rated: np.ndarray, k: int) -> torch.Tensor:
-    """Each real user's ``k`` highest-scored unrated items [n_real, k] under the model now."""
+def _top_unrated(model: NeuMF, real_rated: np.ndarray, k: int, chunk: int = 128) -> torch.Tensor:
+    """Each real user's ``k`` highest-scored unrated items [n_real, k] under the model now (users in
+    chunks: NeuMF's full scores hold a [users, items, width] tensor)."""
+    out = []
     with torch.no_grad():
-        scores = model.full_scores(torch.arange(real_rated.shape[0]))
-        scores[torch.from_numpy(real_rated)] = float("-inf")
-        return torch.topk(scores, min(k, scores.shape[1]), dim=1).indices
+        for start in range(0, real_rated.shape[0], chunk):
+            users = torch.arange(start, min(start + chunk, real_rated.shape[0]))
+            scores = model.full_scores(users)
+            scores[torch.from_numpy(real_rated[start : start + chunk])] = float("-inf")
+            out.append(torch.topk(scores, min(k, scores.shape[1]), dim=1).indices)
+    return torch.cat(out)
 
 
-def _attack_loss(model: NeuMF, attack, top: torch.Tensor, s: DlAttackSettings, gen: torch.Generator):
+def _attack_loss(model: NeuMF, attack, s: DlAttackSettings, gen: torch.Generator):
     """Mean over sampled (real user, target) pairs with the user lacking the target of
     max(log max_{i∈L_u} ŷ_ui - log ŷ_ut, -κ), ŷ = σ(score)."""
-    _, targets, eligible = attack
+    real_rated, targets, eligible, top = attack
     pick = torch.randint(0, len(eligible), (s.attack_users,), generator=gen)
     users = torch.from_numpy(eligible[pick.numpy()])
     top_log = logsigmoid(model.score(users, top[users])).max(dim=1).values  # [b]
     target_log = logsigmoid(model.score(users, targets.expand(len(users), -1)))  # [b, t]
-    lacks = torch.from_numpy(~attack[0][users.numpy()][:, targets.numpy()])
+    lacks = torch.from_numpy(~real_rated[users.numpy()][:, targets.numpy()])
     gap = (top_log[:, None] - target_log).clamp_min(-s.kappa)
     return (gap * lacks).sum() / lacks.sum().clamp_min(1)
 
@@ -151,9 +157,11 @@ def dl_attack_fillers(
         users = np.concatenate([users, np.full(len(spec.targets), fake)])
         items = np.concatenate([items, spec.targets])
         _fit(model, opt, users, items, rated, s.inner_epochs, s, gen)
+        top = _top_unrated(model, real_rated, s.k)
         tuned = copy.deepcopy(model)
         tuned_opt = torch.optim.Adam(tuned.parameters(), lr=s.lr)
-        _fit(tuned, tuned_opt, users, items, rated, s.tune_epochs, s, gen, (real_rated, targets, eligible))
+        attack = (real_rated, targets, eligible, top)
+        _fit(tuned, tuned_opt, users, items, rated, s.tune_epochs, s, gen, attack)
         with torch.no_grad():
             prob = torch.sigmoid(tuned.full_scores(torch.tensor([fake])))[0].numpy().astype(np.float64)
         key = prob * weights
