@@ -31,3 +31,23 @@ def synthetic_split():
     raw = make_synthetic(SyntheticConfig(n_users=80, n_items=120, interactions_per_user=20, seed=3))
     data = Interactions.from_raw(raw.users, raw.items, raw.ratings, raw.timestamps)
     return ratio_split(data, (0.8, 0.1, 0.1), np.random.default_rng(0))
+
+
+@pytest.fixture
+def rare_targets(synthetic_split) -> np.ndarray:
+    """Two items of the synthetic split's TRAIN with exactly 2 interactions: targets with room to rise."""
+    counts = np.bincount(synthetic_split.train.items, minlength=synthetic_split.train.n_items)
+    return np.flatnonzero(counts == 2)[:2]
+
+
+@pytest.fixture
+def random_rows():
+    """``(targets, n_fake, filler, n_items, seed) -> [targets + random filler per fake user]``: the
+    random profiles of the same shape that a paper's attack must beat."""
+    from advrec.attack.profiles import random_items
+
+    def rows(targets, n_fake, filler, n_items, seed):
+        fillers = random_items(n_fake, filler, n_items, targets, np.random.default_rng(seed))
+        return [np.concatenate([targets, row]) for row in fillers]
+
+    return rows

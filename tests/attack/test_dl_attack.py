@@ -12,11 +12,6 @@ from advrec.models.neumf import NeuMF
 SMALL = DlAttackSettings(dim=8, mlp_layers=[16, 8], epochs=8, tune_epochs=3, batch=256, k=5, attack_users=64)
 
 
-def _targets(train, k=2):
-    counts = np.bincount(train.items, minlength=train.n_items)
-    return np.flatnonzero(counts == 2)[:k]
-
-
 def _surrogate(train, s, seed=0):
     gen = torch.Generator().manual_seed(seed)
     rated = train.csr().toarray() > 0
@@ -47,9 +42,9 @@ def test_the_attack_loss_by_hand():
     assert floored.item() == 0.0  # the target is the top item: gap 0, floored at -κ = 0
 
 
-def test_tuning_with_the_attack_loss_raises_the_targets_in_real_users_rankings(synthetic_split):
+def test_tuning_with_the_attack_loss_raises_the_targets_in_real_users_rankings(synthetic_split, rare_targets):
     train = synthetic_split.train
-    targets = _targets(train)
+    targets = rare_targets
     model, rated, users, items, gen = _surrogate(train, SMALL)
     eligible = np.flatnonzero(~rated[:, targets].all(axis=1))
     attack = (rated, torch.from_numpy(targets), eligible, _top_unrated(model, rated, SMALL.k))
@@ -73,9 +68,9 @@ def test_top_unrated_skips_rated_items():
     assert _top_unrated(model, rated, 1)[0].tolist() == [3]
 
 
-def test_fake_users_hold_the_budget_differ_and_are_seeded(synthetic_split):
+def test_fake_users_hold_the_budget_differ_and_are_seeded(synthetic_split, rare_targets):
     train = synthetic_split.train
-    spec = AttackSpec(n_fake=4, filler=10, targets=_targets(train))
+    spec = AttackSpec(n_fake=4, filler=10, targets=rare_targets)
     a = dl_attack(spec, train, np.random.default_rng(0), SMALL)
     b = dl_attack(spec, train, np.random.default_rng(0), SMALL)
     assert np.array_equal(a.items, b.items) and np.array_equal(a.ratings, b.ratings)
@@ -85,14 +80,16 @@ def test_fake_users_hold_the_budget_differ_and_are_seeded(synthetic_split):
     assert len({frozenset(r) for r in rows}) == 4  # the decayed selection weights diversify them
 
 
-def test_dl_profiles_raise_the_targets_more_than_random_ones_in_a_retrained_surrogate(synthetic_split):
+def test_dl_profiles_raise_the_targets_more_than_random_ones_in_a_retrained_surrogate(
+    synthetic_split, rare_targets
+):
     """A NeuMF surrogate retrained on [R; fakes] ranks the targets higher for real users who lack them
     after DLAttack's profiles than after random profiles of the same shape (same training seed)."""
     from advrec.attack.inject import inject
     from advrec.attack.profiles import random_attack
 
     train = synthetic_split.train
-    targets = _targets(train)
+    targets = rare_targets
     spec = AttackSpec(n_fake=6, filler=10, targets=targets)
 
     def mean_rank(profiles):

@@ -6,7 +6,7 @@ import torch
 
 from advrec.attack.optimised import fit_als, poisoned_scores
 from advrec.attack.pga import PgaSettings, integrity_utility, pga_attack, pga_ratings, project_to_budget
-from advrec.attack.profiles import AttackSpec, random_items
+from advrec.attack.profiles import AttackSpec
 
 SMALL = PgaSettings(dim=8, reg=1.0, als_iters=10, steps=15)
 
@@ -26,15 +26,10 @@ def test_projection_keeps_exactly_the_budget_outside_the_targets():
     assert len(set(kept[1].tolist())) == 2 and 2 not in kept[1]  # all-zero row: still 2 filler items
 
 
-def _targets(train, k=2):
-    counts = np.bincount(train.items, minlength=train.n_items)
-    return np.flatnonzero(counts == 2)[:k]
-
-
-def test_ascent_raises_the_surrogate_utility(synthetic_split):
+def test_ascent_raises_the_surrogate_utility(synthetic_split, rare_targets):
     train = synthetic_split.train
     r = torch.from_numpy(train.csr().toarray().astype(np.float64))
-    spec = AttackSpec(n_fake=4, filler=10, targets=_targets(train))
+    spec = AttackSpec(n_fake=4, filler=10, targets=rare_targets)
 
     def utility(settings, seed):
         x = pga_ratings(spec, r, settings, np.random.default_rng(seed))
@@ -46,11 +41,13 @@ def test_ascent_raises_the_surrogate_utility(synthetic_split):
     assert utility(SMALL, 0) > start + 1e-4
 
 
-def test_pga_profiles_raise_the_target_score_more_than_random_ones(synthetic_split):
+def test_pga_profiles_raise_the_target_score_more_than_random_ones(
+    synthetic_split, rare_targets, random_rows
+):
     """Under the ALS surrogate PGA optimised against (same seeded stream), its discrete profiles raise the
     targets' mean score over real users more than random profiles of the same shape do."""
     train = synthetic_split.train
-    targets = _targets(train)
+    targets = rare_targets
     spec = AttackSpec(n_fake=4, filler=10, targets=targets)
     prof = pga_attack(spec, train, np.random.default_rng(0), SMALL)
     r = torch.from_numpy(train.csr().toarray().astype(np.float64))
@@ -64,16 +61,13 @@ def test_pga_profiles_raise_the_target_score_more_than_random_ones(synthetic_spl
         return integrity_utility(poisoned_scores(r, x, p, q, SMALL.reg), r, torch.from_numpy(targets)).item()
 
     chosen = utility([prof.items[prof.users == u] for u in range(4)])
-    randoms = [
-        utility([np.concatenate([targets, row]) for row in random_items(4, 10, train.n_items, targets, rng)])
-        for rng in (np.random.default_rng(k) for k in range(5))
-    ]
+    randoms = [utility(random_rows(targets, 4, 10, train.n_items, k)) for k in range(5)]
     assert chosen > max(randoms)
 
 
-def test_every_fake_user_holds_the_budget_and_the_attack_is_seeded(synthetic_split):
+def test_every_fake_user_holds_the_budget_and_the_attack_is_seeded(synthetic_split, rare_targets):
     train = synthetic_split.train
-    spec = AttackSpec(n_fake=5, filler=12, targets=_targets(train))
+    spec = AttackSpec(n_fake=5, filler=12, targets=rare_targets)
     a = pga_attack(spec, train, np.random.default_rng(3), SMALL)
     b = pga_attack(spec, train, np.random.default_rng(3), SMALL)
     c = pga_attack(spec, train, np.random.default_rng(4), SMALL)

@@ -4,7 +4,7 @@ attack's effect in its surrogate."""
 import numpy as np
 import torch
 
-from advrec.attack.profiles import AttackSpec, random_items
+from advrec.attack.profiles import AttackSpec
 from advrec.attack.revadv import (
     RevAdvSettings,
     _adam_step,
@@ -76,25 +76,20 @@ def test_target_hit_by_hand():
     assert target_hit(scores, r, torch.tensor([1]), 1) == 0.5
 
 
-def _targets(train, k=2):
-    counts = np.bincount(train.items, minlength=train.n_items)
-    return np.flatnonzero(counts == 2)[:k]
-
-
-def test_outer_steps_lower_the_adversarial_loss(synthetic_split):
+def test_outer_steps_lower_the_adversarial_loss(synthetic_split, rare_targets):
     train = synthetic_split.train
-    spec = AttackSpec(n_fake=4, filler=10, targets=_targets(train))
+    spec = AttackSpec(n_fake=4, filler=10, targets=rare_targets)
     _, trace = revadv_fillers(spec, train, np.random.default_rng(0), SMALL)
     losses = [loss for _, loss in trace]
     assert len(trace) == SMALL.outer_epochs + 1
     assert min(losses[1:]) < losses[0] - 1.0
 
 
-def test_revadv_profiles_beat_random_ones_in_the_surrogate(synthetic_split):
+def test_revadv_profiles_beat_random_ones_in_the_surrogate(synthetic_split, rare_targets, random_rows):
     """Retrained from the attack's own seed on [R; fake profiles], the WMF surrogate ranks the targets
     into more real users' top-k with RevAdv's profiles than with random ones of the same shape."""
     train = synthetic_split.train
-    targets = _targets(train)
+    targets = rare_targets
     spec = AttackSpec(n_fake=4, filler=10, targets=targets)
     prof = revadv_attack(spec, train, np.random.default_rng(0), SMALL)
     seed = int(np.random.default_rng(0).integers(2**62))  # the attack's first draw: its surrogate's seed
@@ -108,16 +103,13 @@ def test_revadv_profiles_beat_random_ones_in_the_surrogate(synthetic_split):
         return target_hit(p[: r.shape[0]] @ q.T, r, torch.from_numpy(targets), SMALL.k)
 
     chosen = hit([prof.items[prof.users == u] for u in range(4)])
-    randoms = [
-        hit([np.concatenate([targets, row]) for row in random_items(4, 10, train.n_items, targets, rng)])
-        for rng in (np.random.default_rng(k) for k in range(5))
-    ]
+    randoms = [hit(random_rows(targets, 4, 10, train.n_items, k)) for k in range(5)]
     assert chosen > max(randoms)
 
 
-def test_every_fake_user_holds_the_budget_and_the_attack_is_seeded(synthetic_split):
+def test_every_fake_user_holds_the_budget_and_the_attack_is_seeded(synthetic_split, rare_targets):
     train = synthetic_split.train
-    spec = AttackSpec(n_fake=3, filler=9, targets=_targets(train))
+    spec = AttackSpec(n_fake=3, filler=9, targets=rare_targets)
     a = revadv_attack(spec, train, np.random.default_rng(2), SMALL)
     b = revadv_attack(spec, train, np.random.default_rng(2), SMALL)
     assert np.array_equal(a.items, b.items) and np.array_equal(a.ratings, b.ratings)
