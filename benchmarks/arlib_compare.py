@@ -218,7 +218,7 @@ def run_arlib(work: Path, attack: str, seed: int, size: float, epochs: int, out:
         "seed": seed,
         "size": size,
         "epochs": epochs,
-        "out": str(out.with_suffix(".tmp")),
+        "out": str(out.with_suffix(".tmp").resolve()),  # the runner works in the ARLib copy
     }
     log = out.with_suffix(".log")
     with open(log, "w") as fh:
