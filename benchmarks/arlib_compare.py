@@ -84,7 +84,7 @@ CATEGORY = {
 # the recommender ARLib's attack uses as its surrogate (PGA differentiates a graph adjacency: LightGCN)
 SURROGATE = {"PGA": "LightGCN"}
 
-_RUNNER = r"""
+_PREAMBLE = r"""
 import importlib, json, random, sys, time, types
 from copy import deepcopy
 cfg = json.loads(sys.argv[1])
@@ -106,6 +106,11 @@ from conf.attack_parser import attack_parse_args
 from conf.recommend_parser import recommend_parse_args
 from util.DataLoader import DataLoader
 from util.tool import seedSet
+"""
+
+_RUNNER = (
+    _PREAMBLE
+    + r"""
 rargs, aargs = recommend_parse_args(), attack_parse_args()
 rargs.dataset, rargs.model_name, rargs.seed = "ml-100k", cfg["surrogate"], cfg["seed"]
 rargs.load = rargs.save = False
@@ -141,9 +146,59 @@ for fake in range(n_real, poisoned.shape[0]):
         if value != 0:
             rows.append((fake - n_real, data.id2item[item], float(value)))
 targets = [data.id2item[i] for i in attack.targetItem]
-json.dump({"rows": rows, "n_fake": poisoned.shape[0] - n_real, "targets": targets,
-           "surrogate_s": trained - start, "attack_s": done - trained}, open(cfg["out"], "w"))
+result = {"rows": rows, "n_fake": poisoned.shape[0] - n_real, "targets": targets,
+          "surrogate_s": trained - start, "attack_s": done - trained}
+json.dump(result, open(cfg["out"], "w"))
 """
+)
+
+# ARLib's own victim (GMF, as its main.py retrains one) on the clean split plus given fake rows
+_VICTIM = (
+    _PREAMBLE
+    + r"""
+import os, shutil
+from recommender.GMF import GMF
+from util.metrics import AttackMetric
+rargs = recommend_parse_args()
+rargs.model_name, rargs.seed, rargs.load, rargs.save = "GMF", cfg["seed"], False, False
+rargs.maxEpoch = cfg["epochs"]
+folder = "data/poison/" + cfg["tag"] + "/"
+os.makedirs(folder, exist_ok=True)
+made = json.load(open(cfg["profiles"]))
+with open("data/clean/ml-100k/train.txt") as fh:
+    lines = fh.read().rstrip("\n").split("\n")
+lines += ["fakeUser%d %s %s" % (u, item, value) for u, item, value in made["rows"]]
+with open(folder + "train.txt", "w") as fh:
+    fh.write("\n".join(lines) + "\n")
+for part in ("val.txt", "test.txt"):
+    shutil.copyfile("data/clean/ml-100k/" + part, folder + part)
+rargs.data_path, rargs.dataset = "data/poison/", cfg["tag"]
+seedSet(cfg["seed"])
+data = DataLoader(rargs)
+victim = GMF(rargs, data)
+start = time.perf_counter()
+victim.train()
+train_s = time.perf_counter() - start
+targets = [data.item[t] for t in made["targets"]]
+shipped = AttackMetric(victim, targets, [10, 50]).hitRate()  # ARLib's: over every user, rated items too
+hits, ranks = {10: 0, 50: 0}, []
+for user in data.user:
+    if user.startswith("fakeUser"):
+        continue
+    scores = victim.predict(user)
+    rated = [data.item[i] for i in data.training_set_u[user]]
+    scores[rated] = -np.inf
+    for t in targets:
+        if t not in rated:  # real users who lack the target, their rated items excluded
+            rank = int((scores > scores[t]).sum()) + 1
+            ranks.append(rank)
+            for k in hits:
+                hits[k] += rank <= k
+json.dump({"shipped_hit@10": shipped[0], "shipped_hit@50": shipped[1], "hit@10": hits[10] / len(ranks),
+           "hit@50": hits[50] / len(ranks), "mean_rank": float(np.mean(ranks)), "train_s": train_s,
+           "epochs": rargs.maxEpoch}, open(cfg["out"], "w"))
+"""
+)
 
 
 def _args() -> argparse.Namespace:
@@ -157,6 +212,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--targets", default=UNPOPULAR, help="original item ids")
     parser.add_argument("--arlib-attacks", default="RandomAttack,BandwagonAttack,AUSH,DLAttack,PGA,PGA+fix")
     parser.add_argument("--arlib-epochs", type=int, default=30, help="ARLib's surrogate training epochs")
+    parser.add_argument(
+        "--arlib-victim", action="store_true", help="also retrain ARLib's GMF on its poisoned data"
+    )
     parser.add_argument("--advrec-attacks", default="random,bandwagon,pga,revadv,dl-attack,template")
     parser.add_argument("--attack-set", action="append", default=[], help="ATTACK.key=value (advrec)")
     parser.add_argument("--out", default="runs/arlib_compare")
@@ -220,13 +278,32 @@ def run_arlib(work: Path, attack: str, seed: int, size: float, epochs: int, out:
         "epochs": epochs,
         "out": str(out.with_suffix(".tmp").resolve()),  # the runner works in the ARLib copy
     }
+    return _run(work, _RUNNER, cfg, out, f"ARLib {attack} (seed {seed})")
+
+
+def run_arlib_victim(work: Path, profiles: Path, seed: int, epochs: int, out: Path) -> dict[str, Any]:
+    """ARLib's GMF retrained on its split plus the fake rows of ``profiles``: ARLib's own target hit rate
+    and the one over real users who lack each target, cached in ``out``."""
+    if out.exists():
+        return read_json_object(out)
+    cfg = {
+        "seed": seed,
+        "epochs": epochs,
+        "profiles": str(profiles.resolve()),
+        "tag": f"{profiles.parent.name}-seed{seed}",
+        "out": str(out.with_suffix(".tmp").resolve()),
+    }
+    return _run(work, _VICTIM, cfg, out, f"ARLib's victim on {profiles}")
+
+
+def _run(work: Path, code: str, cfg: dict[str, Any], out: Path, what: str) -> dict[str, Any]:
     log = out.with_suffix(".log")
     with open(log, "w") as fh:
         proc = subprocess.run(
-            [sys.executable, "-c", _RUNNER, json.dumps(cfg)], cwd=work, stdout=fh, stderr=subprocess.STDOUT
+            [sys.executable, "-c", code, json.dumps(cfg)], cwd=work, stdout=fh, stderr=subprocess.STDOUT
         )
     if proc.returncode != 0:
-        raise RuntimeError(f"ARLib {attack} (seed {seed}) failed; its output: {log}")
+        raise RuntimeError(f"{what} failed; its output: {log}")
     Path(cfg["out"]).replace(out)
     return read_json_object(out)
 
@@ -276,7 +353,8 @@ def main() -> None:
     arlib_attacks = [a for a in args.arlib_attacks.split(",") if a]
     advrec_attacks = [a for a in args.advrec_attacks.split(",") if a]
     works = {}
-    for variant in {a.endswith("+fix") for a in arlib_attacks}:
+    variants = {a.endswith("+fix") for a in arlib_attacks} | ({False} if args.arlib_victim else set())
+    for variant in variants:
         fixes = [p for name in ARLIB_FIXES for p in ARLIB_FIXES[name]] if variant else []
         works[variant] = prepare_arlib(
             checkout, out / ("arlib-fixed" if variant else "arlib"), args.targets, fixes
@@ -301,6 +379,18 @@ def main() -> None:
             f"seed {seed}: clean victim {time.perf_counter() - t0:.0f} s; "
             f"{n_fake} fake users, filler {filler}"
         )
+        if args.arlib_victim:  # ARLib's victim on the clean split: its "before"
+            folder = out / f"seed{seed}" / "arlib-none"
+            folder.mkdir(parents=True, exist_ok=True)
+            none = folder / "profiles.json"
+            if not none.exists():
+                atomic_write_json(none, {"rows": [], "n_fake": 0, "targets": target_ids})
+            clean_victim = run_arlib_victim(
+                works[False], none, seed, args.arlib_epochs, folder / "arlib_victim.json"
+            )
+            rows.append(
+                {"tool": "ARLib", "attack": "none (clean)", "seed": seed, "arlib_victim": clean_victim}
+            )
         for attack in arlib_attacks:
             folder = out / f"seed{seed}" / f"arlib-{attack}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -316,6 +406,12 @@ def main() -> None:
                 raise RuntimeError(f"ARLib {attack} attacked {made['targets']}, not {target_ids}")
             profiles = profiles_of(made["rows"], made["n_fake"], train)
             result = measure_injected(config, folder, clean_dir, profiles, targets)
+            if args.arlib_victim:
+                work = works[attack.endswith("+fix")]
+                victim = folder / "arlib_victim.json"
+                result["arlib_victim"] = run_arlib_victim(
+                    work, folder / "profiles.json", seed, args.arlib_epochs, victim
+                )
             rows.append(
                 _row("ARLib", attack, seed, profiles, targets, result, made["surrogate_s"] + made["attack_s"])
             )
@@ -356,6 +452,7 @@ def _row(tool, attack, seed, profiles, targets, result, seconds) -> dict[str, An
         "before": result["before"],
         "after": result["after"],
         "seconds": seconds,
+        **({"arlib_victim": result["arlib_victim"]} if "arlib_victim" in result else {}),
     }
 
 
@@ -375,6 +472,8 @@ def _table(rows, seeds) -> str:
         "| tool | attack | filler/fake | targets-only fakes | HR@10 | HR@50 | NDCG@50 | mean rank | s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    victims = [r for r in rows if "arlib_victim" in r]
+    rows = [r for r in rows if "after" in r]  # the ARLib victim's clean row has only its own block
     order = list(dict.fromkeys((r["tool"], r["attack"]) for r in rows))
     before = {k: np.mean([r["before"][k] for r in rows]) for k in keys}
     lines.append(
@@ -392,6 +491,22 @@ def _table(rows, seeds) -> str:
             + " | ".join(cells)
             + f" | {np.mean([r['seconds'] for r in group]):.0f} |"
         )
+    if victims:
+        lines += [
+            "\nARLib's own victim (its GMF retrained on the poisoned data): ARLib's hit rate (over every"
+            " user, fake users and rated items included) and the hit rate over real users who lack each"
+            " target\n",
+            "| attack | ARLib HR@10 | ARLib HR@50 | HR@10 | HR@50 | mean rank |",
+            "|---|---|---|---|---|---|",
+        ]
+        for attack in dict.fromkeys(r["attack"] for r in victims):
+            group = [r["arlib_victim"] for r in victims if r["attack"] == attack]
+            cells = [
+                np.mean([g[k] for g in group])
+                for k in ("shipped_hit@10", "shipped_hit@50", "hit@10", "hit@50")
+            ]
+            rank = np.mean([g["mean_rank"] for g in group])
+            lines.append(f"| {attack} | " + " | ".join(f"{c:.4f}" for c in cells) + f" | {rank:.0f} |")
     return "\n".join(lines) + "\n"
 
 
