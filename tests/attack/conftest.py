@@ -51,3 +51,28 @@ def random_rows():
         return [np.concatenate([targets, row]) for row in fillers]
 
     return rows
+
+
+@pytest.fixture
+def als_score_vs_random(random_rows):
+    """``(profiles, targets, r, p, q, reg) -> (attack's score, best of 5 random profiles' score)``: the
+    targets' mean score over the real users who lack them once the ALS surrogate (P, Q fitted on R) is
+    refitted with the fake users; random profiles of the same shape from seeds 0-4."""
+    import torch
+
+    from advrec.attack.optimised import poisoned_scores
+    from advrec.attack.pga import integrity_utility
+
+    def compare(profiles, targets, r, p, q, reg):
+        def score(rows) -> float:
+            x = torch.zeros(len(rows), r.shape[1], dtype=r.dtype)
+            for u, items in enumerate(rows):
+                x[u, items] = 1.0
+            return integrity_utility(poisoned_scores(r, x, p, q, reg), r, torch.from_numpy(targets)).item()
+
+        rows = [profiles.items[profiles.users == u] for u in range(profiles.n_fake)]
+        filler = len(rows[0]) - len(targets)
+        randoms = [score(random_rows(targets, profiles.n_fake, filler, r.shape[1], k)) for k in range(5)]
+        return score(rows), max(randoms)
+
+    return compare

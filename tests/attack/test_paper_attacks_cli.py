@@ -21,6 +21,7 @@ FAST = {
     "pga": ["dim=4", "steps=3"],
     "revadv": ["dim=4", "epochs=4", "unroll=2", "outer_epochs=2"],
     "dl-attack": ["dim=4", "mlp_layers=[8,4]", "epochs=2", "tune_epochs=1", "batch=256"],
+    "legup": ["dim=4", "hidden=8", "steps=3"],
 }
 
 
@@ -38,7 +39,8 @@ def test_paper_attacks_run_through_the_cli(attack, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "attack, setting", [("pga", "step=0"), ("revadv", "momentum=1.5"), ("dl-attack", "bogus=1")]
+    "attack, setting",
+    [("pga", "step=0"), ("revadv", "momentum=1.5"), ("dl-attack", "bogus=1"), ("legup", "steps=0")],
 )
 def test_bad_settings_are_one_line_errors(attack, setting, tmp_path, capsys):
     config = tmp_path / "victim.yaml"
