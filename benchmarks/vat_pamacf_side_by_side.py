@@ -33,7 +33,8 @@ and reused on a rerun.
 Usage::
 
     python benchmarks/vat_pamacf_side_by_side.py --vat-checkout PATH --pamacf-checkout PATH \\
-        --data-root ../shared/data --out runs/vat-pamacf [--seeds 2024,2025,2026] [--epochs 30]
+        --data-root ../shared/data --out runs/vat-pamacf [--seeds 2024,2025,2026] [--epochs 30] \
+        [--methods none,vat,pamacf] [--eps vat=0.3,pamacf=0.3]
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ AUTHORS_NAME = {"none": "none", "apr": "APR", "vat": "VAT", "pamacf": "PamaCF"}
 BEGIN_ADV = 5  # their first adversarial epoch, counted from 1
 
 
-def advrec_sets(method: str, seed: int, epochs: int) -> list[str]:
+def advrec_sets(method: str, seed: int, epochs: int, eps: dict[str, float]) -> list[str]:
     sets = [
         f"seed={seed}",
         "threads=1",
@@ -70,7 +71,7 @@ def advrec_sets(method: str, seed: int, epochs: int) -> list[str]:
         "train.kernel=autograd",  # the loop the adversaries train in (plain MF has a faster fused kernel)
     ]
     if method != "none":
-        sets += [f"adversary.name={method}", f"adversary.eps={AUTHORS_EPS[method]}"]
+        sets += [f"adversary.name={method}", f"adversary.eps={eps[method]}"]
         sets += [f"adversary.start_epoch={BEGIN_ADV - 1}", "adversary.reg_adv=1.0"]
     return sets
 
@@ -82,6 +83,13 @@ def run(cmd: list[str], log: Path) -> None:
         done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(cmd)}; see {log}")
+
+
+def tag(method: str, args: argparse.Namespace) -> str:
+    """A run's folder name: the method, and its ε where it is not the authors' Gowalla value."""
+    if method == "none" or args.eps[method] == AUTHORS_EPS[method]:
+        return method
+    return f"{method}-eps{args.eps[method]}"
 
 
 def read_pairs(path: Path) -> list[tuple[str, str]]:
@@ -125,14 +133,14 @@ def advrec_scores(folder: Path) -> tuple[np.ndarray, list[str], list[str]]:
 
 
 def advrec_run(method: str, seed: int, args: argparse.Namespace) -> dict:
-    folder = args.out / f"advrec-{method}-s{seed}"
+    folder = args.out / f"advrec-{tag(method, args)}-s{seed}"
     if not (folder / "results.json").exists():
         cmd = [sys.executable, "-m", "advrec", "train", str(CONFIG), "--data-root", str(args.data_root)]
         cmd += ["--out", str(folder), "--quiet"]
-        for item in advrec_sets(method, seed, args.epochs):
+        for item in advrec_sets(method, seed, args.epochs, args.eps):
             cmd += ["--set", item]
         args.out.mkdir(parents=True, exist_ok=True)
-        run(cmd, args.out / f"advrec-{method}-s{seed}.log")
+        run(cmd, args.out / f"advrec-{tag(method, args)}-s{seed}.log")
     results = json.loads((folder / "results.json").read_text())
     log = [json.loads(x) for x in (folder / "metrics.jsonl").read_text().splitlines()]
     metrics = evaluate(*advrec_scores(folder), args.data_root / SPLIT)
@@ -145,16 +153,16 @@ def advrec_run(method: str, seed: int, args: argparse.Namespace) -> dict:
 
 
 def authors_run(method: str, seed: int, args: argparse.Namespace) -> dict:
-    folder = args.out / f"authors-{method}-s{seed}"
+    folder = args.out / f"authors-{tag(method, args)}-s{seed}"
     if not (folder / "scores.npy").exists():
         checkout = args.pamacf_checkout if method == "pamacf" else args.vat_checkout
         cmd = [sys.executable, str(Path(__file__).with_name("vat_pamacf_authors_driver.py")), str(checkout)]
         cmd += [str(args.data_root / SPLIT), str(folder), "--defense", AUTHORS_NAME[method]]
         cmd += ["--seed", str(seed), "--epochs", str(args.epochs), "--begin-adv", str(BEGIN_ADV)]
         if method != "none":
-            cmd += ["--eps", str(AUTHORS_EPS[method])]
+            cmd += ["--eps", str(args.eps[method])]
         args.out.mkdir(parents=True, exist_ok=True)
-        run(cmd, args.out / f"authors-{method}-s{seed}.log")
+        run(cmd, args.out / f"authors-{tag(method, args)}-s{seed}.log")
     scores = np.load(folder / "scores.npy")
     users = (folder / "users.txt").read_text().split()
     items = (folder / "items.txt").read_text().split()
@@ -185,7 +193,13 @@ def main() -> None:
     parser.add_argument("--seeds", default="2024,2025,2026")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument(
+        "--eps",
+        default="",
+        help="METHOD=ε,... instead of the authors' Gowalla values, e.g. vat=0.3,pamacf=0.3",
+    )
     args = parser.parse_args()
+    args.eps = {**AUTHORS_EPS, **{k: float(v) for k, v in (x.split("=") for x in args.eps.split(",") if x)}}
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = [m for m in args.methods.split(",") if m]
     if "none" not in methods:
@@ -201,7 +215,7 @@ def main() -> None:
                 flush=True,
             )
     lines = [
-        f"seeds {', '.join(map(str, seeds))}; {args.epochs} epochs; one evaluator for both codes",
+        f"seeds {', '.join(map(str, seeds))}; {args.epochs} epochs; ε {args.eps}; one evaluator for both",
         "",
         "| method | code | NDCG@10 | Recall@20 | advrec's own NDCG@10 | best epoch | s / epoch "
         "| cost ÷ plain |",
