@@ -37,14 +37,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="filler items per profile: a share of the catalogue (< 1) or a count (default: the mean "
         "real training profile length)",
     )
-    attack.add_argument("--defence", default="none", help="none, apr, filter or filter+apr (default: none)")
+    attack.add_argument(
+        "--defence",
+        default="none",
+        help="a registered defence: none (the default), apr, vat, pamacf, filter or filter+apr (a wrong name "
+        "lists them); its settings with --defence-set",
+    )
     attack.add_argument(
         "--defence-set",
         dest="defence_overrides",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a setting of the defence, e.g. --defence-set adversary.eps=0.25 (repeatable)",
+        help="a setting of the defence, e.g. --defence-set adversary.eps=0.25 or adversary.lam=1.5 for vat "
+        "and pamacf (repeatable; docs/reference/config.md lists every key)",
     )
     attack.add_argument(
         "--detector",

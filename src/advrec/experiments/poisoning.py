@@ -150,9 +150,10 @@ def _train_defended(defence: Defence, config: RunConfig, folder: Path, show_prog
     except NothingSelected:
         if not defence.adversarial:
             raise
-        plateau = getattr(victim.adversary, "start_after_plateau", "?")  # APR's setting
+        plateau = getattr(victim.adversary, "start_after_plateau", "?")  # the APR family's setting
+        method = type(victim.adversary).__name__.removesuffix("Config")  # APR, VAT, PamaCF
         raise AdvrecError(
-            f"--defence {defence.name}: APR pre-trains the victim until its valid NDCG@10 has not "
+            f"--defence {defence.name}: {method} pre-trains the victim until its valid NDCG@10 has not "
             f"improved for {plateau} evaluations, and the victim's train.epochs ({config.train.epochs}) "
             "ended before that; raise train.epochs in the victim's config (and use a new --out)"
         ) from None
