@@ -9,7 +9,7 @@ from advrec.runs.config import parse_config
 
 
 def test_registry_and_victim_configs():
-    assert set(DEFENCES.names()) == {"none", "apr", "vat", "pamacf", "filter", "filter+apr"}
+    assert set(DEFENCES.names()) == {"none", "apr", "vat", "pamacf", "filter", "filter+apr", "text-filter"}
     victim = parse_config({"model": {"dim": 8}})
     assert build_defence("none").victim_config(victim) == victim
     apr = build_defence("apr").victim_config(victim)

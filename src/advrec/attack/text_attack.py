@@ -96,34 +96,14 @@ def text_attack_run(
     ``encoder``: a :class:`~advrec.data.text_encoder.TextEncoder` to use instead of the one the run's
     config names (tests); its identity must still match the one the run trained with.
     """
-    from advrec.data.text import align_texts, read_run_texts
-    from advrec.data.text_features import build_encoder, read_encoder_record
-    from advrec.runs.load import load_run
     from advrec.utils.files import read_json_object, update_json_object
-    from advrec.utils.seeding import numpy_rng
 
     if kind not in KINDS:
         raise ConfigError(f"--text-attack {kind!r}: expected one of {', '.join(KINDS)}")
     run_dir = Path(run_dir)
-    config, split, model = load_run(run_dir, device)
-    if config.data.item_text is None:
-        raise AdvrecError(f"{run_dir}: the text attack needs a run trained on item texts (data.item_text)")
-    folder = run_dir / "split"
+    config, split, model, filled, chosen, encoder = load_text_run(run_dir, targets, encoder, device)
     train = split.train
-    texts = align_texts(read_run_texts(folder), train.item_map.raw)
-    chosen = select_targets(targets, train, numpy_rng(config.seed, "attack"))
-    no_text = [train.item_map.raw[t].item() for t in chosen.tolist() if texts[t] is None]
-    if no_text:
-        raise AdvrecError(f"target items {no_text} have no text in {folder}; choose other targets")
-    encoder = encoder or build_encoder(config.data.item_text, config.device)
-    trained_with = read_encoder_record(folder).get("identity")
-    if encoder.identity != trained_with:
-        raise AdvrecError(
-            f"{run_dir}: the encoder {config.data.item_text.model!r} is now {encoder.identity}, but the run "
-            f"was trained with {trained_with}; the probe must re-embed with the same model"
-        )
     counts = np.bincount(train.items, minlength=train.n_items)
-    filled = [t if t is not None else "" for t in texts]
     new_texts = perturb_texts(kind, filled, chosen, counts, n_popular)
     original_texts = [filled[t] for t in chosen.tolist()]
     encoded = encoder.encode(original_texts + new_texts)
@@ -168,6 +148,36 @@ def text_attack_run(
     block.setdefault(kind, {})[targets] = entry
     update_json_object(path, {RESULTS_KEY: block})
     return entry
+
+
+def load_text_run(run_dir: Path, targets: str, encoder=None, device: str | None = None):
+    """A run trained on item texts, read back for a text-side probe: (config, split, model, the text of
+    each item ("" where none), the chosen targets, the encoder), the encoder checked to be the one the run
+    embedded its texts with and every target checked to have a text."""
+    from advrec.data.text import align_texts, read_run_texts
+    from advrec.data.text_features import build_encoder, read_encoder_record
+    from advrec.runs.load import load_run
+    from advrec.utils.seeding import numpy_rng
+
+    config, split, model = load_run(run_dir, device)
+    if config.data.item_text is None:
+        raise AdvrecError(f"{run_dir}: the text attack needs a run trained on item texts (data.item_text)")
+    folder = run_dir / "split"
+    train = split.train
+    texts = align_texts(read_run_texts(folder), train.item_map.raw)
+    chosen = select_targets(targets, train, numpy_rng(config.seed, "attack"))
+    no_text = [train.item_map.raw[t].item() for t in chosen.tolist() if texts[t] is None]
+    if no_text:
+        raise AdvrecError(f"target items {no_text} have no text in {folder}; choose other targets")
+    encoder = encoder or build_encoder(config.data.item_text, config.device)
+    trained_with = read_encoder_record(folder).get("identity")
+    if encoder.identity != trained_with:
+        raise AdvrecError(
+            f"{run_dir}: the encoder {config.data.item_text.model!r} is now {encoder.identity}, but the run "
+            f"was trained with {trained_with}; the probe must re-embed with the same model"
+        )
+    filled = [t if t is not None else "" for t in texts]
+    return config, split, model, filled, chosen, encoder
 
 
 def _mean_or_none(values: np.ndarray) -> float | None:

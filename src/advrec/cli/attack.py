@@ -40,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     attack.add_argument(
         "--defence",
         default="none",
-        help="a registered defence: none (the default), apr, vat, pamacf, filter or filter+apr (a wrong name "
-        "lists them); its settings with --defence-set",
+        help="a registered defence: none (the default), apr, vat, pamacf, filter, filter+apr or "
+        "text-filter (a wrong name lists them); its settings with --defence-set (text-filter: "
+        "--defence-set item_text.source=... --defence-set item_text.path=...)",
     )
     attack.add_argument(
         "--defence-set",

@@ -77,9 +77,20 @@ def _parser() -> argparse.ArgumentParser:
 
     evaluate.add_argument(
         "--text-attack",
-        metavar="promo|popular",
+        metavar="promo|popular|rewrite",
         help="text-side probe for runs trained on data.item_text: edit the target items' texts, re-embed, "
-        "swap the rows in (no retraining); merged into results.json 'text_attack'",
+        "swap the rows in (no retraining); merged into results.json 'text_attack'. rewrite (model unisrec): "
+        "word substitutions within --rewrite-edits and --rewrite-similarity, beside promo and popular, "
+        "merged into 'text_rewrite'",
+    )
+    evaluate.add_argument(
+        "--rewrite-edits", type=int, default=3, help="--text-attack rewrite: word edits at most (default: 3)"
+    )
+    evaluate.add_argument(
+        "--rewrite-similarity",
+        type=float,
+        default=0.8,
+        help="--text-attack rewrite: cosine to the original text (encoder's space), at least (default: 0.8)",
     )
     evaluate.add_argument(
         "--text-targets",
@@ -176,8 +187,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     if args.text_attack:
         from advrec.attack.text_attack import KINDS
 
-        if args.text_attack not in KINDS:
-            raise ConfigError(f"--text-attack {args.text_attack!r}: expected one of {', '.join(KINDS)}")
+        if args.text_attack not in (*KINDS, "rewrite"):
+            raise ConfigError(
+                f"--text-attack {args.text_attack!r}: expected one of {', '.join(KINDS)}, rewrite"
+            )
     if args.split == "valid":  # tuning on valid: nothing of test is computed or shown
         if not args.attack or args.export_topk or args.text_attack:
             raise ConfigError(
@@ -216,8 +229,34 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
             f"{key} ({', '.join(robustness['settings'])}) in {Path(args.run_dir) / 'results.json'}; "
             f"{written} in {Path(args.run_dir) / key}"
         )
-    if args.text_attack:
+    if args.text_attack == "rewrite":
+        _print_rewrite(args)
+    elif args.text_attack:
         _print_text_attack(args.run_dir, args.text_attack, args.text_targets, args.device)
+
+
+def _print_rewrite(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
+    from advrec.attack.rewrite_probe import rewrite_probe_run
+    from advrec.attack.text_rewrite import RewriteBudget
+
+    try:
+        budget = RewriteBudget(max_edits=args.rewrite_edits, min_similarity=args.rewrite_similarity)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        flag = {"max_edits": "--rewrite-edits", "min_similarity": "--rewrite-similarity"}[problem["loc"][0]]
+        raise ConfigError(f"{flag}: {problem['msg']}") from None
+    entry = rewrite_probe_run(args.run_dir, args.text_targets, budget, device=args.device)
+    print(f"text rewrite on {args.text_targets} (items {entry['target_ids']}), gains over real users:")
+    print(f"  {'method':10}{'hit@50':>10}{'ndcg@50':>10}{'rank':>10}{'similarity':>12}{'edits':>7}")
+    for name, method in entry["methods"].items():
+        gain, rank = method["gain"], method["rank_gain"]
+        print(
+            f"  {name:10}{gain['target_hit@50']:10.4f}{gain['target_ndcg@50']:10.4f}{rank:10.1f}"
+            f"{method['similarity_min']:12.3f}{max(method['word_edits']):7d}"
+        )
+    print(f"text_rewrite.{args.text_targets} in {Path(args.run_dir) / 'results.json'}")
 
 
 def _print_text_attack(run_dir: str, kind: str, targets: str, device: str | None) -> None:

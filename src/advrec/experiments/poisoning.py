@@ -196,12 +196,15 @@ def _check_settings(out: Path, record: dict[str, Any]) -> None:
 
 
 def probe(run_dir: Path, real_ids: np.ndarray, clean_train, targets: np.ndarray) -> dict[str, np.ndarray]:
-    """Ranks and scores of the targets for every real user in a run's best model. Users are matched by
-    original id (a filtered split may have dropped some), and each user's excluded items are the clean
-    training profile, the same in every run, so runs differ only in their model."""
+    """Ranks and scores of the targets for every real user in a run's best model (a sequential model's:
+    after the user's test history, train + valid). Users are matched by original id (a filtered split may
+    have dropped some), and each user's excluded items are the clean training profile, the same in every
+    run, so runs differ only in their model."""
     import torch
 
+    from advrec.models.base import SequentialRecommender
     from advrec.runs.load import load_run
+    from advrec.runs.setup import build_protocol
 
     config, split, model = load_run(run_dir)
     if not isinstance(model, Recommender):
@@ -211,8 +214,12 @@ def probe(run_dir: Path, real_ids: np.ndarray, clean_train, targets: np.ndarray)
     if not np.array_equal(split.train.item_map.raw, clean_train.item_map.raw):
         raise AdvrecError(f"{run_dir}: its items differ from the clean run's; not the same experiment")
     mapping = torch.from_numpy(np.searchsorted(split.train.user_map.raw, real_ids))
+    if isinstance(model, SequentialRecommender):  # the next item after each real user's test history
+        full_scores = build_protocol(config, split).test_scorer(model)
+    else:
+        full_scores = model.full_scores
     ranks, scores = score_targets(
-        lambda u: model.full_scores(mapping[u].to(config.device)),
+        lambda u: full_scores(mapping[u].to(config.device)),
         np.arange(len(real_ids)),
         clean_train.csr(),
         targets,

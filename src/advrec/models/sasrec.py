@@ -225,7 +225,7 @@ class SASRec(SequentialRecommender):
             raise ValueError(f"sequences of length {seqs.shape[1]} > max_len {self.max_len}")
         real = seqs > 0
         positions = (real.cumsum(1) - 1).clamp_min(0)  # real items before this one: padding-free
-        x = gather_rows(self.table("item_input", deltas), seqs)
+        x = gather_rows(self.input_items(deltas), seqs)
         if not self.post:
             x = x * math.sqrt(self.dim)
         x = x + self.position_embedding.index_select(0, positions.reshape(-1)).view_as(x)
@@ -241,6 +241,10 @@ class SASRec(SequentialRecommender):
         for block in self.blocks:
             x = block(x, attend, masks) * real.unsqueeze(-1)
         return x if self.post else self.final_norm(x) * real.unsqueeze(-1)
+
+    def input_items(self, deltas: Deltas | None = None) -> torch.Tensor:
+        """The item embeddings the sequence reads, [n_items + 1, dim] (row 0: padding)."""
+        return self.table("item_input", deltas)
 
     def output_items(self, deltas: Deltas | None = None) -> torch.Tensor:
         """The scored item embeddings, [n_items + 1, dim] (row 0, padding, is never a candidate)."""

@@ -59,7 +59,11 @@ def setup_sequential(
     cfg = window_settings(config.model)
     protocol = sequential_protocol(config, split)
     model = build_model(
-        config.model, split.train, torch_generator(config.seed, "init"), kind=SequentialRecommender
+        config.model,
+        split.train,
+        torch_generator(config.seed, "init"),
+        item_features,
+        kind=SequentialRecommender,
     )
     if config.train.init_from is not None:
         if run_dir is None:
