@@ -184,3 +184,23 @@ def test_negative_sets_are_drawn_once_per_epoch_and_shared_by_its_passes(make_ga
     n_neg = (model.purchases == 0).sum(1)
     assert torch.equal(first[0][0].sum(1).long(), torch.floor(0.3 * n_neg).long())
     assert torch.equal(first[0][1].sum(1).long(), torch.floor(0.5 * n_neg).long())
+
+
+@pytest.mark.parametrize("variant", ["user", "item"])
+def test_deltas_perturb_the_condition_input_and_the_output_vectors(make_game, variant):
+    model, _ = make_game("cfgan", variant=variant, g_hidden=[8, 6])
+    gen = torch.Generator().manual_seed(1)
+    rows = torch.arange(model.purchases.shape[0])
+    d_cond = 0.3 * torch.randn(model.purchases.shape, generator=gen)
+    d_out = 0.3 * torch.randn(model.generator_net[-1].weight.shape, generator=gen)
+    with torch.no_grad():
+        # By hand: the network on the perturbed input, its last layer with the perturbed weight.
+        hidden = model.generator_net[:-1](model.purchases + d_cond)
+        last = model.generator_net[-1]
+        expected = hidden @ (last.weight + d_out).T + last.bias
+        got = model.generate(rows, deltas={"condition": d_cond, "output_embedding": d_out})
+        assert torch.allclose(got, expected, atol=1e-5)
+        users = torch.tensor([0, 3])
+        full = model.full_scores(users, {"condition": d_cond, "output_embedding": d_out})
+        by_rows = expected if variant == "user" else expected.T
+        assert torch.allclose(full, by_rows[users], atol=1e-5)

@@ -24,10 +24,11 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 from pydantic import Field, model_validator
 
 from advrec.data.interactions import Interactions
-from advrec.models.base import Deltas, Recommender, Scorer, check_deltas
+from advrec.models.base import Deltas, Recommender, Scorer, check_deltas, gather_rows
 from advrec.models.gan import GanLossName, GanModelConfig
 from advrec.models.nets import mlp
 from advrec.models.registry import MODELS
@@ -94,15 +95,21 @@ class CFGAN(Recommender):
         self.discriminator_net = mlp([2 * n_cols, *(d_hidden or [125]), 1], generator)
 
     # -- the players --------------------------------------------------------------------------
-    def generate(self, rows: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(
+        self, rows: torch.Tensor, noise: torch.Tensor | None = None, deltas: Deltas | None = None
+    ) -> torch.Tensor:
         """Generated vectors [B, n_cols] of the given rows (scores, or probabilities with a sigmoid
         output), conditioned on their real vectors."""
-        cond = self.purchases[rows]
+        cond = gather_rows(self.table("condition", deltas), rows)
         if self.noise_dim:
             if noise is None:
                 noise = cond.new_zeros(len(rows), self.noise_dim)
             cond = torch.cat([cond, noise], dim=1)
-        out = self.generator_net(cond)
+        if deltas and "output_embedding" in deltas:
+            last = self.generator_net[-1]
+            out = F.linear(self.generator_net[:-1](cond), self.table("output_embedding", deltas), last.bias)
+        else:
+            out = self.generator_net(cond)
         return torch.sigmoid(out) if self.g_output == "sigmoid" else out
 
     def discriminate(self, vectors: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -111,23 +118,26 @@ class CFGAN(Recommender):
 
     # -- the recommender --------------------------------------------------------------------------
     def embedding_tables(self) -> dict[str, torch.Tensor]:
-        return {}
+        """What the robustness probe perturbs: each row's condition (its real purchase vector, the
+        generator's input: a delta perturbs the input) and the generator's output vector of each column
+        (the last layer's weight rows: users' vectors item-based, items' vectors user-based)."""
+        return {"condition": self.purchases, "output_embedding": self.generator_net[-1].weight}
 
-    def user_item_scores(self) -> torch.Tensor:
+    def user_item_scores(self, deltas: Deltas | None = None) -> torch.Tensor:
         """The generator's [n_users, n_items] matrix at zero noise."""
         rows = torch.arange(self.purchases.shape[0], device=self.purchases.device)
-        out = self.generate(rows)
+        out = self.generate(rows, deltas=deltas)
         return out if self.variant == "user" else out.T
 
     def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         check_deltas(self, deltas)
         if self.variant == "user":
-            return self.generate(users)
-        return self.user_item_scores()[users]
+            return self.generate(users, deltas=deltas)
+        return self.user_item_scores(deltas)[users]
 
     def scorer(self, deltas: Deltas | None = None) -> Scorer:
         check_deltas(self, deltas)
-        scores = self.user_item_scores()  # once per evaluation, not once per chunk of users
+        scores = self.user_item_scores(deltas)  # once per evaluation, not once per chunk of users
         return lambda users: scores[users]
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
