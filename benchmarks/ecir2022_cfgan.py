@@ -302,6 +302,46 @@ def cmd_baseline(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
+def cmd_table(args: argparse.Namespace) -> None:
+    """One Markdown table of test P/R/NDCG at 5, 10, 20: the study's runs (JSON written by ``cfgan`` and
+    ``baseline``) and advrec's (run folders: ``results.json``, CPU seconds from ``metrics.jsonl``)."""
+    columns = [f"{m}@{k}" for k in CUTOFFS for m in ("precision", "recall", "ndcg")]
+    header = ["model", "code", *[c.replace("precision", "P").replace("recall", "R") for c in columns]]
+    header += ["valid NDCG@10", "best / run epochs", "s/epoch (CPU)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+
+    def row(name: str, code: str, test: dict, valid: float, epochs: str, speed: str) -> None:
+        cells = [name, code, *[f"{test[c]:.4f}" for c in columns], f"{valid:.4f}", epochs, speed]
+        lines.append("| " + " | ".join(cells) + " |")
+
+    for path in args.study:
+        result = json.loads(Path(path).read_text())
+        if result["runner"] == "ecir2022-cfgan":
+            name = f"CFGAN {result['mode']}-based {result['mask'].upper()}"
+            speed = (
+                f"{result['train_s_per_epoch']:.2f} ({result.get('train_cpu_s_per_epoch', float('nan')):.2f})"
+            )
+            epochs = f"{result['best_epoch']} / {result['epochs_run']}"
+            row(name, "study", result["test"], result["valid_ndcg@10"], epochs, speed)
+        else:
+            for run in result["runs"]:
+                row(
+                    run["name"], f"study ({result['cases']} cases)", run["test"], run["valid_ndcg@10"], "", ""
+                )
+    for run_dir in args.advrec:
+        folder = Path(run_dir)
+        results = json.loads((folder / "results.json").read_text())
+        history = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
+        cpu = [h["train_cpu_s"] for h in history if "train_cpu_s" in h]
+        speed = f"{results['timing']['train_s_per_epoch']:.2f}"
+        speed += f" ({sum(cpu) / len(cpu):.2f})" if cpu else ""
+        config = (folder / "config.yaml").read_text()
+        name = "CFGAN" if "name: cfgan" in config else folder.name
+        epochs = f"{results['best_epoch'] + 1} / {results['epochs_run']}"
+        row(name, "advrec", results["test"], results["valid"]["ndcg@10"], epochs, speed)
+    print("\n".join(lines))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -330,6 +370,10 @@ def main() -> None:
     p.add_argument("--cases", type=int, default=50)
     p.add_argument("--work", default="/tmp/ecir2022-search")
     p.set_defaults(run=cmd_baseline)
+    p = sub.add_parser("table", help="one Markdown table of the study's and advrec's runs")
+    p.add_argument("--study", nargs="*", default=[], help="JSON files written by cfgan / baseline")
+    p.add_argument("--advrec", nargs="*", default=[], help="advrec run folders")
+    p.set_defaults(run=cmd_table)
     args = parser.parse_args()
     args.run(args)
 

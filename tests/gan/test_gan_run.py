@@ -169,7 +169,7 @@ def test_gan_and_adversary_do_not_combine(tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "tables"),
-    [("cfgan", ["condition", "output_embedding"]), ("irgan", ["item_embedding", "user_embedding"])],
+    [("cfgan", ["condition", "output_embedding"]), ("irgan", ["item", "user"])],
 )
 def test_gan_recommenders_are_victims_of_the_robustness_probe(tmp_path, name, tables):
     from advrec.runs.probe import robustness_run

@@ -107,14 +107,14 @@ def test_deltas_move_the_recommending_players_embeddings(make_game, player):
     model, _ = make_game("irgan", recommend_with=player)
     mf = model.generator_mf if player == "generator" else model.discriminator_mf
     tables = model.embedding_tables()
-    assert tables["user_embedding"] is mf.user_embedding.weight
-    assert tables["item_embedding"] is mf.item_embedding.weight
+    assert tables["user"] is mf.user_embedding.weight
+    assert tables["item"] is mf.item_embedding.weight
     gen = torch.Generator().manual_seed(0)
     deltas = {name: 0.1 * torch.randn(t.shape, generator=gen) for name, t in tables.items()}
     users = torch.tensor([0, 2, 4])
     with torch.no_grad():
-        p = mf.user_embedding.weight + deltas["user_embedding"]
-        q = mf.item_embedding.weight + deltas["item_embedding"]
+        p = mf.user_embedding.weight + deltas["user"]
+        q = mf.item_embedding.weight + deltas["item"]
         expected = p[users] @ q.T + mf.item_bias
         assert torch.allclose(model.full_scores(users, deltas), expected, atol=1e-6)
         items = torch.tensor([[1, 5], [0, 7], [3, 3]])

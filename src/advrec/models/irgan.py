@@ -79,14 +79,14 @@ class IRGAN(Recommender):
     def embedding_tables(self) -> dict[str, torch.Tensor]:
         """The recommending player's embeddings, named as MF's: what the robustness probe perturbs."""
         mf = self._recommender()
-        return {"user_embedding": mf.user_embedding.weight, "item_embedding": mf.item_embedding.weight}
+        return {"user": mf.user_embedding.weight, "item": mf.item_embedding.weight}
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         check_deltas(self, deltas)
         if not deltas:
             return self._recommender().score(users, items)
-        u = gather_rows(self.table("user_embedding", deltas), users)
-        i = gather_rows(self.table("item_embedding", deltas), items)
+        u = gather_rows(self.table("user", deltas), users)
+        i = gather_rows(self.table("item", deltas), items)
         if items.dim() == 2:
             u = u.unsqueeze(1)
         return (u * i).sum(-1) + self._recommender().item_bias[items]
@@ -95,8 +95,8 @@ class IRGAN(Recommender):
         check_deltas(self, deltas)
         if not deltas:
             return self._recommender().full_scores(users)
-        u = gather_rows(self.table("user_embedding", deltas), users)
-        return u @ self.table("item_embedding", deltas).T + self._recommender().item_bias
+        u = gather_rows(self.table("user", deltas), users)
+        return u @ self.table("item", deltas).T + self._recommender().item_bias
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self._recommender().reg_loss(users, items)
