@@ -195,7 +195,9 @@ class Run:
         what = config.model.name + (f" + {config.adversary.name}" if config.adversary.name != "none" else "")
         test = (results.get("test") or {}).get(config.eval.select_metric)
         score = f", test {config.eval.select_metric} {test:.4f}" if test is not None else ""
-        return f"<advrec.Run {self._run_dir}: {what}, best epoch {results.get('best_epoch')}{score}>"
+        best = results.get("best_epoch")
+        epoch = f", best epoch {best + 1}" if isinstance(best, int) else ""  # counted from 1, as logs do
+        return f"<advrec.Run {self._run_dir}: {what}{epoch}{score}>"
 
     # -- questions to the best model ------------------------------------------------------------
 

@@ -43,8 +43,11 @@ def test_cli_prints_valid_and_says_how_to_read_test(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", str(path), "--out", str(out), "--quiet", "--no-test"]) == 0
     printed = capsys.readouterr().out
-    assert "valid (best epoch" in printed and "test not read" in printed and "test (best" not in printed
-    assert json.loads((out / "results.json").read_text())["test"] is None
+    assert "test not read" in printed and "test (best" not in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["test"] is None
+    # the best epoch is printed counted from 1, as the per-epoch log lines count (results.json: 0-based)
+    assert f"valid (best epoch {results['best_epoch'] + 1}):" in printed
 
 
 def test_evaluate_with_the_probe_records_test_of_an_unread_run(tmp_path, capsys):

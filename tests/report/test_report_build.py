@@ -61,7 +61,8 @@ def test_report_files_and_content(runs, tmp_path):
     md = files.markdown.read_text()
     assert files.markdown.name == "r.md" and "| mf+apr(fgsm) | 3 | 0.2740 ± 0.0120 * |" in md
     # overview: each run's time to its best epoch, where results.json has it (NaN for older runs)
-    assert "| s to best |" in md and "| mf | 2 | mf2 | 2 | 3 | 1.5000 | 42.0000 |" in md
+    # best epoch counted from 1 as the logs count (results.json keeps the 0-based index 2)
+    assert "| s to best |" in md and "| mf | 2 | mf2 | 3 | 3 | 1.5000 | 42.0000 |" in md
     assert [p.name for p in files.csvs] == ["r_leaderboard.csv", "r_significance.csv", "r_robustness.csv"]
     board = pd.read_csv(files.csvs[0])
     assert board.loc[(board.system == "mf") & (board.metric == "ndcg@10"), "mean"].item() == pytest.approx(

@@ -135,10 +135,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
     if results.get("world_size", 1) > 1 and not _is_rank_zero():
         return
     if results["test"] is None:
-        _print_metrics(f"valid (best epoch {results['best_epoch']}):", results["valid"])
+        _print_metrics(f"valid (best epoch {results['best_epoch'] + 1}):", results["valid"])
         print(f"test not read (--no-test): 'advrec evaluate {out}' reads it once and records it")
     else:
-        _print_metrics(f"test (best epoch {results['best_epoch']}):", results["test"])
+        _print_metrics(f"test (best epoch {results['best_epoch'] + 1}):", results["test"])
     t = results["timing"]
     print(
         f"train {t['train_s_per_epoch']:.3f} s/epoch, eval {t['eval_s']:.3f} s, best epoch after "

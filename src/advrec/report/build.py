@@ -87,6 +87,11 @@ def _pct(value: float) -> str:
     return "–" if math.isnan(value) else f"{100 * value:.1f}%"
 
 
+def _counted_from_one(epoch: object) -> int | str:
+    """``results.json``'s 0-based best epoch as logs and tables count epochs (from 1); '–' if absent."""
+    return epoch + 1 if isinstance(epoch, int) else "–"
+
+
 def _pick_eps(table: pd.DataFrame, eps: str | None) -> str | None:
     if table.empty:
         return None
@@ -190,7 +195,7 @@ def build_report(
                 "system": r.label,
                 "seed": "–" if r.seed is None else r.seed,
                 "folder": r.path.relative_to(root).as_posix() if r.path != root else ".",
-                "best epoch": r.results.get("best_epoch", "–"),
+                "best epoch": _counted_from_one(r.results.get("best_epoch")),
                 "epochs run": r.results.get("epochs_run", "–"),
                 "train s/epoch": (r.results.get("timing") or {}).get("train_s_per_epoch", float("nan")),
                 # runs written before time_to_best_s existed show NaN
