@@ -21,10 +21,20 @@ Sub-commands:
     ``--every`` epochs, stop after ``--patience`` evaluations without improvement, at most
     ``--max-epochs`` epochs; the best epoch's item scores are then evaluated on test by the study's
     ``EvaluatorHoldout`` at cut-offs 5, 10, 20, ranking past train + valid (advrec's protocol; the study
-    itself re-trains on train + valid before testing). An epoch is ``discriminator_steps`` passes of D
-    and ``generator_steps`` passes of G (the original code's outer epoch: its "1000 epochs" with 4 G steps
-    are 250 such epochs). Time per epoch counts training only, as wall seconds and as CPU seconds
-    (``time.process_time``: all the process's threads).
+    itself re-trains on train + valid before testing). SIGTERM ends training after the current epoch (with
+    a last validation) and tests the best epoch so far; the result records ``stopped_by_sigterm``. An
+    epoch is ``discriminator_steps`` passes of D and ``generator_steps`` passes of G (the original code's
+    outer epoch: its "1000 epochs" with 4 G steps are 250 such epochs). Time per epoch counts training
+    only, as wall seconds and as CPU seconds (``time.process_time``: all the process's threads).
+
+``ranked CHECKOUT SPLIT RUN RANKED.tsv OUT.json``
+    The study's ``EvaluatorHoldout`` on an advrec run's test rankings, so that both codes' models are
+    measured by one evaluator (advrec's own test metrics stay in the run's ``results.json``).
+    ``RANKED.tsv`` holds the run's top-20 per user past train + valid, written with advrec's API in
+    advrec's environment::
+
+        python -c "import advrec, sys; advrec.load(sys.argv[1]).recommend(k=20).to_csv(sys.argv[2], \\
+            sep='\\t', index=False)" RUN RANKED.tsv
 
 ``baseline CHECKOUT SPLIT OUT.json --name EASE_R_Recommender``
     One of the study's tuned baselines, tuned by the study's own Bayesian search
@@ -169,6 +179,16 @@ def _limit_tensorflow_threads(threads: int) -> None:
     tf.compat.v1.ConfigProto = config
 
 
+def _stop_on_sigterm() -> list[int]:
+    """A list that SIGTERM makes non-empty: the training loop then validates, stops and tests the best
+    epoch so far, so a run cut short for time still yields its test figures (recorded as stopped)."""
+    import signal
+
+    stop: list[int] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    return stop
+
+
 def cmd_cfgan(args: argparse.Namespace) -> None:
     split, out = Path(args.split).resolve(), Path(args.out).resolve()
     _use_checkout(Path(args.checkout).resolve())
@@ -196,6 +216,7 @@ def cmd_cfgan(args: argparse.Namespace) -> None:
     with contextlib.redirect_stdout(io.StringIO()):
         model = CFGANModel(urm_train=train, hyper_parameters=hp, initialize_model=True)
     best = {"ndcg@10": -1.0, "epoch": 0, "scores": None}
+    stop = _stop_on_sigterm()
     epoch_s: list[float] = []
     epoch_cpu_s: list[float] = []
     history = []
@@ -206,7 +227,7 @@ def cmd_cfgan(args: argparse.Namespace) -> None:
             model.run_epoch(epoch=epoch)
         epoch_s.append(time.perf_counter() - start)
         epoch_cpu_s.append(time.process_time() - cpu)
-        if (epoch + 1) % args.every and epoch + 1 != args.max_epochs:
+        if (epoch + 1) % args.every and epoch + 1 != args.max_epochs and not stop:
             continue
         scores = model.get_item_weights(urm=None)
         ndcg = evaluate(train, scores, valid, [10])["ndcg@10"]
@@ -220,6 +241,8 @@ def cmd_cfgan(args: argparse.Namespace) -> None:
             bad += 1
             if bad >= args.patience:
                 break
+        if stop:
+            break
     result = {
         "runner": "ecir2022-cfgan",
         "mode": args.mode,
@@ -228,6 +251,7 @@ def cmd_cfgan(args: argparse.Namespace) -> None:
         "hyper_parameters": {k: str(v) for k, v in attr.asdict(hp).items()},
         "best_epoch": best["epoch"],
         "epochs_run": len(epoch_s),
+        "stopped_by_sigterm": bool(stop),
         "valid_ndcg@10": best["ndcg@10"],
         "test": evaluate(seen_at_test, best["scores"], test, CUTOFFS),
         "train_s_per_epoch": sum(epoch_s) / len(epoch_s),
@@ -236,6 +260,37 @@ def cmd_cfgan(args: argparse.Namespace) -> None:
     }
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "history"}))
+
+
+def cmd_ranked(args: argparse.Namespace) -> None:
+    split, run, out = Path(args.split).resolve(), Path(args.run_dir).resolve(), Path(args.out).resolve()
+    ranked_path = Path(args.ranked).resolve()
+    _use_checkout(Path(args.checkout).resolve())
+    import numpy as np
+
+    train, valid, test = load_split(split)
+    # Listed items score above every unlisted one, in rank order; the evaluator's own seen filter
+    # (train + valid) drops nothing more, as the list is already past them.
+    scores = np.full(train.shape, -np.inf, dtype=np.float64)
+    ranked = np.loadtxt(ranked_path, dtype=np.float64, skiprows=1, usecols=(0, 1, 2), ndmin=2)
+    users, ranks, items = ranked[:, 0].astype(int), ranked[:, 1], ranked[:, 2].astype(int)
+    scores[users, items] = 1000.0 - ranks
+    results = json.loads((run / "results.json").read_text())
+    result = {
+        "runner": "advrec-ranked",
+        "run": str(run),
+        "model": "CFGAN" if "name: cfgan" in (run / "config.yaml").read_text() else run.name,
+        "best_epoch": results["best_epoch"] + 1,
+        "epochs_run": results["epochs_run"],
+        "valid_ndcg@10": results["valid"]["ndcg@10"],
+        "train_s_per_epoch": results["timing"]["train_s_per_epoch"],
+        "test": evaluate((train + valid).tocsr(), scores, test, CUTOFFS),
+        "advrec_test": {
+            k: results["test"][k] for k in results["test"] if k.split("@")[-1] in map(str, CUTOFFS)
+        },
+    }
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
 
 
 def cmd_baseline(args: argparse.Namespace) -> None:
@@ -323,6 +378,10 @@ def cmd_table(args: argparse.Namespace) -> None:
             )
             epochs = f"{result['best_epoch']} / {result['epochs_run']}"
             row(name, "study", result["test"], result["valid_ndcg@10"], epochs, speed)
+        elif result["runner"] == "advrec-ranked":
+            epochs = f"{result['best_epoch']} / {result['epochs_run']}"
+            speed = f"{result['train_s_per_epoch']:.2f}"
+            row(result["model"], "advrec", result["test"], result["valid_ndcg@10"], epochs, speed)
         else:
             for run in result["runs"]:
                 row(
@@ -362,6 +421,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=STUDY_SEED)
     p.add_argument("--threads", type=int, default=1, help="TensorFlow's intra- and inter-op threads")
     p.set_defaults(run=cmd_cfgan)
+    p = sub.add_parser("ranked", help="the study's evaluator on an advrec run's top-20 lists")
+    p.add_argument("checkout")
+    p.add_argument("split")
+    p.add_argument("run_dir", metavar="RUN", help="the advrec run folder")
+    p.add_argument("ranked", help="its top-20 per user (user, rank, item columns, a header line)")
+    p.add_argument("out")
+    p.set_defaults(run=cmd_ranked)
     p = sub.add_parser("baseline", help="a study baseline tuned by the study's search")
     p.add_argument("checkout")
     p.add_argument("split")
@@ -371,7 +437,7 @@ def main() -> None:
     p.add_argument("--work", default="/tmp/ecir2022-search")
     p.set_defaults(run=cmd_baseline)
     p = sub.add_parser("table", help="one Markdown table of the study's and advrec's runs")
-    p.add_argument("--study", nargs="*", default=[], help="JSON files written by cfgan / baseline")
+    p.add_argument("--study", nargs="*", default=[], help="JSON files written by cfgan / baseline / ranked")
     p.add_argument("--advrec", nargs="*", default=[], help="advrec run folders")
     p.set_defaults(run=cmd_table)
     args = parser.parse_args()

@@ -9,9 +9,9 @@ because the models' tables differ in kind and scale (MF embeddings; IRGAN's play
 condition inputs and generator output vectors): an absolute ε would compare norms, not robustness.
 
 Writes under ``--out``: ``curves.csv`` and ``table.md`` (relative drops of NDCG@10 and Recall@10, mean ±
-std over seeds, per method, probe and ε, as ``apr_robustness.py``), and ``significance.md``: for each
-method against ``--baseline`` (BPR-MF), the paired t-test over seeds (one pair per seed: the same split)
-of the relative NDCG@10 drop at each ε, and of clean NDCG@10.
+std over seeds, per method, probe and ε, as ``apr_robustness.py``, then the absolute NDCG@10 drops),
+and ``significance.md``: for each method against ``--baseline`` (BPR-MF), the paired t-test over seeds
+(one pair per seed: the same split) of the relative NDCG@10 drop at each ε, and of clean NDCG@10.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from advrec.utils.files import atomic_write_text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
-from apr_robustness import FIELDS, summarise, table  # noqa: E402  (a sibling script, not a package)
+from apr_robustness import FIELDS, _fmt, summarise, table  # noqa: E402  (a sibling script, not a package)
 
 METHODS: dict[str, tuple[str, list[str]]] = {
     "BPR-MF": ("examples/basics/ml100k_mf_bpr.yaml", []),
@@ -64,6 +64,20 @@ def probe(run_dir: Path, eps: list[float], attacks: list[str], pgd_steps: int) -
     ):
         return saved
     return robustness_run(run_dir, eps, attack=attacks, eps_mode="relative", pgd_steps=pgd_steps)
+
+
+def absolute_table(probes: dict[str, list[dict]], attacks: list[str], eps: list[float], metric: str) -> str:
+    """Absolute drops (clean minus perturbed ``metric``), mean ± std over seeds, beside the relative table:
+    a model that starts lower can lose less in absolute terms and more in relative ones."""
+    header = ["method", f"clean {metric}", "probe", *[f"ε={e} (absolute)" for e in eps], "seeds"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method, runs in probes.items():
+        for attack in attacks:
+            cells = [method, _fmt([r["clean"][metric] for r in runs]), attack.upper()]
+            for e in eps:
+                cells.append(_fmt([r["clean"][metric] - r[attack][str(e)][metric] for r in runs]))
+            lines.append("| " + " | ".join([*cells, str(len(runs))]) + " |")
+    return "\n".join(lines)
 
 
 def significance(probes: dict[str, list[dict]], baseline: str, attacks: list[str], eps: list[float]) -> str:
@@ -126,7 +140,12 @@ def main() -> None:
     writer.writeheader()
     writer.writerows(summarise(probes, attacks))
     atomic_write_text(out / "curves.csv", buffer.getvalue())
-    text = "\n\n".join(table(probes, attacks, eps, m) for m in ("ndcg@10", "recall@10"))
+    text = "\n\n".join(
+        [
+            *(table(probes, attacks, eps, m) for m in ("ndcg@10", "recall@10")),
+            absolute_table(probes, attacks, eps, "ndcg@10"),
+        ]
+    )
     atomic_write_text(out / "table.md", text + "\n")
     print(text)
     if args.baseline in probes:
