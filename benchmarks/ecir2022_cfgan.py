@@ -27,7 +27,7 @@ Sub-commands:
     outer epoch: its "1000 epochs" with 4 G steps are 250 such epochs). Time per epoch counts training
     only, as wall seconds and as CPU seconds (``time.process_time``: all the process's threads).
 
-``ranked CHECKOUT SPLIT RUN RANKED.tsv OUT.json``
+``ranked CHECKOUT SPLIT RUN RANKED.tsv OUT.json [--name NAME]``
     The study's ``EvaluatorHoldout`` on an advrec run's test rankings, so that both codes' models are
     measured by one evaluator (advrec's own test metrics stay in the run's ``results.json``).
     ``RANKED.tsv`` holds the run's top-20 per user past train + valid, written with advrec's API in
@@ -49,8 +49,8 @@ per-step prints are captured. The model code itself is unchanged.
 
 Environment (outside the project)::
 
-    python3.9 -m venv /tmp/peers/venv39
-    /tmp/peers/venv39/bin/pip install tensorflow-cpu==2.6.5 numpy==1.19.5 "scipy<1.8" scikit-learn==0.24.2 \\
+    python3.9 -m venv STUDY_ENV
+    STUDY_ENV/bin/pip install tensorflow-cpu==2.6.5 numpy==1.19.5 "scipy<1.8" scikit-learn==0.24.2 \\
         scikit-optimize==0.8.1 pandas==1.3.5 attrs typed-argument-parser==1.7.1 toml tqdm "protobuf<3.21" \\
         keras==2.6.0 "h5py<3.2"
 """
@@ -279,7 +279,7 @@ def cmd_ranked(args: argparse.Namespace) -> None:
     result = {
         "runner": "advrec-ranked",
         "run": str(run),
-        "model": "CFGAN" if "name: cfgan" in (run / "config.yaml").read_text() else run.name,
+        "model": args.name or run.name,
         "best_epoch": results["best_epoch"] + 1,
         "epochs_run": results["epochs_run"],
         "valid_ndcg@10": results["valid"]["ndcg@10"],
@@ -362,7 +362,7 @@ def cmd_table(args: argparse.Namespace) -> None:
     ``baseline``) and advrec's (run folders: ``results.json``, CPU seconds from ``metrics.jsonl``)."""
     columns = [f"{m}@{k}" for k in CUTOFFS for m in ("precision", "recall", "ndcg")]
     header = ["model", "code", *[c.replace("precision", "P").replace("recall", "R") for c in columns]]
-    header += ["valid NDCG@10", "best / run epochs", "s/epoch (CPU)"]
+    header += ["valid NDCG@10", "best / run epochs", "s/epoch wall (CPU)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def row(name: str, code: str, test: dict, valid: float, epochs: str, speed: str) -> None:
@@ -427,6 +427,7 @@ def main() -> None:
     p.add_argument("run_dir", metavar="RUN", help="the advrec run folder")
     p.add_argument("ranked", help="its top-20 per user (user, rank, item columns, a header line)")
     p.add_argument("out")
+    p.add_argument("--name", help="the model's name in the table (default: the run folder's)")
     p.set_defaults(run=cmd_ranked)
     p = sub.add_parser("baseline", help="a study baseline tuned by the study's search")
     p.add_argument("checkout")
