@@ -6,7 +6,8 @@ condition), optionally with noise z, to a vector r̂ of purchase scores; the dis
 (vector, condition) pairs. What the discriminator sees of r̂ is r̂ ⊙ (e + k): the real purchases e plus a
 partial-masking (PM) set k of sampled negatives, so that it can push those negatives towards 0.
 Zero-reconstruction (ZR) adds α · Σ_{j ∈ ZR set} r̂_j² to the generator's loss, with its own negative set.
-Both sets are drawn afresh for every batch, each an exact share of the row's negatives.
+Both sets are drawn once per epoch and shared by its D and G passes (the authors' procedure), each an
+exact share of the row's negatives.
 
 With ``use_discriminator: false`` (the ablation) the generator minimises ‖r̂ ⊙ (e + k) − e‖² + the ZR term:
 the squared distance to the real vector on exactly the entries the discriminator would see.
