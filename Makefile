@@ -17,8 +17,8 @@ venv: $(BIN)/advrec
 demo: venv
 	$(BIN)/advrec demo
 
-# The suite, after the habits: ruff's lint and format checks (the references in docs/reference/ and the
-# import layering are checked by tests of the suite itself).
+# The suite, after the habits: ruff's lint and format checks and mypy's type check of src/ (the references
+# in docs/reference/ and the import layering are checked by tests of the suite itself).
 test: lint
 	$(BIN)/python -m pytest
 
@@ -32,6 +32,7 @@ screenshot: demo
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) runs

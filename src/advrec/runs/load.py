@@ -8,6 +8,7 @@ import torch
 
 from advrec.data.split import Split, load_saved_split
 from advrec.errors import AdvrecError, ConfigError
+from advrec.measure.protocol import say_undefined
 from advrec.models.base import ScoringModel
 from advrec.models.registry import build_model
 from advrec.runs.config import RunConfig
@@ -69,6 +70,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, fl
     config, split, model = load_run(run_dir, device)
     with torch.inference_mode():
         test = build_protocol(config, split).test_metrics(model)
+    say_undefined(test)
     results_path = Path(run_dir) / "results.json"
     if results_path.exists() and read_json_object(results_path).get("test", {}) is None:
         with folder_lock(run_dir):  # read again under the lock: another writer may have come first

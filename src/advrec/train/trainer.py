@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.errors import AdvrecError, DataError, NothingSelected, TrainingDiverged
+from advrec.errors import AdvrecError, NothingSelected, TrainingDiverged
 from advrec.models.base import ScoringModel
 from advrec.train.averaging import WeightAverage
 from advrec.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from advrec.train.config import TrainConfig
 from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
+from advrec.train.metrics_log import read_metrics_log
 from advrec.train.procedure import TrainingProcedure, Validate
 from advrec.utils.files import atomic_write_text
 
@@ -261,18 +262,7 @@ class Trainer:
         path = self._path("metrics.jsonl")
         if path is None or not path.exists():
             return []
-        lines = path.read_text(encoding="utf-8").splitlines()
-        entries = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    break  # the line a kill cut short; its epoch is rerun
-                raise DataError("not a JSON object (a damaged metrics log)", path=path, line=number) from None
-        kept = [e for e in entries if isinstance(e, dict) and e.get("epoch", upto) < upto]
+        kept = [e for e in read_metrics_log(path) if e["epoch"] < upto]
         if self.dist.is_main:
             atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
         return kept
