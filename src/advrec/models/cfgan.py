@@ -107,8 +107,9 @@ class CFGAN(Recommender):
                 noise = cond.new_zeros(len(rows), self.noise_dim)
             cond = torch.cat([cond, noise], dim=1)
         if deltas and "output_embedding" in deltas:
-            last = self.generator_net[-1]
-            out = F.linear(self.generator_net[:-1](cond), self.table("output_embedding", deltas), last.bias)
+            out = F.linear(
+                self.generator_net[:-1](cond), self.table("output_embedding", deltas), self._output_layer.bias
+            )
         else:
             out = self.generator_net(cond)
         return torch.sigmoid(out) if self.g_output == "sigmoid" else out
@@ -122,7 +123,14 @@ class CFGAN(Recommender):
         """What the robustness probe perturbs: each row's condition (its real purchase vector, the
         generator's input: a delta perturbs the input) and the generator's output vector of each column
         (the last layer's weight rows: users' vectors item-based, items' vectors user-based)."""
-        return {"condition": self.purchases, "output_embedding": self.generator_net[-1].weight}
+        return {"condition": self.purchases, "output_embedding": self._output_layer.weight}
+
+    @property
+    def _output_layer(self) -> torch.nn.Linear:
+        """The generator's last layer (its weight rows are the output vectors)."""
+        layer = self.generator_net[-1]
+        assert isinstance(layer, torch.nn.Linear)  # mlp() ends in a Linear
+        return layer
 
     def user_item_scores(self, deltas: Deltas | None = None) -> torch.Tensor:
         """The generator's [n_users, n_items] matrix at zero noise."""

@@ -107,7 +107,7 @@ class ShardedMF(ShardedRecommender):
         """The whole tables under MF's keys (gathered: every rank calls it)."""
         return {key: self._dense(name) for name, key in TABLES.items()}
 
-    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         unknown = set(state_dict) - set(TABLES.values())
         missing = set(TABLES.values()) - set(state_dict)
         if strict and (unknown or missing):

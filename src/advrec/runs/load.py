@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -56,9 +57,10 @@ def read_back(model: ModelConfig) -> ModelConfig:
     if dense is None:
         return model
     fields = MODELS[dense].config.model_fields
-    return MODELS.validate(
+    settings = MODELS.validate(
         {"name": dense, **{k: v for k, v in model.model_dump().items() if k in fields and k != "name"}}
     )
+    return cast(ModelConfig, settings)  # every model's settings are a ModelConfig
 
 
 def export_topk(
