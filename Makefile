@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint venv clean screenshot
+.PHONY: demo test lint venv scale clean screenshot
 
 $(BIN)/advrec: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,13 @@ $(BIN)/advrec: pyproject.toml constraints.txt
 	touch $(BIN)/advrec
 
 venv: $(BIN)/advrec
+
+# Sharded embedding tables (model sharded_mf): TorchRec and FBGEMM's CPU build. Both go in without their
+# declared dependencies (torchrec names the CUDA fbgemm-gpu and an old torchmetrics, which would pull
+# another torch); the scale extra brings what they import (tensordict, pyre-extensions).
+scale: venv
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[scale]'
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps torchrec fbgemm-gpu-cpu
 
 demo: venv
 	$(BIN)/advrec demo

@@ -32,8 +32,20 @@ METHODS: dict[str, tuple[str, list[str], str | None]] = {
         "BPR-MF (autograd)",
     ),
     "PGD-MF (3 steps)": ("adversarial/ml100k_pgd_mf.yaml", ALWAYS_ON, "BPR-MF (autograd)"),
+    "VAT-MF": ("adversarial/ml100k_apr_mf.yaml", [*ALWAYS_ON, "adversary.name=vat"], "BPR-MF (autograd)"),
+    "PamaCF-MF": (
+        "adversarial/ml100k_apr_mf.yaml",
+        [*ALWAYS_ON, "adversary.name=pamacf"],
+        "BPR-MF (autograd)",
+    ),
     "LightGCN": ("basics/ml100k_lightgcn.yaml", [], None),
     "APR-LightGCN (FGSM)": ("adversarial/ml100k_apr_lightgcn.yaml", ALWAYS_ON, "LightGCN"),
+    "VAT-LightGCN": ("adversarial/ml100k_apr_lightgcn.yaml", [*ALWAYS_ON, "adversary.name=vat"], "LightGCN"),
+    "PamaCF-LightGCN": (
+        "adversarial/ml100k_apr_lightgcn.yaml",
+        [*ALWAYS_ON, "adversary.name=pamacf"],
+        "LightGCN",
+    ),
     "SimGCL": ("adversarial/ml100k_simgcl.yaml", [], "LightGCN"),
     "XSimGCL": ("adversarial/ml100k_xsimgcl.yaml", [], "LightGCN"),
 }

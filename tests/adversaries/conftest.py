@@ -39,3 +39,30 @@ def batch(train) -> dict[str, torch.Tensor]:
         "pos": torch.from_numpy(train.items[:64]),
         "neg": torch.randint(0, train.n_items, (64, 1), generator=gen),
     }
+
+
+@pytest.fixture
+def resumes_exactly(tmp_path, crash_at):
+    """``resumes_exactly(config)``: trains ``config`` in one go (``tmp_path/full``) and killed at epoch 2
+    then resumed (``tmp_path/part``), asserts both end with the same test metrics, best epoch and last
+    weights, and returns the two per-epoch logs."""
+    import json
+
+    from advrec.runs.train import train_run
+    from advrec.train.checkpoint import load_checkpoint
+
+    def run(config) -> tuple[list[dict], list[dict]]:
+        full = train_run(config, tmp_path / "full", show_progress=False)
+        with pytest.raises(KeyboardInterrupt):
+            train_run(config, tmp_path / "part", hooks=[crash_at(2)], show_progress=False)
+        resumed = train_run(config, tmp_path / "part", resume=True, show_progress=False)
+        assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
+        a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["model"]
+        b = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        return tuple(
+            [json.loads(x) for x in (tmp_path / part / "metrics.jsonl").read_text().splitlines()]
+            for part in ("full", "part")
+        )
+
+    return run

@@ -21,7 +21,6 @@ from advrec.runs.load import load_run
 from advrec.runs.probe import robustness_run
 from advrec.runs.train import train_run
 from advrec.train.adversaries.apr import APRHook
-from advrec.train.checkpoint import load_checkpoint
 
 
 def _hand_model(item_bias: bool = False) -> MFFeatures:
@@ -216,17 +215,9 @@ def _config(feature_files, **sections):
 
 
 @pytest.mark.parametrize("method", ["fgsm", "random"])
-def test_amr_run_resumes_exactly_and_keeps_its_features(tmp_path, feature_files, crash_at, method):
+def test_amr_run_resumes_exactly_and_keeps_its_features(tmp_path, feature_files, resumes_exactly, method):
     cfg = _config(feature_files, adversary={"method": method})
-    full = train_run(cfg, tmp_path / "full", show_progress=False)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, tmp_path / "part", hooks=[crash_at(2)], show_progress=False)
-    resumed = train_run(cfg, tmp_path / "part", resume=True, show_progress=False)
-    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["model"]
-    b = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    log = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    log, _ = resumes_exactly(cfg)
     assert [x.get("adv_eps") for x in log] == [None, 0.5, 0.5, 0.5]
     # The run folder holds the aligned features; the model rebuilt from it scores as trained.
     split = tmp_path / "full" / "split"

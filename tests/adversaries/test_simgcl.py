@@ -19,7 +19,6 @@ from advrec.objectives.pairwise import build_objective
 from advrec.runs.config import parse_config
 from advrec.runs.train import train_run
 from advrec.train.adversaries.simgcl import SimGCLHook, XSimGCLHook, info_nce
-from advrec.train.checkpoint import load_checkpoint
 
 
 def _simgcl(eps=0.1, weight=0.5, temperature=0.2, seed=0):
@@ -178,18 +177,8 @@ def test_paper_defaults_per_method_and_config_errors(adversary_of):
 
 
 @pytest.mark.parametrize("name", ["simgcl", "xsimgcl"])
-def test_killed_and_resumed_run_matches_uninterrupted(tmp_path, name, crash_at):
-    cfg = _config(name=name)
-    full = train_run(cfg, tmp_path / "full", show_progress=False)
-    with pytest.raises(KeyboardInterrupt):
-        train_run(cfg, tmp_path / "part", hooks=[crash_at(2)], show_progress=False)
-    resumed = train_run(cfg, tmp_path / "part", resume=True, show_progress=False)
-    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
-    a = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["model"]
-    b = load_checkpoint(tmp_path / "part" / "checkpoints" / "last.pt")["model"]
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    full_log = [json.loads(x) for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
-    part_log = [json.loads(x) for x in (tmp_path / "part" / "metrics.jsonl").read_text().splitlines()]
+def test_killed_and_resumed_run_matches_uninterrupted(name, resumes_exactly):
+    full_log, part_log = resumes_exactly(_config(name=name))
     assert [(x["loss"], x["cl_loss"]) for x in full_log] == [(x["loss"], x["cl_loss"]) for x in part_log]
 
 

@@ -98,9 +98,37 @@ def test_apr_defence_on_a_victim_too_short_to_start_it_says_so(tmp_path, capsys)
     [
         (["--attack", "nope"], "unknown attack"),
         (["--attack", "random", "--size", "0"], "--size"),
+        (["--attack", "random", "--size", "1.5"], "--size: Input should be less than or equal to 1"),
+        (["--attack", "random", "--size", "-0.1"], "--size: Input should be greater than 0"),
+        (["--attack", "random", "--size", "nan"], "--size"),
+        (["--attack", "random", "--targets", "99999"], "--targets: item id '99999' is not in the data"),
+        (["--attack", "random", "--set", "model.name=nope"], "unknown model 'nope'; valid:"),
+        (
+            ["--attack", "pga", "--set", "model.name=sasrec", "--set", "split.method=loo"],
+            "model.name 'sasrec': a sequential victim cannot be attacked",
+        ),
         (["--attack", "random", "--size", "lots"], "--size"),
         (["--attack", "random", "--filler", "2.5"], "--filler"),
-        (["--attack", "random", "--defence", "magic"], "unknown defence"),
+        (
+            ["--attack", "random", "--defence", "magic"],
+            "unknown defence 'magic'; valid: apr, filter, filter+apr, none, pamacf, vat",
+        ),
+        (
+            ["--attack", "random", "--defence", "vat", "--defence-set", "adversary.lamb=1"],
+            "lam, method, min_adv_epochs",
+        ),
+        (
+            ["--attack", "random", "--defence", "pamacf", "--defence-set", "adversary.user_loss=sum"],
+            "(valid keys here: eps,",
+        ),
+        (
+            ["--attack", "random", "--defence", "vat", "--defence-set", "adversary.lam=-1"],
+            "--defence adversary.lam: Input should be greater than 0",
+        ),
+        (
+            ["--attack", "random", "--defence", "vat", "--defence-set", "adversary.user_loss=max"],
+            "adversary.user_loss: Input should be 'mean' or 'sum'",
+        ),
         (["--attack", "random", "--targets", "mid:1000"], "--targets"),
     ],
 )
@@ -111,3 +139,17 @@ def test_bad_arguments_are_one_line_errors(config, tmp_path, capsys, extra, frag
     assert main(args + extra) == 2
     err = capsys.readouterr().err
     assert fragment in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_personalised_defences_run_with_their_settings_from_the_command_line(config, tmp_path):
+    out = tmp_path / "exp"
+    base = ["attack", str(config), "--attack", "bandwagon", "--size", "0.1", "--targets", "random:2"]
+    for name in ("vat", "pamacf"):
+        args = [*base, "--defence", name, "--defence-set", "adversary.lam=1.5", "--out", str(out), "--quiet"]
+        assert main(args) == 0
+        victim = (out / f"defended-{name}" / "config.yaml").read_text()
+        # the set key, the defence's other defaults, its plateau capped at the victim's patience (2)
+        assert f"name: {name}" in victim and "lam: 1.5" in victim and "start_after_plateau: 2" in victim
+        log = [json.loads(x) for x in (out / f"defended-{name}" / "metrics.jsonl").read_text().splitlines()]
+        assert "adv_loss" not in log[0] and any("adv_loss" in x for x in log)
+        assert "ndcg@10" in json.loads((out / "results.json").read_text())["poisoning"]["defended"]

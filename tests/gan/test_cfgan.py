@@ -42,6 +42,29 @@ def test_variants_score_users_by_items(make_game, train, variant):
     assert torch.equal(model.purchases, dense if variant == "user" else dense.T)
 
 
+def test_generator_output_is_linear_as_the_authors_or_a_sigmoid(make_game):
+    linear, _ = make_game("cfgan")
+    assert linear.g_output == "linear"  # the authors' code: no activation on the output layer
+    with torch.no_grad():
+        linear.generator_net[-1].bias.fill_(3.0)  # logits far above 0: a sigmoid would stay below 1
+        rows = torch.arange(6)
+        raw = linear.generator_net(linear.purchases[rows])
+        assert torch.equal(linear.generate(rows), raw)
+        assert linear.generate(rows).max() > 1.0
+    squashed, _ = make_game("cfgan", g_output="sigmoid")
+    with torch.no_grad():
+        raw = squashed.generator_net(squashed.purchases[rows])
+        assert torch.equal(squashed.generate(rows), torch.sigmoid(raw))
+
+
+def test_cfgan_defaults_to_the_authors_non_saturating_generator_loss():
+    from advrec.runs.config import parse_config
+
+    config = parse_config({"model": {"name": "cfgan"}})
+    assert config.model.loss == "non_saturating"
+    assert config.model.g_output == "linear"
+
+
 def test_noise_input_makes_the_generator_stochastic(make_game):
     model, _ = make_game("cfgan", noise_dim=8)
     rows = torch.arange(5)
@@ -131,4 +154,53 @@ def test_wgan_gp_trains_the_critic(make_game):
     model, game = make_game("cfgan", loss="wgan_gp")
     logs = [game.run_epoch(e, RNGS) for e in range(3)]
     assert all(np.isfinite(log["d_loss"]) for log in logs)
-    assert logs[-1]["d_loss"] < logs[0]["d_loss"]
+    # The generator held fixed (a linear output moves fast at this lr), the critic's loss goes down.
+    losses = []
+    for epoch in range(3):
+        stats = RunningMeans()
+        game.discriminator_pass(epoch, stats, RNGS["sampler"])
+        losses.append(stats.means()["d_loss"])
+    assert losses[-1] < losses[0]
+
+
+def test_negative_sets_are_drawn_once_per_epoch_and_shared_by_its_passes(make_game):
+    model, game = make_game("cfgan", scheme="zp", zr_ratio=0.5, pm_ratio=0.3)
+    seen = []
+    original = game.generator_loss
+
+    def spy(rows, adversarial):
+        seen.append((game._pm_set.clone(), game._zr_set.clone()))
+        return original(rows, adversarial)
+
+    game.generator_loss = spy
+    for epoch in range(2):
+        game.run_epoch(epoch, RNGS)
+    per_epoch = len(seen) // 2
+    first, second = seen[:per_epoch], seen[per_epoch:]
+    # One PM set and one ZR set per epoch, the same for every batch and pass of it; new the next epoch.
+    assert all(torch.equal(pm, first[0][0]) and torch.equal(zr, first[0][1]) for pm, zr in first)
+    assert all(torch.equal(pm, second[0][0]) for pm, _ in second)
+    assert not torch.equal(first[0][0], second[0][0])
+    n_neg = (model.purchases == 0).sum(1)
+    assert torch.equal(first[0][0].sum(1).long(), torch.floor(0.3 * n_neg).long())
+    assert torch.equal(first[0][1].sum(1).long(), torch.floor(0.5 * n_neg).long())
+
+
+@pytest.mark.parametrize("variant", ["user", "item"])
+def test_deltas_perturb_the_condition_input_and_the_output_vectors(make_game, variant):
+    model, _ = make_game("cfgan", variant=variant, g_hidden=[8, 6])
+    gen = torch.Generator().manual_seed(1)
+    rows = torch.arange(model.purchases.shape[0])
+    d_cond = 0.3 * torch.randn(model.purchases.shape, generator=gen)
+    d_out = 0.3 * torch.randn(model.generator_net[-1].weight.shape, generator=gen)
+    with torch.no_grad():
+        # By hand: the network on the perturbed input, its last layer with the perturbed weight.
+        hidden = model.generator_net[:-1](model.purchases + d_cond)
+        last = model.generator_net[-1]
+        expected = hidden @ (last.weight + d_out).T + last.bias
+        got = model.generate(rows, deltas={"condition": d_cond, "output_embedding": d_out})
+        assert torch.allclose(got, expected, atol=1e-5)
+        users = torch.tensor([0, 3])
+        full = model.full_scores(users, {"condition": d_cond, "output_embedding": d_out})
+        by_rows = expected if variant == "user" else expected.T
+        assert torch.allclose(full, by_rows[users], atol=1e-5)

@@ -167,12 +167,18 @@ def test_gan_and_adversary_do_not_combine(tmp_path):
         parse_config(raw)
 
 
-def test_robustness_probe_refuses_a_gan_without_embedding_tables(tmp_path):
-    from advrec.errors import AdvrecError
+@pytest.mark.parametrize(
+    ("name", "tables"),
+    [("cfgan", ["condition", "output_embedding"]), ("irgan", ["item", "user"])],
+)
+def test_gan_recommenders_are_victims_of_the_robustness_probe(tmp_path, name, tables):
     from advrec.runs.probe import robustness_run
 
-    train_run(
-        _config("cfgan", epochs=2, generator={"pretrain_epochs": 0}), tmp_path / "r", show_progress=False
-    )
-    with pytest.raises(AdvrecError, match="CFGAN has none"):
-        robustness_run(tmp_path / "r", [0.1])
+    train_run(_config(name, epochs=4), tmp_path / "r", show_progress=False)
+    probe = robustness_run(tmp_path / "r", [0.5, 2.0], attack="fgsm,pgd", eps_mode="relative")
+    for attack in ("fgsm", "pgd"):
+        assert sorted(probe["settings"][attack]["targets"]) == tables
+        # A move of every table by half (then twice) each row's norm changes the ranking.
+        assert probe[attack]["2.0"]["ndcg@10"] != probe["clean"]["ndcg@10"]
+        assert "ndcg@10" in probe["random"][attack]["0.5"]
+    assert (tmp_path / "r" / "robustness" / "curves.png").exists()

@@ -100,3 +100,22 @@ def test_pretraining_is_bpr_and_improves_the_generator(make_game):
     logs = [game.run_epoch(e, RNGS) for e in range(5)]
     assert all(log["phase"] == "pretrain_generator" for log in logs)
     assert logs[-1]["g_loss"] < logs[0]["g_loss"] < 0.7  # BPR starts at log 2 ≈ 0.693
+
+
+@pytest.mark.parametrize("player", ["generator", "discriminator"])
+def test_deltas_move_the_recommending_players_embeddings(make_game, player):
+    model, _ = make_game("irgan", recommend_with=player)
+    mf = model.generator_mf if player == "generator" else model.discriminator_mf
+    tables = model.embedding_tables()
+    assert tables["user"] is mf.user_embedding.weight
+    assert tables["item"] is mf.item_embedding.weight
+    gen = torch.Generator().manual_seed(0)
+    deltas = {name: 0.1 * torch.randn(t.shape, generator=gen) for name, t in tables.items()}
+    users = torch.tensor([0, 2, 4])
+    with torch.no_grad():
+        p = mf.user_embedding.weight + deltas["user"]
+        q = mf.item_embedding.weight + deltas["item"]
+        expected = p[users] @ q.T + mf.item_bias
+        assert torch.allclose(model.full_scores(users, deltas), expected, atol=1e-6)
+        items = torch.tensor([[1, 5], [0, 7], [3, 3]])
+        assert torch.allclose(model.score(users, items, deltas), expected.gather(1, items), atol=1e-6)

@@ -10,6 +10,7 @@ import yaml
 
 from advrec.errors import ConfigError
 from advrec.experiments.study import load_study, merge, parse_study, run_study
+from advrec.runs import load as runs_load
 from advrec.train.hooks import TrainHook
 
 
@@ -149,12 +150,35 @@ def test_per_user_metrics_average_to_the_test_metrics(tmp_path, tiny_study):
             assert np.nanmean(table[metric]) == pytest.approx(value, abs=1e-9), metric
 
 
-def test_probe_is_recorded_as_skipped_for_models_without_embeddings(tmp_path, tiny_study):
+def _cfgan_probe_study(tiny_study):
     tiny_study["axes"] = {"method": {"cfgan": {"model": {"name": "cfgan", "g_hidden": [8], "d_hidden": [8]}}}}
     tiny_study["base"]["train"]["epochs"] = 2
     tiny_study["probe"] = {"attack": "fgsm", "eps": [0.5]}
     tiny_study["report"] = {}
-    study, cells = parse_study(tiny_study)
+    return parse_study(tiny_study)
+
+
+def test_a_gan_recommender_in_a_study_is_probed(tmp_path, tiny_study):
+    study, cells = _cfgan_probe_study(tiny_study)
+    out = tmp_path / "s"
+    run_study(study, cells, out, report=False, stream=io.StringIO())
+    results = json.loads((out / cells[0].folder / "results.json").read_text())
+    assert "probe_skipped" not in results and "0.5" in results["robustness"]["fgsm"]
+
+
+def test_probe_is_recorded_as_skipped_for_models_without_embeddings(tmp_path, tiny_study, monkeypatch):
+    # every shipped model has perturbable tables; a model without any (a user's own) is stood in for by
+    # the trained CFGAN reporting none when the probe loads it
+    load_run = runs_load.load_run
+
+    def without_tables(*args, **kwargs):
+        loaded = load_run(*args, **kwargs)
+        loaded[2].embedding_tables = lambda: {}
+        return loaded
+
+    monkeypatch.setattr(runs_load, "load_run", without_tables)
+    tiny_study["per_user"] = False  # per-user scoring needs the tables the stand-in hides
+    study, cells = _cfgan_probe_study(tiny_study)
     out = tmp_path / "s"
     run_study(study, cells, out, report=False, stream=io.StringIO())
     results = json.loads((out / cells[0].folder / "results.json").read_text())

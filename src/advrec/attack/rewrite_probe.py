@@ -65,6 +65,7 @@ def rewrite_probe_run(
     """Rewrite the targets' texts and measure every method; the entry goes to
     ``results.json['text_rewrite'][targets]`` (other entries kept). ``encoder``: as in
     :func:`advrec.attack.text_attack.text_attack_run`."""
+    from advrec.measure.sequential import SequentialProtocol
     from advrec.models.unisrec import UniSRec
     from advrec.runs.setup import build_protocol
     from advrec.utils.files import read_json_object, update_json_object
@@ -79,6 +80,7 @@ def rewrite_probe_run(
         )
     train = split.train
     protocol = build_protocol(config, split)
+    assert isinstance(protocol, SequentialProtocol)  # a UniSRec run's protocol
     seen = protocol.seen_at_test.tocsc()
     eligible = np.asarray(seen[:, chosen].todense()) == 0  # users whose history lacks the target
     originals = [texts[t] for t in chosen.tolist()]

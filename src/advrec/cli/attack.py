@@ -40,8 +40,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     attack.add_argument(
         "--defence",
         default="none",
-        help="none, apr, filter, filter+apr or text-filter (its item texts: --defence-set "
-        "item_text.source=... --defence-set item_text.path=...; default: none)",
+        help="a registered defence: none (the default), apr, vat, pamacf, filter, filter+apr or "
+        "text-filter (a wrong name lists them); its settings with --defence-set (text-filter: "
+        "--defence-set item_text.source=... --defence-set item_text.path=...)",
     )
     attack.add_argument(
         "--defence-set",
@@ -49,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="a setting of the defence, e.g. --defence-set adversary.eps=0.25 (repeatable)",
+        help="a setting of the defence, e.g. --defence-set adversary.eps=0.25 or adversary.lam=1.5 for vat "
+        "and pamacf (repeatable; docs/reference/config.md lists every key)",
     )
     attack.add_argument(
         "--detector",

@@ -245,7 +245,8 @@ def _print_rewrite(args: argparse.Namespace) -> None:
         budget = RewriteBudget(max_edits=args.rewrite_edits, min_similarity=args.rewrite_similarity)
     except ValidationError as exc:
         problem = exc.errors()[0]
-        flag = {"max_edits": "--rewrite-edits", "min_similarity": "--rewrite-similarity"}[problem["loc"][0]]
+        flags = {"max_edits": "--rewrite-edits", "min_similarity": "--rewrite-similarity"}
+        flag = flags[str(problem["loc"][0])]
         raise ConfigError(f"{flag}: {problem['msg']}") from None
     entry = rewrite_probe_run(args.run_dir, args.text_targets, budget, device=args.device)
     print(f"text rewrite on {args.text_targets} (items {entry['target_ids']}), gains over real users:")

@@ -149,7 +149,9 @@ def fields_at(model: type[BaseModel], path: list[str], raw: Any) -> list[str]:
         model = annotation
         registry = getattr(model, "registry", None)
         if issubclass(model, Component) and registry is not None:
-            name = raw.get("name", registry.default) if isinstance(raw, dict) else registry.default
+            own = model.model_fields["name"].default  # a field typed as one component: its own name
+            default = own if isinstance(own, str) else registry.default
+            name = raw.get("name", default) if isinstance(raw, dict) else default
             if name in registry:
                 model = registry[name].config
     return list(model.model_fields)

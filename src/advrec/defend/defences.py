@@ -5,6 +5,8 @@ victim's training) pairs, each judged with the same probe as the attack, each wi
 * ``apr``        -- adversarial training of the victim (APR, He et al. 2018): the victim's config plus an
                     ``adversary`` (default: FGSM, ε = 0.5 absolute, λ = 1, after a plateau of plain training
                     of min(10, train.patience) evaluations), every key settable;
+* ``vat``, ``pamacf`` -- the same with a personal radius per user (``advrec.defend.vat``,
+                    ``advrec.defend.pamacf``);
 * ``filter``     -- detect, drop the flagged users' training rows, retrain (``detector``: see
                     ``advrec.defend.filters.FILTER_DETECTORS``);
 * ``filter+apr`` -- both.
@@ -21,14 +23,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from advrec.config.base import Component, Registry
 from advrec.data.split import Split
 from advrec.defend.base import Detector
 from advrec.defend.filters import FILTER_DETECTORS, filter_detector
 from advrec.runs.config import RunConfig
-from advrec.train.adversaries.apr import APRConfig
+from advrec.train.adversaries.apr import APRConfig, PerturbationAdversaryConfig
 
 FilterDetectorName = Literal[FILTER_DETECTORS]  # type: ignore[valid-type]
 
@@ -42,8 +44,21 @@ DEFENCES: Registry[Build] = Registry("defence", "--defence", "advrec.defend", de
 DefenceConfig.registry = DEFENCES
 
 
+PLATEAU = 10
+"""Evaluations without improvement of plain training before an adversarial-training defence switches on
+(capped at the victim's patience), unless its settings say otherwise."""
+
+
 def _example_adversary() -> APRConfig:
-    return APRConfig(method="fgsm", eps=0.5, eps_mode="absolute", reg_adv=1.0, start_after_plateau=10)
+    return APRConfig(method="fgsm", eps=0.5, eps_mode="absolute", reg_adv=1.0, start_after_plateau=PLATEAU)
+
+
+def pretrained_first(value: Any) -> Any:
+    """A defence's ``adversary`` settings as given, with the defence's plateau unless they set one: a
+    partial section (``--defence-set adversary.eps=0.25``) keeps the defence's other defaults."""
+    if isinstance(value, dict) and "start_after_plateau" not in value:
+        return {**value, "start_after_plateau": PLATEAU}
+    return value
 
 
 class NoDefence(DefenceConfig):
@@ -57,6 +72,8 @@ class APRDefence(DefenceConfig):
 
     name: Literal["apr"] = "apr"
     adversary: APRConfig = Field(default_factory=_example_adversary, description="the victim's APR settings")
+
+    _plateau = field_validator("adversary", mode="before")(pretrained_first)
 
 
 class FilterDefence(DefenceConfig):
@@ -73,11 +90,13 @@ class FilterAPRDefence(DefenceConfig):
     detector: FilterDetectorName = Field("simulated", description="the detector that flags the users")
     adversary: APRConfig = Field(default_factory=_example_adversary, description="the victim's APR settings")
 
+    _plateau = field_validator("adversary", mode="before")(pretrained_first)
+
 
 @dataclass(frozen=True)
 class Defence:
     name: str
-    adversary: APRConfig | None = None
+    adversary: PerturbationAdversaryConfig | None = None
     detector: Detector | None = None
 
     @property
@@ -116,12 +135,17 @@ class Defence:
         return Split(kept, split.valid, split.test), report
 
 
+def adversarial_training(name: str) -> Build:
+    """The builder of a defence that only trains the victim with its settings' ``adversary``."""
+    return lambda cfg, size, seed, detector: Defence(name, adversary=cfg.adversary)
+
+
 def _detector(cfg: Any, size: float, seed: int, detector: Detector | None) -> Detector:
     return detector if detector is not None else filter_detector(cfg.detector, size, seed)
 
 
 DEFENCES.register(NoDefence)(lambda cfg, size, seed, detector: Defence("none"))
-DEFENCES.register(APRDefence)(lambda cfg, size, seed, detector: Defence("apr", adversary=cfg.adversary))
+DEFENCES.register(APRDefence)(adversarial_training("apr"))
 DEFENCES.register(FilterDefence)(
     lambda cfg, size, seed, detector: Defence("filter", detector=_detector(cfg, size, seed, detector))
 )

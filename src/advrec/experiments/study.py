@@ -216,8 +216,9 @@ def _probe_done(run_dir: Path, options: dict[str, Any]) -> bool:
 
 
 def _probe_run(run_dir: Path, options: dict[str, Any], data_root: str | Path | None) -> None:
-    """The probe; a model without embedding tables (CFGAN) cannot be probed, which is recorded in
-    ``results.json`` (``probe_skipped``) so that one study can mix such models with others."""
+    """The probe; a model without embedding tables (none of the shipped ones; a user's own may be) cannot
+    be probed, which is recorded in ``results.json`` (``probe_skipped``) so that one study can mix such
+    models with others."""
     from advrec.runs.load import load_run
     from advrec.runs.probe import robustness_run
 

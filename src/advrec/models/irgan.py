@@ -19,7 +19,7 @@ import torch
 from pydantic import Field, model_validator
 
 from advrec.data.interactions import Interactions
-from advrec.models.base import Deltas, Recommender, check_deltas
+from advrec.models.base import Deltas, Recommender, check_deltas, gather_rows
 from advrec.models.gan import GanModelConfig
 from advrec.models.nets import BiasedMF
 from advrec.models.registry import MODELS
@@ -77,15 +77,26 @@ class IRGAN(Recommender):
         return self.generator_mf if self.recommend_with == "generator" else self.discriminator_mf
 
     def embedding_tables(self) -> dict[str, torch.Tensor]:
-        return {}
+        """The recommending player's embeddings, named as MF's: what the robustness probe perturbs."""
+        mf = self._recommender()
+        return {"user": mf.user_embedding.weight, "item": mf.item_embedding.weight}
 
     def score(self, users: torch.Tensor, items: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         check_deltas(self, deltas)
-        return self._recommender().score(users, items)
+        if not deltas:
+            return self._recommender().score(users, items)
+        u = gather_rows(self.table("user", deltas), users)
+        i = gather_rows(self.table("item", deltas), items)
+        if items.dim() == 2:
+            u = u.unsqueeze(1)
+        return (u * i).sum(-1) + self._recommender().item_bias[items]
 
     def full_scores(self, users: torch.Tensor, deltas: Deltas | None = None) -> torch.Tensor:
         check_deltas(self, deltas)
-        return self._recommender().full_scores(users)
+        if not deltas:
+            return self._recommender().full_scores(users)
+        u = gather_rows(self.table("user", deltas), users)
+        return u @ self.table("item", deltas).T + self._recommender().item_bias
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return self._recommender().reg_loss(users, items)

@@ -100,6 +100,7 @@ class MoEAdaptor(nn.Module):
 
 class UniSRec(SASRec):
     item_text: torch.Tensor  # a buffer: the fixed text embedding of each item (row 0: padding, zeros)
+    trained_items: torch.Tensor | None  # a buffer: 1 for items with training rows (row 0: padding)
 
     def __init__(
         self,

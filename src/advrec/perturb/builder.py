@@ -83,11 +83,20 @@ class PerturbationBuilder:
         return self.pgd_alpha if self.pgd_alpha is not None else 2.5 / self.pgd_steps
 
     def __call__(
-        self, tables: dict[str, torch.Tensor], gradient_fn: GradientFn, eps: float | None = None
+        self,
+        tables: dict[str, torch.Tensor],
+        gradient_fn: GradientFn,
+        eps: float | None = None,
+        scale: Deltas | None = None,
     ) -> Deltas:
-        """Δ for every table (detached: the adversary is a fixed point of the outer minimisation)."""
+        """Δ for every table (detached: the adversary is a fixed point of the outer minimisation).
+
+        ``scale`` multiplies the radius of each row of the tables it names ([n, 1] per table): a
+        personalised budget (VAT, PamaCF) instead of the same ε for every row."""
         eps = self.eps if eps is None else eps
         radius = {name: row_radius(t, eps, self.eps_mode) for name, t in tables.items()}
+        for name, factor in (scale or {}).items():
+            radius[name] = radius[name] * factor
         zeros = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
         start = self._random_start(zeros, radius) if self.random_start else zeros
         deltas = PERTURBATIONS[self.method].build(self, start, radius, gradient_fn)

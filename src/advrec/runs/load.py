@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -10,7 +11,7 @@ from advrec.data.split import Split, load_saved_split
 from advrec.errors import AdvrecError, ConfigError
 from advrec.measure.protocol import say_undefined
 from advrec.models.base import ScoringModel
-from advrec.models.registry import build_model
+from advrec.models.registry import MODELS, ModelConfig, build_model
 from advrec.runs.config import RunConfig
 from advrec.runs.folder import check_saved_split, saved_config, saved_item_features
 from advrec.runs.setup import build_protocol
@@ -43,9 +44,23 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig,
     features = None
     if config.data.item_features is not None or config.data.item_text is not None:
         features = saved_item_features(run_dir / "split", split)
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
+    model = build_model(read_back(config.model), split.train, torch_generator(config.seed, "init"), features)
     model.load_state_dict(load_model_state(run_dir / "checkpoints" / "best.pt", model))
     return config, split, model.to(config.device).eval()
+
+
+def read_back(model: ModelConfig) -> ModelConfig:
+    """The model a finished run is read back as: itself, or for a model with sharded tables the
+    single-process model it shards (``dense`` in its registration), whose state dict its checkpoints hold,
+    so that a run trained under torchrun is evaluated, probed and exported in one process."""
+    dense = MODELS[model.name].info.get("dense")
+    if dense is None:
+        return model
+    fields = MODELS[dense].config.model_fields
+    settings = MODELS.validate(
+        {"name": dense, **{k: v for k, v in model.model_dump().items() if k in fields and k != "name"}}
+    )
+    return cast(ModelConfig, settings)  # every model's settings are a ModelConfig
 
 
 def export_topk(

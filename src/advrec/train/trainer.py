@@ -204,27 +204,29 @@ class Trainer:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(log) + "\n")
 
+    # State dicts are taken on every rank, once per save: a model with sharded tables gathers them from
+    # the ranks (a collective); rank 0 writes.
     def _save_best(self) -> None:
+        model_state = self.model.state_dict()
         path = self._path("checkpoints/best.pt")
         if path is not None and self.dist.is_main:
-            save_checkpoint(path, {"model": self.model.state_dict()})
-        self._best_in_memory = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            save_checkpoint(path, {"model": model_state})
+        self._best_in_memory = {k: v.detach().clone() for k, v in model_state.items()}
 
     def _save_last(self, state: dict[str, Any]) -> None:
         path = self._path("checkpoints/last.pt")
-        if path is None or not self.dist.is_main:
+        if path is None:
             return
-        save_checkpoint(
-            path,
-            {
-                "model": self.model.state_dict(),
-                "procedure": self.procedure.state_dict(),
-                "hooks": [hook.state_dict() for hook in self.hooks],
-                "rng": rng_state(self.rngs),
-                "trainer": state,
-                **({"average": self.average.state_dict()} if self.average is not None else {}),
-            },
-        )
+        checkpoint = {
+            "model": self.model.state_dict(),
+            "procedure": self.procedure.state_dict(),
+            "hooks": [hook.state_dict() for hook in self.hooks],
+            "rng": rng_state(self.rngs),
+            "trainer": state,
+            **({"average": self.average.state_dict()} if self.average is not None else {}),
+        }
+        if self.dist.is_main:
+            save_checkpoint(path, checkpoint)
 
     def _restore_best(self) -> None:
         best = self._best_in_memory

@@ -34,6 +34,11 @@ dot-product score that maximum has a closed form (``SequentialObjective.worst_ca
 one more loss on the clean forward's logits and no gradient step, and it bounds from above what any one
 perturbation shared by the batch (FGSM's, or the probe's) can do to the same loss.
 
+Sharded tables (``ShardedRecommender``): Δ is built on the rows the global batch looked up
+(``batch_tables``), not on the whole tables. The gradient of the loss with respect to a looked-up row is
+the table's gradient at that row, and every other row's gradient is zero, so per-row methods (FGSM, PGD,
+ε relative to the row's norm) give exactly the rows of the whole-table Δ, with no rank holding a table.
+
 Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
 fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
 valid selection metric has not improved for N evaluations (pre-training to convergence, without a
@@ -52,7 +57,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from advrec.errors import ConfigError
-from advrec.models.base import Deltas, Recommender, SequentialRecommender
+from advrec.models.base import Deltas, Recommender, SequentialRecommender, ShardedRecommender
 from advrec.objectives.pairwise import Batch
 from advrec.perturb.builder import PerturbationBuilder, select_tables
 from advrec.perturb.gradients import (
@@ -67,11 +72,10 @@ from advrec.train.hooks import TrainHook
 from advrec.utils.seeding import torch_generator
 
 
-class APRConfig(AdversaryConfig):
-    """APR (He et al., SIGIR 2018): loss + reg_adv * pair loss at the tables + Δ_adv; with ``targets:
-    [item_features]`` AMR (Tang et al., TKDE 2019)."""
+class PerturbationAdversaryConfig(AdversaryConfig):
+    """Adversarial training against a bounded perturbation of the model's tables built from each batch's
+    gradient (the settings APR, VAT and PamaCF share)."""
 
-    name: Literal["apr"] = "apr"
     method: str = Field(
         "fgsm",
         description="how Δ is built from the gradient (advrec.perturb.methods): fgsm (eps * g/||g|| per "
@@ -113,6 +117,33 @@ class APRConfig(AdversaryConfig):
         description="fgsm or pgd: start each Δ at a random point of the ball (fgsm then steps 1.25 "
         "eps: FGSM-RS, Wong et al. 2020); default: from Δ = 0",
     )
+
+    @field_validator("targets")
+    @classmethod
+    def _distinct_targets(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and (not v or len(set(v)) != len(v)):
+            raise ValueError(f"targets must be a non-empty list of distinct table names; got {v}")
+        return v
+
+    @field_validator("method")
+    @classmethod
+    def _registered_method(cls, v: str) -> str:
+        if v not in PERTURBATIONS:
+            raise ValueError(f"unknown method {v!r}; valid: {', '.join(PERTURBATIONS.names())}")
+        return v
+
+    @model_validator(mode="after")
+    def _random_start(self) -> PerturbationAdversaryConfig:
+        if self.random_start and not PERTURBATIONS[self.method].info.get("random_start"):
+            raise ValueError(f"random_start: applies to method fgsm or pgd; got method {self.method!r}")
+        return self
+
+
+class APRConfig(PerturbationAdversaryConfig):
+    """APR (He et al., SIGIR 2018): loss + reg_adv * pair loss at the tables + Δ_adv; with ``targets:
+    [item_features]`` AMR (Tang et al., TKDE 2019)."""
+
+    name: Literal["apr"] = "apr"
     universal_step: float | None = Field(
         None,
         gt=0,
@@ -132,26 +163,10 @@ class APRConfig(AdversaryConfig):
         "forward's hidden states (same dropout masks) instead of two more passes through the network",
     )
 
-    @field_validator("targets")
-    @classmethod
-    def _distinct_targets(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None and (not v or len(set(v)) != len(v)):
-            raise ValueError(f"targets must be a non-empty list of distinct table names; got {v}")
-        return v
-
-    @field_validator("method")
-    @classmethod
-    def _registered_method(cls, v: str) -> str:
-        if v not in PERTURBATIONS:
-            raise ValueError(f"unknown method {v!r}; valid: {', '.join(PERTURBATIONS.names())}")
-        return v
-
     @model_validator(mode="after")
     def _combinations(self) -> APRConfig:
         """What the Δ options combine with (one component's own settings; the run is checked at build)."""
         info = PERTURBATIONS[self.method].info
-        if self.random_start and not info.get("random_start"):
-            raise ValueError(f"random_start: applies to method fgsm or pgd; got method {self.method!r}")
         if self.random_start and self.universal_step is not None:
             raise ValueError("random_start: not with universal_step (the kept Δ starts it)")
         if self.universal_step is not None and self.method != "fgsm":
@@ -322,6 +337,11 @@ class APRHook(TrainHook):
         self._full_batches = batches
 
     # -- the adversary -----------------------------------------------------------------
+    def row_scales(self, model: Recommender, batch: Batch, tables: Deltas) -> Deltas | None:
+        """Per-row multipliers of the radius for this batch ([n, 1] per table), or None: the same ε for
+        every row (APR). Personalised adversaries (VAT, PamaCF) override it."""
+        return None
+
     def adversarial_deltas(
         self, model: Recommender, batch: Batch, eps: float, loss_fn: LossOfDeltas | None = None
     ) -> Deltas:
@@ -333,11 +353,14 @@ class APRHook(TrainHook):
         def gradient_fn(deltas: Deltas) -> Deltas:
             return global_mean_gradients(delta_gradients(loss_fn, deltas), n_local)
 
-        tables = select_tables(model.embedding_tables(), self.targets)
+        if isinstance(model, ShardedRecommender):  # the batch's rows, not the whole tables
+            tables = select_tables(model.batch_tables(batch["users"]), self.targets)
+        else:
+            tables = select_tables(model.embedding_tables(), self.targets)
         if self.full_data_every is not None:
             return self._full_data_deltas(model, tables, eps)
         if self.universal_step is None:
-            return self.builder(tables, gradient_fn, eps)
+            return self.builder(tables, gradient_fn, eps, self.row_scales(model, batch, tables))
         if self._kept is None:
             self._kept = {name: torch.zeros_like(t.detach()) for name, t in tables.items()}
         self._kept = self.builder.universal_step(tables, gradient_fn, self._kept, self.universal_step, eps)
@@ -366,6 +389,18 @@ class APRHook(TrainHook):
 @ADVERSARIES.register(APRConfig)
 def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
     """The APR hook of ``cfg`` for the run ``ctx`` describes (checked against the run before any epoch)."""
+    return [apr_hook(cfg, ctx)]
+
+
+def apr_hook(
+    cfg: PerturbationAdversaryConfig, ctx: AdversaryContext, hook_class: type[APRHook] = APRHook, **extra: Any
+) -> APRHook:
+    """A hook of ``hook_class`` (APRHook or a subclass taking the keyword arguments ``extra``) with
+    ``cfg``'s settings, checked against the run ``ctx`` describes (the options only APR has are off
+    unless ``cfg`` is an APRConfig)."""
+    universal_step = getattr(cfg, "universal_step", None)
+    full_data_every = getattr(cfg, "full_data_every", None)
+    shared_forward = getattr(cfg, "shared_forward", False)
     epochs = ctx.epochs
     if cfg.start_epoch >= epochs:
         raise ConfigError(
@@ -378,11 +413,16 @@ def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
             f"({cfg.min_adv_epochs}) >= train.epochs ({epochs}); no epoch could be selected"
         )
     closed_form = bool(PERTURBATIONS[cfg.method].info.get("closed_form"))
-    if (closed_form or cfg.shared_forward) and not isinstance(ctx.model, SequentialRecommender):
+    if (closed_form or shared_forward) and not isinstance(ctx.model, SequentialRecommender):
         what = f"adversary.method: {cfg.method}" if closed_form else "adversary.shared_forward"
         raise ConfigError(f"{what} needs a sequential model (e.g. sasrec); got {type(ctx.model).__name__}")
     select_tables(ctx.model.embedding_tables(), cfg.targets)  # the model's table names, checked now
-    if cfg.full_data_every is not None:
+    if isinstance(ctx.model, ShardedRecommender) and (universal_step or full_data_every):
+        raise ConfigError(
+            "adversary: universal_step and full_data_every keep a Δ of the whole tables; with sharded "
+            "tables APR perturbs the rows of each batch only"
+        )
+    if full_data_every is not None:
         if ctx.full_data is None:
             raise ConfigError("adversary.full_data_every: this run's training path has no full-data gradient")
         if ctx.world_size > 1:
@@ -399,7 +439,7 @@ def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
         generator=torch_generator(ctx.seed, "adversary"),
         random_start=cfg.random_start,
     )
-    hook = APRHook(
+    hook = hook_class(
         ctx.objective,
         builder,
         cfg.reg_adv,
@@ -409,10 +449,11 @@ def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
         start_after_plateau=cfg.start_after_plateau,
         select_metric=ctx.select_metric,
         min_adv_epochs=cfg.min_adv_epochs,
-        universal_step=cfg.universal_step,
-        full_data_every=cfg.full_data_every,
-        shared_forward=cfg.shared_forward,
+        universal_step=universal_step,
+        full_data_every=full_data_every,
+        shared_forward=shared_forward,
+        **extra,
     )
-    if cfg.full_data_every is not None and ctx.full_data is not None:
+    if full_data_every is not None and ctx.full_data is not None:
         hook.use_full_data(ctx.full_data())
-    return [hook]
+    return hook

@@ -2,11 +2,12 @@
 
 Rows are users' purchase vectors over items (``variant: user``) or items' vectors over users
 (``variant: item``, the authors' choice on ML-100K). The generator maps a row's real vector c (the
-condition), optionally with noise z, to a vector of purchase probabilities r̂; the discriminator scores
+condition), optionally with noise z, to a vector r̂ of purchase scores; the discriminator scores
 (vector, condition) pairs. What the discriminator sees of r̂ is r̂ ⊙ (e + k): the real purchases e plus a
 partial-masking (PM) set k of sampled negatives, so that it can push those negatives towards 0.
 Zero-reconstruction (ZR) adds α · Σ_{j ∈ ZR set} r̂_j² to the generator's loss, with its own negative set.
-Both sets are drawn afresh for every batch, each an exact share of the row's negatives.
+Both sets are drawn afresh for every row at the start of every epoch, each an exact share of the row's
+negatives, and shared by all passes of the epoch (as in the authors' code).
 
 With ``use_discriminator: false`` (the ablation) the generator minimises ‖r̂ ⊙ (e + k) − e‖² + the ZR term:
 the squared distance to the real vector on exactly the entries the discriminator would see.
@@ -65,6 +66,15 @@ class CFGANGame(Game):
         self.g_batch, self.d_batch = g_batch, d_batch
         # Rows without a single training purchase teach nothing but ZR; they are left out of training.
         self.rows = torch.nonzero(model.purchases.sum(1) > 0).squeeze(1).cpu()
+        self._pm_set: torch.Tensor | None = None  # this epoch's negative sets, [n_rows, n_cols] each
+        self._zr_set: torch.Tensor | None = None
+
+    def begin_epoch(self, epoch: int) -> None:
+        """This epoch's PM and ZR sets for every row, drawn once: one sort of the whole matrix per set
+        instead of one per batch and pass."""
+        real = self.model.purchases
+        self._pm_set = sample_negatives(real, self.pm_ratio, self.gen) if self.use_pm else None
+        self._zr_set = sample_negatives(real, self.zr_ratio, self.gen) if self.use_zr else None
 
     # Every draw comes from the game's CPU generator and moves to the model's device afterwards.
     @property
@@ -80,15 +90,25 @@ class CFGANGame(Game):
             return None
         return torch.randn(n, self.model.noise_dim, generator=self.gen).to(self.device)
 
-    def _pm(self, real: torch.Tensor) -> torch.Tensor:
-        return sample_negatives(real, self.pm_ratio, self.gen) if self.use_pm else torch.zeros_like(real)
+    def _negative_sets(self) -> None:
+        if (self.use_pm and self._pm_set is None) or (self.use_zr and self._zr_set is None):
+            self.begin_epoch(-1)  # a loss asked for outside an epoch (a test, a probe): draw now
+
+    def _pm(self, rows: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+        self._negative_sets()
+        return self._pm_set[rows] if self._pm_set is not None else torch.zeros_like(real)
+
+    def _zr(self, rows: torch.Tensor) -> torch.Tensor:
+        self._negative_sets()
+        assert self._zr_set is not None
+        return self._zr_set[rows]
 
     def discriminator_loss(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(loss, real logits, fake logits) for a batch of rows, the generator held fixed."""
         model = self.model
         real = model.purchases[rows]
         with torch.no_grad():
-            fake = model.generate(rows, self._noise(len(rows))) * (real + self._pm(real))
+            fake = model.generate(rows, self._noise(len(rows))) * (real + self._pm(rows, real))
         real_logit, fake_logit = model.discriminate(real, rows), model.discriminate(fake, rows)
         loss = self.loss.discriminator(real_logit, fake_logit)
         if self.loss.needs_gradient_penalty:
@@ -116,17 +136,14 @@ class CFGANGame(Game):
         model = self.model
         real = model.purchases[rows]
         generated = model.generate(rows, self._noise(len(rows)))
-        shown = generated * (real + self._pm(real))
+        shown = generated * (real + self._pm(rows, real))
         if adversarial:
             main = self.loss.generator(model.discriminate(shown, rows))
         else:
             main = (shown - real).pow(2).sum(1).mean()
         zr = generated.new_zeros(())
         if self.use_zr:
-            zr = (
-                self.zr_coefficient
-                * (generated.pow(2) * sample_negatives(real, self.zr_ratio, self.gen)).sum(1).mean()
-            )
+            zr = self.zr_coefficient * (generated.pow(2) * self._zr(rows)).sum(1).mean()
         return main + zr, main, zr
 
     def generator_pass(self, epoch: int, stats: RunningMeans, rng: np.random.Generator) -> None:

@@ -42,6 +42,9 @@ class Game:
         self.gen = torch.Generator().manual_seed(seed)
 
     # -- what a method implements -------------------------------------------------------
+    def begin_epoch(self, epoch: int) -> None:
+        """Draws shared by every pass of the epoch (CFGAN's negative sets); nothing by default."""
+
     def discriminator_pass(self, epoch: int, stats: RunningMeans, rng: np.random.Generator) -> None:
         raise NotImplementedError
 
@@ -68,6 +71,7 @@ class Game:
         for player in (self.generator, self.discriminator):
             player.schedule.start_epoch(epoch)
         stats = RunningMeans()
+        self.begin_epoch(epoch)
         phase = self.phase(epoch)
         if phase == "pretrain_generator":
             for _ in range(self.g_steps):
