@@ -111,7 +111,7 @@ def test_apr_defence_on_a_victim_too_short_to_start_it_says_so(tmp_path, capsys)
         (["--attack", "random", "--filler", "2.5"], "--filler"),
         (
             ["--attack", "random", "--defence", "magic"],
-            "unknown defence 'magic'; valid: apr, filter, filter+apr, none, pamacf, vat",
+            "unknown defence 'magic'; valid: apr, filter, filter+apr, none, pamacf, text-filter, vat",
         ),
         (
             ["--attack", "random", "--defence", "vat", "--defence-set", "adversary.lamb=1"],

@@ -83,8 +83,8 @@ def test_without_texts_the_defence_is_a_config_error():
 def test_advrec_attack_with_the_text_filter_drops_the_fake_sequences(tmp_path, tiny_model, capsys):
     genre_data(tmp_path)
     config = genre_config(tmp_path, tiny_model, train={"epochs": 3, "batch_size": 8}).model_dump(mode="json")
-    config["data"]["item_text"] = None  # the victim, SASRec, reads no texts; the defence does
-    config["model"] = {"name": "sasrec", "dim": 16, "dropout": 0.1, "init_std": 0.05, "max_len": 6}
+    config["data"]["item_text"] = None  # the victim, MF, reads no texts; the defence does
+    config["model"] = {"name": "mf", "dim": 16}
     path = tmp_path / "victim.yaml"
     path.write_text(yaml.safe_dump(config))
     args = ["attack", str(path), "--attack", "sequence-random", "--size", "0.1", "--targets", "horror-one"]
