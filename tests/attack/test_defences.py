@@ -15,7 +15,8 @@ def test_registry_and_victim_configs():
     apr = build_defence("apr").victim_config(victim)
     assert apr.adversary.name == "apr" and apr.adversary.eps == 0.5 and apr.model == victim.model
     with pytest.raises(
-        ConfigError, match="unknown defence 'nope'; valid: apr, filter, filter\\+apr, none, pamacf, text-filter, vat"
+        ConfigError,
+        match="unknown defence 'nope'; valid: apr, filter, filter\\+apr, none, pamacf, text-filter, vat",
     ):
         build_defence("nope")
     assert build_defence("filter+apr").detector.name == "simulated"  # the filters' default detector
