@@ -103,10 +103,6 @@ def test_apr_defence_on_a_victim_too_short_to_start_it_says_so(tmp_path, capsys)
         (["--attack", "random", "--size", "nan"], "--size"),
         (["--attack", "random", "--targets", "99999"], "--targets: item id '99999' is not in the data"),
         (["--attack", "random", "--set", "model.name=nope"], "unknown model 'nope'; valid:"),
-        (
-            ["--attack", "pga", "--set", "model.name=sasrec", "--set", "split.method=loo"],
-            "model.name 'sasrec': a sequential victim cannot be attacked",
-        ),
         (["--attack", "random", "--size", "lots"], "--size"),
         (["--attack", "random", "--filler", "2.5"], "--filler"),
         (

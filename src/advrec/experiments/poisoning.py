@@ -40,7 +40,6 @@ from advrec.defend.defences import DEFENCES, Defence, DefenceConfig, build_defen
 from advrec.errors import AdvrecError, ConfigError
 from advrec.measure.poisoning import exposure_metrics, mean_shift, score_targets
 from advrec.models.base import Recommender
-from advrec.models.registry import MODELS, procedure_of
 from advrec.runs.config import RunConfig
 from advrec.runs.fingerprint import split_complete, write_fingerprint
 from advrec.runs.folder import clear_stray_temps
@@ -258,20 +257,6 @@ def parse_fillers(spec: str) -> dict[str, float]:
     return out
 
 
-def check_victim(config: RunConfig) -> None:
-    """Refuse, before any training, a victim the poisoning experiment cannot measure: the attacks add user
-    profiles (sets of items) and the probe ranks every item for every real user by id, which a sequential
-    model (it scores the next item after a sequence) does not do. Every gradient attack here brings its own
-    surrogate (ALS, WMF, NeuMF), so none needs the victim to be differentiable."""
-    name = config.model.name
-    if procedure_of(name) == "sequential":
-        allowed = sorted(m for m in MODELS.names() if procedure_of(m) != "sequential")
-        raise ConfigError(
-            f"model.name {name!r}: a sequential victim cannot be attacked with user profiles and probed by "
-            f"user id; victims of advrec attack: {', '.join(allowed)}"
-        )
-
-
 def attack_run(
     config: RunConfig,
     out: str | Path,
@@ -287,7 +272,6 @@ def attack_run(
     ``clean_dir``: an already trained run folder of ``config`` to use as the clean victim instead of
     training ``out/clean`` (a study's cell: its attack step reuses the cell's own run); ``detector``: a
     filter's detector instead of the one the defence's settings name."""
-    check_victim(config)
     defence: Defence | None = None
     if settings.defence.name != "none":
         defence = build_defence(settings.defence, settings.size, config.seed, detector)
