@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint venv clean screenshot
+.PHONY: demo test lint venv scale clean screenshot
 
 $(BIN)/advrec: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,18 @@ $(BIN)/advrec: pyproject.toml constraints.txt
 
 venv: $(BIN)/advrec
 
+# Sharded embedding tables (model sharded_mf): TorchRec and FBGEMM's CPU build. Both go in without their
+# declared dependencies (torchrec names the CUDA fbgemm-gpu and an old torchmetrics, which would pull
+# another torch); the scale extra brings what they import (tensordict, pyre-extensions).
+scale: venv
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[scale]'
+	$(BIN)/pip install --quiet -c constraints.txt --no-deps torchrec fbgemm-gpu-cpu
+
 demo: venv
 	$(BIN)/advrec demo
 
-# The suite, after the habits: ruff's lint and format checks (the references in docs/reference/ and the
-# import layering are checked by tests of the suite itself).
+# The suite, after the habits: ruff's lint and format checks and mypy's type check of src/ (the references
+# in docs/reference/ and the import layering are checked by tests of the suite itself).
 test: lint
 	$(BIN)/python -m pytest
 
@@ -32,6 +39,7 @@ screenshot: demo
 lint: venv
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) runs

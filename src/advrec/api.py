@@ -52,6 +52,7 @@ from advrec.runs.load import evaluate_run, load_run
 from advrec.runs.probe import robustness_run
 from advrec.runs.setup import build_protocol
 from advrec.runs.train import train_run
+from advrec.train.metrics_log import read_metrics_log
 from advrec.utils.files import atomic_write, read_json_object
 from advrec.utils.log import ROOT, console_log
 
@@ -181,9 +182,7 @@ class Run:
     @property
     def history(self) -> pd.DataFrame:
         """``metrics.jsonl`` as a table: one row per epoch (loss, lr, timings, ``valid.<metric>``)."""
-        path = self.run_dir / "metrics.jsonl"
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-        return pd.json_normalize([json.loads(line) for line in lines if line.strip()])
+        return pd.json_normalize(read_metrics_log(self.run_dir / "metrics.jsonl", timings=False))
 
     def __repr__(self) -> str:
         if self._closed:

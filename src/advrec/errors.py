@@ -35,6 +35,10 @@ class NothingSelected(AdvrecError):
     """The run ended without an epoch that may be selected as best (its checkpoints are kept)."""
 
 
+class NonFiniteScores(AdvrecError):
+    """A model scored NaN or infinity: no metric, probe or report number is computed from such scores."""
+
+
 class StorageError(AdvrecError):
     """A file could not be written (a full disk, no permission, a folder where a file should go)."""
 

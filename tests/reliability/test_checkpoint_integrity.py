@@ -48,6 +48,20 @@ def test_flipped_bytes_are_refused_naming_the_file(tmp_path, where):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("cut", [0, 40, 80])
+def test_a_damaged_checksum_line_is_refused_not_read_as_an_older_file(tmp_path, cut):
+    """Found by the fault drill: flipped bytes in the trailer made the file look like one written before
+    checksums, which then loaded (unverified) with exit 0."""
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, state())
+    data = bytearray(path.read_bytes())
+    for i in range(len(data) - 90 + cut, len(data) - 90 + cut + 10):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"best\.pt: (damaged checkpoint|checksum mismatch)"):
+        load_checkpoint(path)
+
+
 def test_truncated_file_is_refused(tmp_path):
     path = tmp_path / "last.pt"
     save_checkpoint(path, state())

@@ -228,19 +228,36 @@ def test_a_best_pt_with_nan_weights_is_exit_2(finished, cli):
     assert result.code == 2 and f"'model.{name}' holds NaN or infinite values" in result.error_line()
 
 
-def test_resume_refuses_a_trainer_epoch_of_1e9(tmp_path, cli, ratings, crash_at):
+@pytest.mark.parametrize(
+    "change, needle",
+    [
+        (lambda s: s["trainer"].update(epoch=1e9), "'trainer.epoch' should be int, found 1000000000.0"),
+        (
+            lambda s: s["trainer"].update(epoch=10**9),
+            "'trainer.epoch' is 1000000000, outside this run's 0..3",
+        ),
+        (lambda s: s.pop("trainer"), "holds no 'trainer' entry"),
+        (
+            lambda s: s.update(model={k: v[:-1] for k, v in s["model"].items()}),
+            "a checkpoint of another model",
+        ),
+    ],
+)
+def test_resume_refuses_a_last_pt_that_does_not_fit_the_run(tmp_path, cli, ratings, crash_at, change, needle):
+    """Before: trainer.epoch = 1e9 was accepted; and, found by the fault drill, an int epoch past the
+    run's (exit 0, nothing trained), no trainer entry (KeyError traceback) and another model's weights
+    (size-mismatch traceback), all on --resume."""
     config = parse_config(base_raw(ratings, epochs=3))
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train_run(config, run, hooks=[crash_at(1)], show_progress=False)
     last = run / "checkpoints" / "last.pt"
     state = load_checkpoint(last)
-    state["trainer"]["epoch"] = 1e9
+    change(state)
     save_checkpoint(last, state)
-    result = cli(
-        "train", write_config(tmp_path / "c.yaml", base_raw(ratings, epochs=3)), "--out", run, "--resume"
-    )
-    assert result.code == 2 and "'trainer.epoch' should be int, found 1000000000.0" in result.error_line()
+    cfg = write_config(tmp_path / "c.yaml", base_raw(ratings, epochs=3))
+    result = cli("train", cfg, "--out", run, "--resume", "--quiet")
+    assert result.code == 2 and needle in result.error_line()
 
 
 @pytest.mark.parametrize("text", ['{"test": {"ndcg@10": 0.1', "[1, 2]", ""])

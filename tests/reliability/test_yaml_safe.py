@@ -92,3 +92,16 @@ def test_mapping_reader_refuses_empty_and_non_mappings(tmp_path):
     (tmp_path / "bad.yaml").write_bytes(b"a: \xff\xfe\n")
     with pytest.raises(ConfigError, match="cannot read the config file"):
         read_yaml_file(tmp_path / "bad.yaml")
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    """PyYAML's YAML 1.1 rules read '1e-3' as text; a strict config then refused 'lr: 1e-3' (and
+    '--set train.optimizer.lr=1e6') as 'not a valid number'."""
+    data = read_yaml("a: 1e-3\nb: 1E6\nc: -2e+5\nd: 1e6x\ne: 10\nf: '1e3'\n", "c.yaml")
+    assert data == {"a": 0.001, "b": 1e6, "c": -2e5, "d": "1e6x", "e": 10, "f": "1e3"}
+    assert yaml.safe_load("a: 1e-3") == {"a": "1e-3"}  # the module-wide loader is left as it is
+
+
+def test_set_takes_an_exponent_float(tmp_path, cli, base_yaml):
+    result = cli("train", base_yaml, "--out", tmp_path / "run", "--quiet", "--set", "train.optimizer.lr=1e-2")
+    assert result.code == 0, result.err

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from advrec.errors import ConfigError
+from advrec.utils.seeding import check_seed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.overrides)
     seed = _number(args.seed, "--seed", int)
     if seed is not None:
-        config = config.model_copy(update={"seed": seed})
+        config = config.model_copy(update={"seed": check_seed(seed, "--seed")})
     out = Path(args.out)
     results = attack_run(config, out, settings, data_root=args.data_root, show_progress=not args.quiet)
     p = results["poisoning"]
@@ -107,13 +108,14 @@ def run(args: argparse.Namespace) -> None:
         f"{p['attack']} attack: {p['n_fake']} fake users, {p['filler']} filler items, targets {p['targets']}"
     )
     print("  " + "metric".ljust(18) + "".join(c.rjust(12) for c in columns))
-    for key in (
+    shown = (
         "target_hit@10",
         "target_hit@20",
         "target_hit@50",
         "target_ndcg@50",
         "target_mean_rank",
         "ndcg@10",
-    ):
+    )
+    for key in (k for k in shown if all(k in p[c] for c in columns)):  # ndcg@10 only if eval.ks has 10
         print("  " + key.ljust(18) + "".join(f"{p[c][key]:12.4f}" for c in columns))
     print(f"results in {out / 'results.json'}, plot in {out / 'poisoning.png'}")

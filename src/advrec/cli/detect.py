@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from advrec.errors import ConfigError
+from advrec.utils.seeding import check_seed
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> None:
     names = parse_detector_names(args.detector, DETECTORS)
     if args.folds < 2:
         raise ConfigError(f"--folds: must be at least 2, got {args.folds}")
+    check_seed(args.seed, "--seed")
     if args.attack_size is not None and not 0 < args.attack_size < 1:
         raise ConfigError(f"--attack-size: expected a share between 0 and 1, got {args.attack_size}")
     profiles = load_labelled_profiles(args.ratings, args.labels, implicit=args.implicit)

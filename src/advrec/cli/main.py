@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import logging
+import math
 import sys
 import warnings
 from collections.abc import Iterator
@@ -251,8 +253,8 @@ def _parse_eps(text: str) -> list[float]:
         values = [float(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise ConfigError(f"--eps {text!r}: expected comma-separated numbers, e.g. 0.1,0.5") from None
-    if not values or any(v < 0 for v in values):
-        raise ConfigError(f"--eps {text!r}: expected one or more non-negative numbers")
+    if not values or not all(math.isfinite(v) and v >= 0 for v in values):
+        raise ConfigError(f"--eps {text!r}: expected one or more finite, non-negative numbers")
     return values
 
 
@@ -321,6 +323,26 @@ def _cmd_attack(args: argparse.Namespace) -> None:
     run(args)
 
 
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _resource_exhausted(exc: BaseException) -> str | None:
+    """One line for what the machine ran out of (memory, disk), wherever it was noticed; None for any
+    other exception. (Files advrec writes atomically already say so as a StorageError naming the file.)"""
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and ("can't allocate memory" in str(exc) or "out of memory" in str(exc))
+    ):
+        detail = str(exc).split("DefaultCPUAllocator: ")[-1].splitlines()[0] if str(exc) else ""
+        return (
+            f"out of memory{': ' + detail if detail else ''}; lower model.dim, train.batch_size or "
+            "eval.memory_budget_mb, or use a machine with more memory"
+        )
+    if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}cannot write: {exc.strerror}; free some space (a killed run continues with --resume)"
+    return None
+
+
 @contextlib.contextmanager
 def _warnings_on_one_line() -> Iterator[None]:
     """advrec's own warnings as ``advrec: warning: ...`` log lines (shown on stderr by ``console_log``),
@@ -359,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
             commands[args.command](args)
     except AdvrecError as exc:
         print(f"advrec: error: {exc}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError, OSError) as exc:
+        reason = _resource_exhausted(exc)
+        if reason is None:  # a bug, not the machine: the traceback is what explains it
+            raise
+        print(f"advrec: error: {reason}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("advrec: interrupted; continue with --resume", file=sys.stderr)

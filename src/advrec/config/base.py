@@ -106,7 +106,7 @@ class Registry(Generic[T]):
 
     def __contains__(self, name: object) -> bool:
         self.discover()
-        return name in self._entries
+        return isinstance(name, str) and name in self._entries  # a list or dict as a name is no name
 
     def __getitem__(self, name: str) -> Entry[T]:
         self.discover()

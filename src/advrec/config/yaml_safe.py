@@ -10,6 +10,7 @@ counted as often as they are used, and refuses duplicate keys. Every refusal is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,9 @@ def _children(node: Node) -> list[Node]:
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (merge keys ``<<`` aside)."""
+    """SafeLoader that refuses a key given twice in one mapping (merge keys ``<<`` aside), and reads
+    ``1e-3`` and ``1E6`` as the numbers they are (YAML 1.2; PyYAML's 1.1 rules need a dot, ``1.0e-3``,
+    and would hand a config the text '1e-3')."""
 
     def __init__(self, text: str, source: str):
         super().__init__(text)
@@ -176,6 +179,12 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.2 floats without a dot (1e-3): the class's own resolver table, set up once
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def _where(source: str, item: Any) -> str:

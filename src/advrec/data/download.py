@@ -35,6 +35,9 @@ from advrec.errors import DataError
 from advrec.utils.files import sha256_of
 
 _CHUNK = 1 << 20
+MAX_EXTRACTED_BYTES = 4 << 30  # all members together (ML-25M's ratings are 0.7 GB)
+MAX_COMPRESSION_RATIO = 100.0  # per member above _RATIO_FLOOR bytes (deflate reaches ~1000 on zeros)
+_RATIO_FLOOR = 1 << 20
 _TIMEOUT_S = 60
 _DONE_MARKER = ".advrec-extracted"
 # What a broken archive raises; RuntimeError is an encrypted member, NotImplementedError a compression
@@ -103,11 +106,21 @@ def fetch(name: str, cache_dir: str | Path, *, url: str | None = None, sha256: s
     return target
 
 
-def safe_extract(zip_path: str | Path, target_dir: str | Path) -> None:
+def safe_extract(
+    zip_path: str | Path,
+    target_dir: str | Path,
+    *,
+    max_bytes: int = MAX_EXTRACTED_BYTES,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
+) -> None:
     """Extract ``zip_path`` into ``target_dir``, refusing the whole archive if any member would land
-    outside ``target_dir`` (absolute path, drive letter, ``..``) or is a symlink ("zip slip").
+    outside ``target_dir`` (absolute path, drive letter, ``..``) or is a symlink ("zip slip"), or if it
+    would expand past ``max_bytes`` in all or a member past ``max_ratio`` times its compressed size
+    (a "zip bomb": 300 MB from 306 KB; real rating files compress 3-10 times).
 
-    All members are checked before anything is written, so a refused archive leaves nothing behind.
+    Names and declared sizes are checked before anything is written (such a refusal leaves nothing
+    behind); the sizes are checked again while extracting, since declared sizes can lie (``fetch``
+    extracts into a staging folder that is removed on any refusal).
     """
     target = Path(target_dir).resolve()
     try:
@@ -115,9 +128,18 @@ def safe_extract(zip_path: str | Path, target_dir: str | Path) -> None:
             members = archive.infolist()
             for member in members:
                 _check_member(member, target, zip_path)
+                _check_ratio(member, max_ratio, zip_path)
+            declared = sum(m.file_size for m in members)
+            if declared > max_bytes:
+                raise DataError(
+                    f"refusing archive: it would expand to {declared:,} bytes, more than the cap of "
+                    f"{max_bytes:,}",
+                    path=zip_path,
+                )
             target.mkdir(parents=True, exist_ok=True)
+            budget = [max_bytes]
             for member in members:
-                _extract_member(archive, member, target)
+                _extract_member(archive, member, target, budget, zip_path)
     except _ZIP_ERRORS as exc:
         raise DataError(f"not a readable zip archive: {exc}", path=zip_path) from None
     except OSError as exc:
@@ -128,9 +150,12 @@ def _resolve(name: str, url: str | None, sha256: str | None) -> tuple[str, str]:
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise DataError(f"dataset name {name!r} must be a plain folder name")
     info = DATASETS.get(name)
-    if info is None and url is None:
-        raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or pass url= and sha256=)")
-    url = url or info.url
+    if url is None:
+        if info is None:
+            raise DataError(
+                f"unknown dataset {name!r}; known: {', '.join(DATASETS)} (or pass url= and sha256=)"
+            )
+        url = info.url
     expected = (sha256 or (info.sha256 if info else "")).lower()
     if len(expected) != 64 or any(c not in "0123456789abcdef" for c in expected):
         raise DataError(f"a 64-hex-digit sha256 is needed to verify {url}, got {expected or 'none'!r}")
@@ -199,11 +224,34 @@ def _check_member(member: zipfile.ZipInfo, target: Path, zip_path: str | Path) -
         raise DataError(f"refusing archive member {name!r}: it is a symbolic link", path=zip_path)
 
 
-def _extract_member(archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path) -> None:
+def _check_ratio(member: zipfile.ZipInfo, max_ratio: float, zip_path: str | Path) -> None:
+    if member.file_size > _RATIO_FLOOR and member.file_size > max_ratio * max(member.compress_size, 1):
+        raise DataError(
+            f"refusing archive member {member.filename!r}: {member.compress_size:,} bytes would expand to "
+            f"{member.file_size:,} ({member.file_size / max(member.compress_size, 1):,.0f} times; the cap is "
+            f"{max_ratio:g}), which is a zip bomb's ratio, not a data file's",
+            path=zip_path,
+        )
+
+
+def _extract_member(
+    archive: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: list[int], zip_path: str | Path
+) -> None:
+    """Copy one member, counting the bytes really written against its declared size and the budget."""
     destination = target / member.filename
     if member.is_dir():
         destination.mkdir(parents=True, exist_ok=True)
         return
     destination.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
     with archive.open(member) as source, destination.open("wb") as sink:
-        shutil.copyfileobj(source, sink, _CHUNK)
+        for chunk in iter(lambda: source.read(_CHUNK), b""):
+            written += len(chunk)
+            budget[0] -= len(chunk)
+            if written > member.file_size or budget[0] < 0:
+                raise DataError(
+                    f"refusing archive member {member.filename!r}: it expands past its declared size or the "
+                    "archive's cap",
+                    path=zip_path,
+                )
+            sink.write(chunk)

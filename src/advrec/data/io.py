@@ -40,7 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from advrec.data.interactions import RawInteractions
-from advrec.errors import DataError
+from advrec.errors import DataError, warn
 
 FORMATS = ("movielens-100k", "movielens-dat", "lightgcn", "table")
 TABLE_KEYS = ("user", "item", "rating", "timestamp")
@@ -82,7 +82,8 @@ def read_movielens_dat(path: str | Path) -> RawInteractions:
 def read_lightgcn(path: str | Path) -> RawInteractions:
     """LightGCN/NGCF ``train.txt``: one line per user, ``user item item ...`` (blank/tab separated ints).
 
-    A line with a user and no item is allowed and yields nothing. There are no ratings or timestamps.
+    A line with a user and no item is allowed and yields nothing, which is said (an AdvrecWarning naming
+    the first such line): that user has no interaction in this file. There are no ratings or timestamps.
     """
     path = Path(path)
     data = normalise_text(read_bytes(path))
@@ -90,7 +91,12 @@ def read_lightgcn(path: str | Path) -> RawInteractions:
     if parsed is None:
         _scan(data, path, _check_lightgcn_line, lambda piece: _lightgcn_fast(piece) is not None)
         raise DataError("could not parse the file as LightGCN 'user item item ...' lines", path=path)
-    users, items = parsed
+    users, items, empty_lines = parsed
+    if len(empty_lines):
+        warn(
+            f"{path}:{empty_lines[0]}: {len(empty_lines)} line(s) list a user and no item (the first here); "
+            "those users have no interactions in this file"
+        )
     if len(users) == 0:
         raise DataError("file has no interactions (no line lists an item)", path=path)
     return RawInteractions(users=users, items=items, source=str(path))
@@ -262,9 +268,15 @@ def _check_int(value: str, what: str) -> None:
     if value == "":
         raise _BadLine(f"missing {what} (empty field)")
     if not _INT_RE.fullmatch(value):
-        raise _BadLine(f"{what} {value!r} is not an integer")
-    if not _INT64.min <= int(value) <= _INT64.max:
-        raise _BadLine(f"{what} {value} does not fit in a 64-bit integer")
+        raise _BadLine(f"{what} {_clipped(value)!r} is not an integer")
+    # a digit count first: int() of a 5000-digit text raises its own ValueError (Python's guard)
+    if len(value.lstrip("+-")) > 19 or not _INT64.min <= int(value) <= _INT64.max:
+        raise _BadLine(f"{what} {_clipped(value)} does not fit in a 64-bit integer")
+
+
+def _clipped(text: str, keep: int = 30) -> str:
+    """A field as shown in a message: a long one cut, with its length said."""
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def _check_rating(value: str) -> None:
@@ -272,10 +284,10 @@ def _check_rating(value: str) -> None:
         raise _BadLine("missing rating (empty field)")
     if not _FLOAT_RE.fullmatch(value):
         if value.strip().lstrip("+-").lower() in _NONFINITE_WORDS:
-            raise _BadLine(f"rating {value!r} is not a finite number")
-        raise _BadLine(f"rating {value!r} is not a number")
+            raise _BadLine(f"rating {_clipped(value)!r} is not a finite number")
+        raise _BadLine(f"rating {_clipped(value)!r} is not a number")
     if not math.isfinite(float(value)):
-        raise _BadLine(f"rating {value!r} is not a finite number (it overflows)")
+        raise _BadLine(f"rating {_clipped(value)!r} is not a finite number (it overflows)")
 
 
 def _separator_hint(text: str, sep: str, n_fields: int) -> str:
@@ -405,8 +417,9 @@ _LIGHTGCN_SPLIT = re.compile(r"[ \t]+")
 _DIGITS_RE = re.compile(r"[0-9]+")
 
 
-def _lightgcn_fast(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
-    """(users, items) parsed straight from the bytes with numpy, or None when the scan must look."""
+def _lightgcn_fast(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(users, items, 1-based numbers of the lines with a user and no item) parsed straight from the bytes
+    with numpy, or None when the scan must look."""
     if data.translate(None, _LIGHTGCN_BYTES):
         return None
     buf = np.frombuffer(data, dtype=np.uint8)
@@ -422,7 +435,9 @@ def _lightgcn_fast(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
     is_user = np.ones(len(starts), dtype=bool)
     is_user[1:] = line_of_token[1:] != line_of_token[:-1]
     owner = values[is_user][np.cumsum(is_user) - 1]  # the user token of each token's line
-    return owner[~is_user], values[~is_user]
+    alone = is_user.copy()  # a user token whose line has no item token after it
+    alone[:-1] &= is_user[1:]
+    return owner[~is_user], values[~is_user], line_of_token[alone] + 1
 
 
 def _digit_runs_to_int(buf: np.ndarray, ends: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from advrec.data.interactions import Interactions, RawInteractions
 from advrec.data.split import Split
-from advrec.errors import ConfigError, DataError
+from advrec.errors import ConfigError, DataError, plain
 
 PAD = 0
 
@@ -134,7 +134,7 @@ def check_leave_one_out(split: Split, where: str = "split.method") -> None:
             raise ConfigError(
                 f"{where}: sequential models predict the next item, so {name} needs at most one item per "
                 f"user (a leave-one-out split: split.method loo or loo_files); user "
-                f"{part.user_map.raw[user]!r} has {int(counts[user])}"
+                f"{plain(part.user_map.raw[user])!r} has {int(counts[user])}"
             )
 
 

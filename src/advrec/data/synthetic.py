@@ -12,10 +12,18 @@ import numpy as np
 
 from advrec.data.config import SyntheticConfig
 from advrec.data.interactions import RawInteractions
+from advrec.errors import ConfigError
+
+MIN_PROFILE = 3  # interactions of the shortest synthetic profile
 
 
 def make_synthetic(config: SyntheticConfig | None = None) -> RawInteractions:
     cfg = config or SyntheticConfig()
+    if cfg.interactions_per_user < MIN_PROFILE:  # lengths are MIN_PROFILE plus an exponential excess
+        raise ConfigError(
+            f"data.synthetic.interactions_per_user: every synthetic profile has at least {MIN_PROFILE} "
+            f"interactions, so the mean must be at least {MIN_PROFILE}; got {cfg.interactions_per_user}"
+        )
     rng = np.random.default_rng(cfg.seed)
     users = rng.normal(size=(cfg.n_users, cfg.dim)) / np.sqrt(cfg.dim)
     items = rng.normal(size=(cfg.n_items, cfg.dim))
@@ -23,8 +31,9 @@ def make_synthetic(config: SyntheticConfig | None = None) -> RawInteractions:
     logits = users @ items.T / cfg.temperature + log_pop
     gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, size=logits.shape)))
     order = np.argsort(-(logits + gumbel), axis=1)
-    max_len = max(3, cfg.n_items // 2)
-    lengths = np.clip(rng.exponential(cfg.interactions_per_user - 3, size=cfg.n_users) + 3, 3, max_len)
+    max_len = max(MIN_PROFILE, cfg.n_items // 2)
+    excess = rng.exponential(cfg.interactions_per_user - MIN_PROFILE, size=cfg.n_users)
+    lengths = np.clip(excess + MIN_PROFILE, MIN_PROFILE, max_len)
     lengths = lengths.astype(np.int64)
     taken = np.arange(cfg.n_items)[None, :] < lengths[:, None]
     user_idx, rank = np.nonzero(taken)

@@ -20,6 +20,8 @@ attack run continues where it stopped, and the folder reproduces the experiment.
 
 from __future__ import annotations
 
+import math
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from advrec.defend.base import Detector
 from advrec.defend.defences import DEFENCES, Defence, DefenceConfig, build_defence
 from advrec.errors import AdvrecError, ConfigError
 from advrec.measure.poisoning import exposure_metrics, mean_shift, score_targets
+from advrec.models.base import Recommender
 from advrec.models.registry import MODELS, procedure_of
 from advrec.runs.config import RunConfig
 from advrec.runs.fingerprint import split_complete, write_fingerprint
@@ -63,7 +66,7 @@ class PoisonConfig(Strict):
         "(default: the mean real training profile length)",
     )
     defence: SerializeAsAny[DefenceConfig] = Field(
-        default_factory=DEFENCES.default_config,
+        default_factory=lambda: typing.cast(DefenceConfig, DEFENCES.default_config()),
         description="the defence and its settings (none: the poisoned victim only)",
     )
     n_selected: int = Field(10, ge=1, description="selected items per profile (bandwagon, segment, gan)")
@@ -71,17 +74,18 @@ class PoisonConfig(Strict):
     @field_validator("attack", mode="before")
     @classmethod
     def _attack(cls, value: Any) -> AttackConfig:
-        return ATTACKS.validate(value)
+        return typing.cast(AttackConfig, ATTACKS.validate(value))
 
     @field_validator("defence", mode="before")
     @classmethod
     def _defence(cls, value: Any) -> DefenceConfig:
-        return DEFENCES.validate(value)
+        return typing.cast(DefenceConfig, DEFENCES.validate(value))
 
     @field_validator("filler")
     @classmethod
     def _filler(cls, value: float | None) -> float | None:
-        if value is not None and value >= 1 and value != int(value):
+        whole = value is not None and math.isfinite(value) and value == int(value)
+        if value is not None and value >= 1 and not whole:
             raise ValueError(f"expected a share in (0, 1) or a whole number of items, got {value}")
         return value
 
@@ -146,7 +150,7 @@ def _train_defended(defence: Defence, config: RunConfig, folder: Path, show_prog
     except NothingSelected:
         if not defence.adversarial:
             raise
-        plateau = victim.adversary.start_after_plateau
+        plateau = getattr(victim.adversary, "start_after_plateau", "?")  # APR's setting
         raise AdvrecError(
             f"--defence {defence.name}: APR pre-trains the victim until its valid NDCG@10 has not "
             f"improved for {plateau} evaluations, and the victim's train.epochs ({config.train.epochs}) "
@@ -199,6 +203,10 @@ def probe(run_dir: Path, real_ids: np.ndarray, clean_train, targets: np.ndarray)
     from advrec.runs.load import load_run
 
     config, split, model = load_run(run_dir)
+    if not isinstance(model, Recommender):
+        raise AdvrecError(
+            f"{run_dir}: the poisoning probe scores users by id; {type(model).__name__} does not"
+        )
     if not np.array_equal(split.train.item_map.raw, clean_train.item_map.raw):
         raise AdvrecError(f"{run_dir}: its items differ from the clean run's; not the same experiment")
     mapping = torch.from_numpy(np.searchsorted(split.train.user_map.raw, real_ids))

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import sys
 import time
@@ -79,8 +80,8 @@ class ProbeOptions(Strict):
     @field_validator("eps")
     @classmethod
     def _eps(cls, value: list[float]) -> list[float]:
-        if any(v < 0 for v in value):
-            raise ValueError("expected non-negative budgets")
+        if not all(math.isfinite(v) and v >= 0 for v in value):
+            raise ValueError("expected finite, non-negative budgets")
         return value
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from advrec.measure.ranking import Scorer, _row_entries, rows_per_chunk
+from advrec.measure.ranking import Scorer, _row_entries, check_finite_scores, rows_per_chunk
 
 EXPOSURE_KS = (10, 20, 50)
 NDCG_K = 50
@@ -85,6 +85,7 @@ def score_targets(
         for start in range(0, len(users), chunk):
             rows = users[start : start + chunk]
             s = scorer(torch.from_numpy(rows)).float().cpu()
+            check_finite_scores(s)
             mask = torch.zeros(s.shape, dtype=torch.bool)
             pos, cols = _row_entries(exclude, rows)
             mask[torch.from_numpy(pos), torch.from_numpy(cols)] = True

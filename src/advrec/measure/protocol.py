@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import typing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from advrec.data.split import Split
+from advrec.errors import warn
 from advrec.measure.config import EvalConfig
 from advrec.measure.ranking import evaluate_ranking, topk_items
 from advrec.models.base import Deltas, Recommender, Scorer
@@ -110,3 +112,14 @@ class Protocol:
             device=self.device,
         )
         return users, items
+
+
+def say_undefined(metrics: dict[str, float], split: str = "test") -> None:
+    """Say which metrics came out NaN: undefined, not failed (AUC of users with no item left to rank
+    below their test items, e.g. a user who rated the whole catalogue). Recorded as NaN, never silently."""
+    undefined = [k for k, v in metrics.items() if isinstance(v, float) and math.isnan(v)]
+    if undefined:
+        warn(
+            f"{split} {', '.join(undefined)} undefined (NaN): no {split} user had what it needs "
+            "(AUC: an item left to rank below their test items); recorded as NaN"
+        )

@@ -9,6 +9,7 @@ back to the host.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from advrec.errors import NonFiniteScores
 from advrec.measure.metrics import AucStats, compute_metrics, validate_ks, validate_metric_names
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
@@ -33,8 +35,10 @@ mask, ``topk``'s work space, and for AUC a sorted copy of the scores)."""
 
 def rows_per_chunk(n_items: int, memory_budget_mb: float) -> int:
     """How many users to score at once so that the chunk and its scratch fit in the budget."""
-    if memory_budget_mb <= 0:
+    if not memory_budget_mb > 0:  # NaN too
         raise ValueError(f"memory_budget_mb must be positive, got {memory_budget_mb}")
+    if math.isinf(memory_budget_mb):  # no bound: every user in one chunk
+        return 1 << 62
     budget = int(memory_budget_mb * 2**20)
     return max(1, budget // (max(n_items, 1) * _SCRATCH_BYTES_PER_SCORE))
 
@@ -94,11 +98,25 @@ def _masked_scores(
     scores = scorer(torch.from_numpy(users).to(device))
     if scores.shape != (len(users), n_items):
         raise ValueError(f"scorer returned shape {tuple(scores.shape)}, expected {(len(users), n_items)}")
+    check_finite_scores(scores)
     if exclude is None:
         return scores, None
     rows, cols = _to_device(*_row_entries(exclude, users), device=scores.device)
     scores.index_put_((rows, cols), torch.tensor(float("-inf"), dtype=scores.dtype, device=scores.device))
     return scores, (rows, cols)
+
+
+def check_finite_scores(scores: torch.Tensor) -> None:
+    """Refuse scores that are NaN or infinite: ranks of such scores are no ranking (NaN sorts last or
+    first by implementation, and an AUC above 1 came out of them), so no metric may be computed."""
+    bad = ~torch.isfinite(scores)
+    if bool(bad.any()):
+        rows = int(bad.any(dim=1).sum())
+        raise NonFiniteScores(
+            f"the model's scores hold NaN or infinite values ({rows} of {scores.shape[0]} users' rows in a "
+            "chunk); no metric is computed from them: the model (its checkpoint) is damaged, its training "
+            "diverged, or a perturbation overflowed"
+        )
 
 
 def _n_candidates(exclude: sp.csr_matrix | None, users: np.ndarray, n_items: int) -> np.ndarray:
@@ -154,10 +172,8 @@ def topk_scored(
     device = _resolve_device(scorer, device)
     out = np.full((len(users), k), -1, dtype=np.int64)
     values = np.full((len(users), k), np.nan, dtype=np.float32)
-    n_items: int | None = None if exclude is None else exclude.shape[1]
     with torch.inference_mode():
-        if n_items is None and len(users):
-            n_items = _probe_n_items(scorer, users, device)
+        n_items = exclude.shape[1] if exclude is not None else _probe_n_items(scorer, users, device)
         size = rows_per_chunk(n_items or 1, memory_budget_mb)
         for start, chunk in _chunks(users, size):
             scores, _ = _masked_scores(scorer, chunk, exclude, n_items, device)
@@ -170,7 +186,9 @@ def topk_scored(
 
 
 def _probe_n_items(scorer: Scorer, users: np.ndarray, device: torch.device) -> int:
-    """Catalogue size from scoring one user, for when no matrix gives it."""
+    """Catalogue size from scoring one user, for when no matrix gives it (0 without users)."""
+    if not len(users):
+        return 0
     return int(scorer(torch.from_numpy(users[:1]).to(device)).shape[1])
 
 
@@ -214,6 +232,8 @@ def _positive_rank_sums(scores: torch.Tensor, rows: torch.Tensor, cols: torch.Te
 def _validate_truth(truth: Any, exclude: Any) -> tuple[sp.csr_matrix, sp.csr_matrix | None]:
     truth_csr = _as_csr(truth, "truth")
     exclude_csr = _as_csr(exclude, "exclude")
+    if truth_csr is None:
+        raise ValueError("truth is required (a users x items matrix)")
     if exclude_csr is not None and exclude_csr.shape != truth_csr.shape:
         raise ValueError(f"exclude has shape {exclude_csr.shape} but truth has {truth_csr.shape}")
     return truth_csr, exclude_csr

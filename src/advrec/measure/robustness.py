@@ -11,6 +11,7 @@ and the adversary is meaningful to the extent it beats the random control.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -89,8 +90,8 @@ def robustness_probe(
     (a sequential model's windows); default every training interaction with one seeded negative.
     """
     attacks = parse_attacks(attack)
-    if not eps_list or any(e < 0 for e in eps_list):
-        raise ValueError(f"eps_list must be non-empty and non-negative, got {list(eps_list)}")
+    if not eps_list or not all(math.isfinite(e) and e >= 0 for e in eps_list):
+        raise ValueError(f"eps_list must be non-empty, finite and non-negative, got {list(eps_list)}")
     model.eval()  # no dropout: the probe is deterministic given the seed
     device = next(model.parameters()).device
     if batches is None:  # a model with its own loss data (sequences) brings its batches

@@ -13,9 +13,12 @@ input held as a buffer (``MFFeatures``'s ``item_features``): its delta perturbs 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
+
+from advrec.config.optim import OptimizerConfig
 
 Scorer = Callable[[torch.Tensor], torch.Tensor]
 Deltas = dict[str, torch.Tensor]
@@ -60,6 +63,26 @@ class Recommender(ScoringModel):
 
     def reg_loss(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Half the squared L2 norm of the parameters this batch used (summed over rows)."""
+        raise NotImplementedError
+
+
+class ShardedRecommender(Recommender):
+    """A recommender whose tables are split over the ranks of a process group (``advrec.models.sharding``).
+
+    It exchanges looked-up rows and their gradients between the ranks itself, and its optimizer updates
+    the rows in the lookup's backward pass: a procedure neither averages its gradients nor steps a torch
+    optimizer over its parameters, but steps the optimizer ``shard`` returns (for the learning-rate
+    schedule and the checkpoint). Its ``state_dict`` and ``embedding_tables`` are the whole tables,
+    gathered from the ranks: collectives, which every rank calls together."""
+
+    def shard(self, optimizer: OptimizerConfig, device: torch.device) -> Any:
+        """Place the tables on the ranks, updated by ``optimizer``; return the optimizer to step."""
+        raise NotImplementedError
+
+    def batch_tables(self, users: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The rows of each table the global batch uses (the batch last scored for this rank's ``users``),
+        the same on every rank; deltas of their shapes, given with the same ``users``, perturb these rows.
+        What an adversary perturbs instead of the whole tables."""
         raise NotImplementedError
 
 

@@ -9,6 +9,7 @@ seed, labelled from the model and adversary names.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 
 from advrec.errors import AdvrecError, DataError
+from advrec.train.metrics_log import read_metrics_log
 
 STUDY_INDEX = "study.json"
 
@@ -37,28 +39,40 @@ def _read_json(path: Path) -> Any:
         raise DataError(f"invalid JSON: {exc.msg}", path=path, line=exc.lineno) from None
 
 
-def read_history(path: Path) -> list[dict[str, Any]]:
-    """``metrics.jsonl``: one JSON object per line; a torn last line (a killed run) is ignored."""
-    if not path.exists():
-        return []
-    lines = path.read_text(encoding="utf-8").splitlines()
-    out = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break
-            raise DataError("invalid JSON line", path=path, line=number) from None
-    return out
+def _check_finite(entry: Any, where: str, path: Path) -> None:
+    """The numbers a report shows (test metrics, robustness curves and their ε keys) are finite; a NaN
+    or infinity there is refused by name rather than drawn as a number."""
+    if isinstance(entry, dict):
+        for key, value in entry.items():
+            if _is_non_finite_number_text(key):
+                raise DataError(
+                    f"{where}: ε {key!r} is not a finite number; probe again with finite ε", path=path
+                )
+            _check_finite(value, f"{where}.{key}", path)
+    elif isinstance(entry, list):
+        for i, value in enumerate(entry):
+            _check_finite(value, f"{where}[{i}]", path)
+    elif isinstance(entry, float) and not math.isfinite(entry):
+        raise DataError(
+            f"{where} is {entry}; a report shows no such number (re-evaluate the run: advrec evaluate)",
+            path=path,
+        )
+
+
+def _is_non_finite_number_text(key: str) -> bool:
+    try:
+        return not math.isfinite(float(key))
+    except ValueError:
+        return False
 
 
 def read_run(path: Path) -> RunRecord:
     results = _read_json(path / "results.json")
     if not isinstance(results, dict):
         raise DataError("expected a JSON object", path=path / "results.json")
+    for key, entry in results.items():
+        if key == "test" or key.startswith("robustness"):
+            _check_finite(entry, key, path / "results.json")
     config: dict[str, Any] = {}
     if (path / "config.yaml").exists():
         try:
@@ -66,7 +80,7 @@ def read_run(path: Path) -> RunRecord:
         except yaml.YAMLError as exc:
             raise DataError(f"invalid YAML: {exc}", path=path / "config.yaml") from None
     seed = config.get("seed") if isinstance(config.get("seed"), int) else None
-    return RunRecord(path, results, config, read_history(path / "metrics.jsonl"), seed)
+    return RunRecord(path, results, config, read_metrics_log(path / "metrics.jsonl", timings=False), seed)
 
 
 def find_runs(root: str | Path) -> list[RunRecord]:

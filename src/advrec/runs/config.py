@@ -230,6 +230,8 @@ def upgrade_layout(raw: dict[str, Any], source: str) -> dict[str, Any]:
     if not (old_model or gan is not None or old_adversary):
         return raw
     out = {k: v for k, v in raw.items() if k != "gan"}
+    if isinstance(gan, dict) and not isinstance(gan.get("name", "none"), str):
+        raise ConfigError(f"{source}: gan.name: expected the name of a GAN model, got {gan['name']!r}")
     if isinstance(gan, dict) and gan.get("name", "none") != "none":
         assert gan is not None
         name = gan["name"]

@@ -8,8 +8,9 @@ import torch
 
 from advrec.data.split import Split, load_saved_split
 from advrec.errors import AdvrecError, ConfigError
+from advrec.measure.protocol import say_undefined
 from advrec.models.base import ScoringModel
-from advrec.models.registry import build_model
+from advrec.models.registry import MODELS, ModelConfig, build_model
 from advrec.runs.config import RunConfig
 from advrec.runs.folder import check_saved_split, saved_config, saved_item_features
 from advrec.runs.setup import build_protocol
@@ -42,9 +43,22 @@ def load_run(run_dir: str | Path, device: str | None = None) -> tuple[RunConfig,
     features = None
     if config.data.item_features is not None or config.data.item_text is not None:
         features = saved_item_features(run_dir / "split", split)
-    model = build_model(config.model, split.train, torch_generator(config.seed, "init"), features)
+    model = build_model(read_back(config.model), split.train, torch_generator(config.seed, "init"), features)
     model.load_state_dict(load_model_state(run_dir / "checkpoints" / "best.pt", model))
     return config, split, model.to(config.device).eval()
+
+
+def read_back(model: ModelConfig) -> ModelConfig:
+    """The model a finished run is read back as: itself, or for a model with sharded tables the
+    single-process model it shards (``dense`` in its registration), whose state dict its checkpoints hold,
+    so that a run trained under torchrun is evaluated, probed and exported in one process."""
+    dense = MODELS[model.name].info.get("dense")
+    if dense is None:
+        return model
+    fields = MODELS[dense].config.model_fields
+    return MODELS.validate(
+        {"name": dense, **{k: v for k, v in model.model_dump().items() if k in fields and k != "name"}}
+    )
 
 
 def export_topk(
@@ -69,6 +83,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, fl
     config, split, model = load_run(run_dir, device)
     with torch.inference_mode():
         test = build_protocol(config, split).test_metrics(model)
+    say_undefined(test)
     results_path = Path(run_dir) / "results.json"
     if results_path.exists() and read_json_object(results_path).get("test", {}) is None:
         with folder_lock(run_dir):  # read again under the lock: another writer may have come first

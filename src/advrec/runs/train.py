@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from advrec.data.split import Split
-from advrec.measure.protocol import EvaluationProtocol
+from advrec.measure.protocol import EvaluationProtocol, say_undefined
 from advrec.models.base import ScoringModel
 from advrec.runs.config import RunConfig, dump_config, parse_config
 from advrec.runs.folder import (
@@ -21,6 +21,7 @@ from advrec.runs.folder import (
     prepare_split,
 )
 from advrec.runs.setup import build_setup
+from advrec.train.checkpoint import check_resume_checkpoint
 from advrec.train.distributed import DistContext, init_distributed
 from advrec.train.hooks import TrainHook
 from advrec.train.trainer import Trainer, TrainResult
@@ -92,6 +93,9 @@ def _train_locked(
             hooks=hooks or [],
             show_progress=show_progress,
         )
+        last = run_dir / "checkpoints" / "last.pt"
+        if resume and last.exists():  # a foreign or edited last.pt: one error now, not mid-resume
+            check_resume_checkpoint(last, setup.model, config.train.epochs)
         trainer = Trainer(
             setup.model,
             setup.procedure,
@@ -134,6 +138,8 @@ def _test_and_record(
     start = time.perf_counter()
     test = protocol.test_metrics(model) if read_test else None
     test_s = time.perf_counter() - start if read_test else None
+    if test is not None and ctx.is_main:
+        say_undefined(test)
     results = {
         "test": test,
         "valid": fit.best_valid,

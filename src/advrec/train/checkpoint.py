@@ -26,6 +26,7 @@ import torch
 from advrec.errors import DataError, warn
 from advrec.utils.files import atomic_write
 
+_ZIP_END = b"PK\x05\x06"  # the end-of-central-directory record torch's zip writer ends with
 _TRAILER = re.compile(rb"\nADVREC-CHECKPOINT sha256=([0-9a-f]{64})\n\Z")
 # what a trainer's resume state holds, and the type each field must have
 _TRAINER_FIELDS = {"epoch": int, "best": float, "best_epoch": int, "bad_epochs": int, "best_valid": dict}
@@ -80,6 +81,10 @@ def _verified_payload(data: bytes, path: Path) -> bytes:
     if not data.startswith(b"PK"):
         raise DataError(
             "not a checkpoint (neither advrec's checksummed format nor a torch zip file)", path=path
+        )
+    if data[-22:-18] != _ZIP_END:  # a file of ours whose checksum line itself was damaged, or cut short
+        raise DataError(
+            "damaged checkpoint: it ends neither with its checksum line nor with a zip end record", path=path
         )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -173,6 +178,18 @@ def load_model_state(path: str | Path, model: torch.nn.Module) -> dict[str, torc
         raise DataError("the checkpoint holds no 'model' entry", path=path)
     check_model_state(state, model, path)
     return state
+
+
+def check_resume_checkpoint(path: str | Path, model: torch.nn.Module, epochs: int) -> None:
+    """A ``last.pt`` a run of ``model`` and ``epochs`` epochs can resume from: loadable and intact, with
+    a model state that fits the model and a trainer state within the run (checked before resuming, so
+    a foreign or edited file is one error, not a traceback or a run that silently does nothing)."""
+    state = load_checkpoint(path)
+    for key in ("model", "trainer"):
+        if key not in state:
+            raise DataError(f"the checkpoint holds no '{key}' entry; it cannot resume a run", path=path)
+    check_model_state(state["model"], model, path)
+    check_trainer_state(state["trainer"], path, epochs)
 
 
 def rng_state(generators: dict[str, np.random.Generator]) -> dict[str, Any]:

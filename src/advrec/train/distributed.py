@@ -7,6 +7,9 @@ gradients across ranks (``average_gradients``), which then equal the gradient of
 global batch mean, also for an uneven last batch. Parameters therefore match a single-process run up
 to floating-point summation order. One all-reduce after the whole backward (rather than DDP's hooks on
 one forward) serves procedures with several forwards per step: plain and adversarial, a GAN's players.
+
+A pairwise epoch's last batch with fewer rows than ranks is skipped under torchrun (some rank would have
+no row to score); the single-process run trains it, so the two then differ by that batch.
 """
 
 from __future__ import annotations
@@ -38,6 +41,11 @@ class DistContext:
         per = -(-n // self.world_size)
         start = min(n, self.rank * per)
         return start, min(n, start + per)
+
+    def every_rank_gets_rows(self, n: int) -> bool:
+        """Whether a global batch of n rows leaves no rank without a row (a rank with none would score
+        an empty slice: a NaN loss on that rank alone, and a failed step)."""
+        return n >= self.world_size
 
     def barrier(self) -> None:
         if self.enabled:

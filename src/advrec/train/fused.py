@@ -31,6 +31,8 @@ from advrec.objectives.losses import bpr_loss
 from advrec.train.hooks import TrainHook
 
 Batch = dict[str, torch.Tensor]
+# LLVM's fast-math flags but no-NaN and no-inf: a diverging run must still see its NaN or infinity
+SAFE_FASTMATH = {"reassoc", "contract", "nsz", "arcp", "afn"}
 # hook methods whose override means the loss is no longer plain BPR on MF
 _LOSS_CHANGING_HOOKS = ("on_loss", "batch_loss", "input_deltas")
 FusedStep = Callable[[Batch], float]
@@ -51,6 +53,9 @@ def _bpr_mf_kernel_py(
     loss = mean over (b, k) of softplus(-(<P_u, Q_i> - <P_u, Q_j>)) + l2 / 2 / B * (sum of squared
     norms of every row occurrence used), which is exactly ``PairwiseObjective(bpr_loss, l2)`` on MF.
     Written for numba (plain loops); also correct, if slow, as Python.
+
+    A score that is not finite (parameters that overflowed, a learning rate far too high) stops the
+    kernel at once with a NaN loss, which the guarded step refuses before any parameter moves.
     """
     n_rows = users.shape[0]
     n_neg = neg.shape[1]
@@ -72,6 +77,8 @@ def _bpr_mf_kernel_py(
             x = 0.0
             for f in range(dim):
                 x += P[u, f] * (Q[i, f] - Q[j, f])
+            if not math.isfinite(x):
+                return math.nan
             # softplus(-x) = -log sigmoid(x), in the form that never overflows
             loss += max(-x, 0.0) + math.log1p(math.exp(-abs(x)))
             # d softplus(-x) / dx = -sigmoid(-x), again in a form that never overflows
@@ -99,7 +106,9 @@ def _compiled_kernel() -> Callable[..., float] | None:
         import numba
     except ImportError:
         return None
-    return numba.njit(cache=True, fastmath=True, nogil=True)(_bpr_mf_kernel_py)
+    # fastmath without its no-NaN/no-inf flags (with them a NaN score was undefined behaviour: it raised
+    # a ZeroDivisionError from inside the kernel); error_model numpy: no Python zero-division checks
+    return numba.njit(cache=True, fastmath=SAFE_FASTMATH, nogil=True, error_model="numpy")(_bpr_mf_kernel_py)
 
 
 class FusedBPRMF:
@@ -194,10 +203,9 @@ def build_fused_step(
         return None
     reason = why_not_fused(model, objective, hooks, distributed, device)
     kernel = None if reason else _compiled_kernel()
-    if kernel is None and not reason:
-        reason = "numba is not installed"
-    if reason:
+    if kernel is None:
         if mode == "fused":
-            raise ConfigError(f"train.kernel: 'fused' asked for, but the kernel does not apply: {reason}")
+            why = reason or "numba is not installed"
+            raise ConfigError(f"train.kernel: 'fused' asked for, but the kernel does not apply: {why}")
         return None
     return FusedBPRMF(model, objective.l2, kernel)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+import typing
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +34,7 @@ import numpy as np
 import torch
 
 from advrec.data.sampler import NegativeSampler
-from advrec.errors import ConfigError
+from advrec.errors import ConfigError, TrainingDiverged
 from advrec.train.config import TrainConfig
 from advrec.train.fused import why_not_fused
 from advrec.train.hooks import TrainHook
@@ -137,14 +138,22 @@ def _train_epoch_py(
     gQ: np.ndarray,
     seenP: np.ndarray,
     seenQ: np.ndarray,
-) -> tuple[float, int]:
-    """Trains on the batches ``[lo, lo + batch_size)`` in order; returns (sum of batch loss × rows, step).
+    first: float,
+    max_growth: float,
+) -> tuple[float, int, int, float, float]:
+    """Trains on the batches ``[lo, lo + batch_size)`` in order; returns (sum of batch loss × rows, step,
+    the index of the batch that stopped the epoch or -1, that batch's loss, the reference loss).
 
     Per batch: the loss and gradients of ``PairwiseObjective(bpr_loss, l2)`` on MF (as ``fused.py``),
     accumulated into the scratch rows ``gP``/``gQ`` at the batch's starting parameters; then each touched
     row once: SGD ``p -= lr g``, or SparseAdam (``m += (1-b1)(g-m)``, ``v += (1-b2)(g²-v)``,
     ``p -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)``, t the global step). The scratch rows and the
     ``seen`` flags are left zero again for the next batch.
+
+    Divergence is caught here, per batch, before the batch's update: a loss that is not finite, or that
+    grew ``max_growth`` times past (|first| + 1), where ``first`` is the run's first batch loss (NaN: this
+    call's first batch is), stops the epoch with that batch's rows untouched (as the guarded step of the
+    batch loop refuses a step).
     """
     n = users.shape[0]
     n_neg = neg.shape[1]
@@ -159,6 +168,7 @@ def _train_epoch_py(
         reg = l2 / rows
         n_tp = 0
         n_tq = 0
+        n_bad = 0  # non-finite scores: an integer count, which no fast-math rewrite of the floats can lose
         loss = 0.0
         sq_norms = 0.0
         for b in range(lo, hi):
@@ -192,6 +202,8 @@ def _train_epoch_py(
                 for f in range(dim):
                     x32 += p_u[f] * (q_i[f] - q_j[f])
                 x = float(x32)
+                if not math.isfinite(x):  # an infinite score has a finite loss but NaN gradients
+                    n_bad += 1
                 # softplus(-x) = -log sigmoid(x) and its derivative -sigmoid(-x), from one overflow-free exp
                 e = math.exp(-abs(x))
                 loss += max(-x, 0.0) + math.log1p(e)
@@ -208,7 +220,20 @@ def _train_epoch_py(
                         sq_norms += q_j[f] * q_j[f]
                     for f in range(dim):
                         gq_j[f] += reg32 * q_j[f]
-        total += (loss * scale + 0.5 * reg * sq_norms) * rows
+        batch_loss = loss * scale + 0.5 * reg * sq_norms
+        if math.isnan(first):
+            first = batch_loss
+        if n_bad:
+            batch_loss = math.nan
+        if n_bad or not math.isfinite(batch_loss) or abs(batch_loss) > max_growth * (abs(first) + 1.0):
+            for t in range(n_tp):  # leave the scratch rows and flags clean, the parameters untouched
+                seenP[touchedP[t]] = False
+                gP[touchedP[t]] = 0.0
+            for t in range(n_tq):
+                seenQ[touchedQ[t]] = False
+                gQ[touchedQ[t]] = 0.0
+            return total, step, lo // batch_size, batch_loss, first
+        total += batch_loss * rows
         step += 1
         # float32 scalars keep the row updates in float32 (as torch's), which lets LLVM vectorise them
         rate = np.float32(lr)
@@ -238,11 +263,11 @@ def _train_epoch_py(
                     for f in range(dim):
                         w_r[f] -= rate * g_r[f]
                 g_r[:] = 0.0
-    return total, step
+    return total, step, -1, 0.0, first
 
 
 @functools.cache
-def _compiled() -> tuple[Callable[..., None], Callable[..., tuple[float, int]]] | None:
+def _compiled() -> tuple[Callable[..., None], Callable[..., tuple[float, int, int, float, float]]] | None:
     """(sampler, trainer) compiled by numba once per process, or None when numba is not installed."""
     try:
         import numba
@@ -295,13 +320,16 @@ class FusedEpochBPRMF:
         optimizer: torch.optim.Optimizer,
         sampler: NegativeSampler,
         batch_size: int,
-        kernels: tuple[Callable[..., None], Callable[..., tuple[float, int]]],
+        kernels: tuple[Callable[..., None], Callable[..., tuple[float, int, int, float, float]]],
+        max_growth: float | None = None,
     ) -> None:
         self.model = model
         self.l2 = float(l2)
         self.optimizer = optimizer
         self.adam = isinstance(optimizer, torch.optim.SparseAdam)
         self.batch_size = batch_size
+        self.max_growth = math.inf if max_growth is None else float(max_growth)
+        self._first = math.nan  # the run's first batch loss: the scale a growth is measured against
         self.sample_kernel, self.train_kernel = kernels
         self.n_items = model.n_items
         self.n_negatives = sampler.n_negatives
@@ -330,7 +358,7 @@ class FusedEpochBPRMF:
             self.train_kernel(
                 W, W.copy(), W.copy(), W.copy(), W.copy(), W.copy(), one, one, one.reshape(1, 1),
                 1, 0.0, 0.0, 0.9, 0.999, 1e-8, 0, adam, W.copy(), W.copy(),
-                np.zeros(2, dtype=np.bool_), np.zeros(2, dtype=np.bool_),
+                np.zeros(2, dtype=np.bool_), np.zeros(2, dtype=np.bool_), math.nan, math.inf,
             )  # fmt: skip
 
     def sample(self, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -347,7 +375,8 @@ class FusedEpochBPRMF:
         group = self.optimizer.param_groups[0]
         weights = (self.model.user_embedding.weight, self.model.item_embedding.weight)
         if self.adam:
-            states = [sparse_adam_state(self.optimizer, w) for w in weights]
+            adam = typing.cast(torch.optim.SparseAdam, self.optimizer)  # self.adam says it is one
+            states = [sparse_adam_state(adam, w) for w in weights]
             moments = [t.numpy() for s in states for t in (s["exp_avg"], s["exp_avg_sq"])]
             step = int(states[0]["step"])
             beta1, beta2 = group["betas"]
@@ -356,14 +385,26 @@ class FusedEpochBPRMF:
             moments = [self._gP[:0], self._gP[:0], self._gQ[:0], self._gQ[:0]]  # unused by SGD
             step, beta1, beta2, eps = 0, 0.0, 0.0, 0.0
         with torch.no_grad():
-            total, step = self.train_kernel(
+            total, step, stopped, bad, self._first = self.train_kernel(
                 weights[0].detach().numpy(), weights[1].detach().numpy(), *moments, users, pos, neg,
                 self.batch_size, self.l2, float(group["lr"]), float(beta1), float(beta2), float(eps),
-                step, self.adam, self._gP, self._gQ, self._seenP, self._seenQ,
+                step, self.adam, self._gP, self._gQ, self._seenP, self._seenQ, self._first, self.max_growth,
             )  # fmt: skip
         if self.adam:
             for s in states:
                 s["step"] = int(step)
+        if stopped >= 0:
+            n_batches = -(-len(users) // self.batch_size)
+            why = (
+                f"became {bad}"
+                if not math.isfinite(bad)
+                else f"grew to {bad:.4g} from {self._first:.4g} at the first batch, more than "
+                f"train.max_loss_growth ({self.max_growth:g}) times (a learning rate far too high?)"
+            )
+            raise TrainingDiverged(
+                f"the training loss {why} in batch {stopped + 1} of {n_batches} of the whole-epoch kernel "
+                "(that batch's update was not applied)"
+            )
         return float(total) / max(len(users), 1)
 
     def run(self, rng: np.random.Generator) -> float:
@@ -424,8 +465,9 @@ def build_fused_epoch(
         return None
     reason = why_not_fused_epoch(config, model, objective, optimizer, sampler, hooks, distributed, device)
     kernels = None if reason else _compiled()
-    if kernels is None and not reason:
-        reason = "numba is not installed"
-    if reason:
-        raise ConfigError(f"train.kernel: the whole-epoch kernel (fused_epoch) does not apply: {reason}")
-    return FusedEpochBPRMF(model, objective.l2, optimizer, sampler, config.batch_size, kernels)
+    if kernels is None:
+        why = reason or "numba is not installed"
+        raise ConfigError(f"train.kernel: the whole-epoch kernel (fused_epoch) does not apply: {why}")
+    return FusedEpochBPRMF(
+        model, objective.l2, optimizer, sampler, config.batch_size, kernels, config.max_loss_growth
+    )

@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from advrec.data.sampler import NegativeSampler
-from advrec.errors import AdvrecError
-from advrec.models.base import Deltas, Recommender
+from advrec.errors import AdvrecError, ConfigError
+from advrec.models.base import Deltas, Recommender, ShardedRecommender
 from advrec.train.config import TrainConfig
 from advrec.train.distributed import DistContext, average_gradients
 from advrec.train.fused import build_fused_step, single_threaded
@@ -65,11 +65,16 @@ class PairwiseProcedure(OneOptimizer):
         self.device = torch.device(device)
         self.show_progress = show_progress
         world = self.dist.world_size
+        sharded = isinstance(model, ShardedRecommender)
+        if sharded:
+            refuse_for_sharded(config)
         self.step = GuardedStep(
             optimizer,
-            list(model.parameters()),
+            [] if sharded else list(model.parameters()),
             grad_clip=config.grad_clip,
-            average=(lambda params: average_gradients(params, world)) if self.dist.enabled else None,
+            average=(lambda params: average_gradients(params, world))
+            if self.dist.enabled and not sharded
+            else None,
             max_growth=config.max_loss_growth,
         )
         # the whole-epoch kernel (train.kernel fused_epoch, or sparse_adam) replaces the batch loop
@@ -92,6 +97,8 @@ class PairwiseProcedure(OneOptimizer):
         total, count = 0.0, 0
         batch_size = self.cfg.batch_size
         n_batches = -(-len(triples) // batch_size)
+        if not self.dist.every_rank_gets_rows(len(triples) - (n_batches - 1) * batch_size):
+            n_batches -= 1  # a last batch smaller than the world: every rank skips it (see distributed)
         bar = progress(
             range(n_batches), desc=f"epoch {epoch}", enabled=self.show_progress and self.dist.is_main
         )
@@ -145,3 +152,14 @@ class PairwiseProcedure(OneOptimizer):
         if noise:
             return self.objective(self.model, batch, noise)
         return self.objective(self.model, batch)
+
+
+def refuse_for_sharded(config: TrainConfig) -> None:
+    """What a model with sharded tables cannot train with: its optimizer updates each row during the
+    backward pass, so there is never a whole gradient to clip, average or hand to another kernel."""
+    if config.grad_clip is not None:
+        raise ConfigError("train.grad_clip: sharded tables update in the backward pass; nothing to clip")
+    if config.kernel not in ("auto", "autograd"):
+        raise ConfigError(f"train.kernel: {config.kernel!r} does not apply to sharded tables; use auto")
+    if config.average_from is not None:
+        raise ConfigError("train.average_from: weight averaging is not available for sharded tables")

@@ -18,13 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from advrec.errors import AdvrecError, DataError, NothingSelected, TrainingDiverged
+from advrec.errors import AdvrecError, NothingSelected, TrainingDiverged
 from advrec.models.base import ScoringModel
 from advrec.train.averaging import WeightAverage
 from advrec.train.checkpoint import load_checkpoint, restore_rng_state, rng_state, save_checkpoint
 from advrec.train.config import TrainConfig
 from advrec.train.distributed import DistContext
 from advrec.train.hooks import TrainHook
+from advrec.train.metrics_log import read_metrics_log
 from advrec.train.procedure import TrainingProcedure, Validate
 from advrec.utils.files import atomic_write_text
 
@@ -203,27 +204,29 @@ class Trainer:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(log) + "\n")
 
+    # State dicts are taken on every rank, once per save: a model with sharded tables gathers them from
+    # the ranks (a collective); rank 0 writes.
     def _save_best(self) -> None:
+        model_state = self.model.state_dict()
         path = self._path("checkpoints/best.pt")
         if path is not None and self.dist.is_main:
-            save_checkpoint(path, {"model": self.model.state_dict()})
-        self._best_in_memory = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            save_checkpoint(path, {"model": model_state})
+        self._best_in_memory = {k: v.detach().clone() for k, v in model_state.items()}
 
     def _save_last(self, state: dict[str, Any]) -> None:
         path = self._path("checkpoints/last.pt")
-        if path is None or not self.dist.is_main:
+        if path is None:
             return
-        save_checkpoint(
-            path,
-            {
-                "model": self.model.state_dict(),
-                "procedure": self.procedure.state_dict(),
-                "hooks": [hook.state_dict() for hook in self.hooks],
-                "rng": rng_state(self.rngs),
-                "trainer": state,
-                **({"average": self.average.state_dict()} if self.average is not None else {}),
-            },
-        )
+        checkpoint = {
+            "model": self.model.state_dict(),
+            "procedure": self.procedure.state_dict(),
+            "hooks": [hook.state_dict() for hook in self.hooks],
+            "rng": rng_state(self.rngs),
+            "trainer": state,
+            **({"average": self.average.state_dict()} if self.average is not None else {}),
+        }
+        if self.dist.is_main:
+            save_checkpoint(path, checkpoint)
 
     def _restore_best(self) -> None:
         best = self._best_in_memory
@@ -261,18 +264,7 @@ class Trainer:
         path = self._path("metrics.jsonl")
         if path is None or not path.exists():
             return []
-        lines = path.read_text(encoding="utf-8").splitlines()
-        entries = []
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                if number == len(lines):
-                    break  # the line a kill cut short; its epoch is rerun
-                raise DataError("not a JSON object (a damaged metrics log)", path=path, line=number) from None
-        kept = [e for e in entries if isinstance(e, dict) and e.get("epoch", upto) < upto]
+        kept = [e for e in read_metrics_log(path) if e["epoch"] < upto]
         if self.dist.is_main:
             atomic_write_text(path, "".join(json.dumps(e) + "\n" for e in kept))
         return kept

@@ -118,6 +118,32 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_json_lines(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of a JSON-lines log (``metrics.jsonl``), each with its line number; [] if there is no
+    file. An unterminated last line that does not parse is what a kill leaves while appending: dropped.
+    Any other line that is not UTF-8 or not one JSON object is a DataError naming file:line."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    out = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise DataError("not UTF-8 text (a damaged log)", path=path, line=number) from None
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nesting past Python's limit
+            if number == len(lines):
+                break  # the line a kill cut short (no newline yet)
+            raise DataError("not a JSON object (a damaged log)", path=path, line=number) from None
+        if not isinstance(entry, dict):
+            raise DataError(f"expected a JSON object, got {type(entry).__name__}", path=path, line=number)
+        out.append((number, entry))
+    return out
+
+
 def update_json_object(path: str | Path, entries: dict[str, Any]) -> dict[str, Any]:
     """Set ``entries`` in the JSON object in ``path`` (other keys kept), written back atomically."""
     data = read_json_object(path)

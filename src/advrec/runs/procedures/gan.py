@@ -20,8 +20,9 @@ from advrec.runs.config import RunConfig
 from advrec.runs.setup import PROCEDURES
 from advrec.train.distributed import DistContext
 from advrec.train.gan.builder import build_game
-from advrec.train.gan.plot import plot_gan_history, read_history
+from advrec.train.gan.plot import plot_gan_history
 from advrec.train.hooks import TrainHook
+from advrec.train.metrics_log import read_metrics_log
 from advrec.train.procedure import TrainingSetup
 from advrec.utils.seeding import torch_generator
 
@@ -63,6 +64,6 @@ def setup_gan(
         metrics = run_dir / "metrics.jsonl"
         if metrics.exists() and metrics.stat().st_size:
             title = f"{config.model.name}, seed {config.seed}"
-            plot_gan_history(read_history(metrics), run_dir / "gan.png", title=title)
+            plot_gan_history(read_metrics_log(metrics, timings=False), run_dir / "gan.png", title=title)
 
     return TrainingSetup(model, game, protocol, protocol.validate, list(hooks), after_fit=plot)

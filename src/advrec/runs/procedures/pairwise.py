@@ -14,7 +14,7 @@ from advrec.data.sampler import NegativeSampler
 from advrec.data.split import Split
 from advrec.measure.protocol import Protocol
 from advrec.measure.robustness import training_batches, validation_under_attack
-from advrec.models.base import Recommender
+from advrec.models.base import Recommender, ShardedRecommender
 from advrec.models.registry import build_model
 from advrec.objectives.pairwise import build_objective
 from advrec.runs.config import RunConfig
@@ -57,7 +57,10 @@ def setup_pairwise(
     model = model.to(config.device)
     torch.manual_seed(child_seed(config.seed, "dropout"))
     tc = config.train
-    optimizer = build_optimizer(model.parameters(), tc.optimizer)
+    if isinstance(model, ShardedRecommender):  # its tables update in the lookup's backward, on their ranks
+        optimizer = model.shard(tc.optimizer, torch.device(config.device))
+    else:
+        optimizer = build_optimizer(model.parameters(), tc.optimizer)
     objective = build_objective(tc.objective, tc.l2)
 
     def full_data() -> list[dict[str, torch.Tensor]]:  # the training data as the robustness probe reads it

@@ -34,6 +34,11 @@ dot-product score that maximum has a closed form (``SequentialObjective.worst_ca
 one more loss on the clean forward's logits and no gradient step, and it bounds from above what any one
 perturbation shared by the batch (FGSM's, or the probe's) can do to the same loss.
 
+Sharded tables (``ShardedRecommender``): Δ is built on the rows the global batch looked up
+(``batch_tables``), not on the whole tables. The gradient of the loss with respect to a looked-up row is
+the table's gradient at that row, and every other row's gradient is zero, so per-row methods (FGSM, PGD,
+ε relative to the row's norm) give exactly the rows of the whole-table Δ, with no rank holding a table.
+
 Schedule: the paper pre-trains with the plain loss and then switches the adversary on; here either a
 fixed ``start_epoch`` (plain epochs before), or ``start_after_plateau`` = N: plain training until the
 valid selection metric has not improved for N evaluations (pre-training to convergence, without a
@@ -52,7 +57,7 @@ import torch
 from pydantic import Field, field_validator, model_validator
 
 from advrec.errors import ConfigError
-from advrec.models.base import Deltas, Recommender, SequentialRecommender
+from advrec.models.base import Deltas, Recommender, SequentialRecommender, ShardedRecommender
 from advrec.objectives.pairwise import Batch
 from advrec.perturb.builder import PerturbationBuilder, select_tables
 from advrec.perturb.gradients import (
@@ -333,7 +338,10 @@ class APRHook(TrainHook):
         def gradient_fn(deltas: Deltas) -> Deltas:
             return global_mean_gradients(delta_gradients(loss_fn, deltas), n_local)
 
-        tables = select_tables(model.embedding_tables(), self.targets)
+        if isinstance(model, ShardedRecommender):  # the batch's rows, not the whole tables
+            tables = select_tables(model.batch_tables(batch["users"]), self.targets)
+        else:
+            tables = select_tables(model.embedding_tables(), self.targets)
         if self.full_data_every is not None:
             return self._full_data_deltas(model, tables, eps)
         if self.universal_step is None:
@@ -382,6 +390,11 @@ def build_apr(cfg: APRConfig, ctx: AdversaryContext) -> list[TrainHook]:
         what = f"adversary.method: {cfg.method}" if closed_form else "adversary.shared_forward"
         raise ConfigError(f"{what} needs a sequential model (e.g. sasrec); got {type(ctx.model).__name__}")
     select_tables(ctx.model.embedding_tables(), cfg.targets)  # the model's table names, checked now
+    if isinstance(ctx.model, ShardedRecommender) and (cfg.universal_step or cfg.full_data_every):
+        raise ConfigError(
+            "adversary: universal_step and full_data_every keep a Δ of the whole tables; with sharded "
+            "tables APR perturbs the rows of each batch only"
+        )
     if cfg.full_data_every is not None:
         if ctx.full_data is None:
             raise ConfigError("adversary.full_data_every: this run's training path has no full-data gradient")

@@ -6,16 +6,10 @@ switched, so importing advrec never touches a user's matplotlib configuration.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from advrec.utils.files import atomic_write
-
-
-def read_history(metrics_path: str | Path) -> list[dict[str, Any]]:
-    lines = Path(metrics_path).read_text(encoding="utf-8").splitlines()
-    return [json.loads(line) for line in lines if line.strip()]
 
 
 def _series(history: list[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
