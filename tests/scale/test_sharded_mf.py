@@ -170,8 +170,8 @@ def test_without_torchrec_a_sharded_model_is_one_line_and_exit_2(tmp_path, monke
     assert main(["train", str(write(tmp_path, "c", raw)), "--quiet", "--out", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "advrec: error: model.name sharded_mf: torchrec is not installed; install the scale extra: "
-        "pip install -e '.[scale]' && make scale (see docs/guides/scale.md)"
+        "advrec: error: model.name sharded_mf: torchrec is not installed; install the scale extra with "
+        "`make scale` in a checkout (see docs/guides/scale.md)"
     ]
 
 

@@ -17,8 +17,8 @@ class PamaCFDefence(DefenceConfig):
     name: Literal["pamacf"] = "pamacf"
     adversary: PamaCFConfig = Field(
         default_factory=lambda: PamaCFConfig(start_after_plateau=PLATEAU),
-        description="the victim's PamaCF settings: the keys of adversary name pamacf; start_after_plateau is "
-        "10 here unless set (capped at the victim's train.patience)",
+        description=f"the victim's PamaCF settings: the keys of adversary name pamacf; "
+        f"start_after_plateau is {PLATEAU} here unless set (capped at the victim's train.patience)",
     )
 
     _plateau = field_validator("adversary", mode="before")(pretrained_first)

@@ -17,8 +17,8 @@ class VATDefence(DefenceConfig):
     name: Literal["vat"] = "vat"
     adversary: VATConfig = Field(
         default_factory=lambda: VATConfig(start_after_plateau=PLATEAU),
-        description="the victim's VAT settings: the keys of adversary name vat; start_after_plateau is 10 "
-        "here unless set (capped at the victim's train.patience)",
+        description=f"the victim's VAT settings: the keys of adversary name vat; "
+        f"start_after_plateau is {PLATEAU} here unless set (capped at the victim's train.patience)",
     )
 
     _plateau = field_validator("adversary", mode="before")(pretrained_first)

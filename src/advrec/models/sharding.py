@@ -25,7 +25,7 @@ from advrec.config.optim import OptimizerConfig
 from advrec.errors import ConfigError
 
 Sharding = Literal["table_wise", "row_wise"]
-SCALE_INSTALL = "install the scale extra: pip install -e '.[scale]' && make scale (see docs/guides/scale.md)"
+SCALE_INSTALL = "install the scale extra with `make scale` in a checkout (see docs/guides/scale.md)"
 
 
 def require_torchrec(key: str) -> None:

@@ -12,11 +12,11 @@ import torch
 from advrec.config.base import Component
 from advrec.data.split import Split
 from advrec.errors import ConfigError
-from advrec.measure.protocol import Protocol
 from advrec.models.base import Recommender
 from advrec.models.gan import GanModelConfig
 from advrec.models.registry import build_model
 from advrec.runs.config import RunConfig
+from advrec.runs.procedures.pairwise import pairwise_protocol
 from advrec.runs.setup import PROCEDURES
 from advrec.train.distributed import DistContext
 from advrec.train.gan.builder import build_game
@@ -33,11 +33,7 @@ class Gan(Component):
     name: Literal["gan"] = "gan"
 
 
-def gan_protocol(config: RunConfig, split: Split) -> Protocol:
-    return Protocol.from_split(split, config.eval, config.device)
-
-
-@PROCEDURES.register(Gan, protocol=gan_protocol)
+@PROCEDURES.register(Gan, protocol=pairwise_protocol)  # ranked by user id as pairwise models are
 def setup_gan(
     config: RunConfig,
     split: Split,
@@ -51,7 +47,7 @@ def setup_gan(
     ends (also after a divergence: the curves explain it)."""
     if ctx.enabled:
         raise ConfigError(f"model.name: {config.model.name} (a GAN) trains in a single process (no torchrun)")
-    protocol = gan_protocol(config, split)
+    protocol = pairwise_protocol(config, split)
     settings = config.model
     if not isinstance(settings, GanModelConfig):
         raise TypeError(f"model {settings.name!r} registered the gan procedure without GAN settings")
